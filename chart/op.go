@@ -1,0 +1,281 @@
+package chart
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// OpKind names an operation on a chart.
+type OpKind string
+
+// The operations.
+const (
+	// OpReplace replaces the whole table, columns included.
+	OpReplace OpKind = "replace"
+	// OpAppend adds rows at the end, then drops the oldest rows past the
+	// config's retention.
+	OpAppend OpKind = "append"
+	// OpUpsert replaces rows whose key columns match, and appends the rest.
+	OpUpsert OpKind = "upsert"
+	// OpRemove removes the rows with the given keys.
+	OpRemove OpKind = "remove"
+	// OpConfig replaces the chart's config.
+	OpConfig OpKind = "config"
+)
+
+// Op is one change to a chart's state. Which fields it carries depends on
+// Kind: Data for replace, Rows for append and upsert, Keys for remove,
+// Config for config.
+type Op struct {
+	Kind   OpKind  `json:"op"`
+	Data   *Table  `json:"data,omitempty"`
+	Rows   [][]any `json:"rows,omitempty"`
+	Keys   [][]any `json:"keys,omitempty"`
+	Config *Config `json:"config,omitempty"`
+}
+
+// ParseOp decodes an op from JSON, rejecting unknown fields and trailing
+// data. It checks the op's shape; State.Apply checks it against a chart.
+func ParseOp(data []byte) (Op, error) {
+	var op Op
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&op); err != nil {
+		return Op{}, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Op{}, &FieldError{Message: "unexpected data after the op object"}
+	}
+	if err := op.checkShape(); err != nil {
+		return Op{}, err
+	}
+	return op, nil
+}
+
+// jsonError turns a decoding error into a FieldError with a message fit
+// for the user who sent the document.
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return &FieldError{Message: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se.Error())}
+	case errors.As(err, &te):
+		return &FieldError{Field: te.Field, Message: fmt.Sprintf("want %s, got JSON %s", te.Type, te.Value)}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &FieldError{Message: "malformed JSON: unexpected end of input"}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return &FieldError{Field: strings.Trim(name, `"`), Message: "unknown field"}
+	}
+	return &FieldError{Message: "malformed JSON: " + err.Error()}
+}
+
+// checkShape checks that the op carries the fields its kind needs and no
+// others.
+func (op *Op) checkShape() error {
+	has := map[string]bool{"data": op.Data != nil, "rows": op.Rows != nil, "keys": op.Keys != nil, "config": op.Config != nil}
+	var want string
+	switch op.Kind {
+	case OpReplace:
+		want = "data"
+	case OpAppend, OpUpsert:
+		want = "rows"
+	case OpRemove:
+		want = "keys"
+	case OpConfig:
+		want = "config"
+	case "":
+		return fieldErrorf("op", "required (one of replace, append, upsert, remove, config)")
+	default:
+		return fieldErrorf("op", "unknown op %q (want one of replace, append, upsert, remove, config)", op.Kind)
+	}
+	if !has[want] {
+		return fieldErrorf(want, "required for op %q", op.Kind)
+	}
+	for _, f := range []string{"data", "rows", "keys", "config"} {
+		if f != want && has[f] {
+			return fieldErrorf(f, "not allowed for op %q", op.Kind)
+		}
+	}
+	return nil
+}
+
+// State is a chart's config and data.
+type State struct {
+	Config Config `json:"config"`
+	Data   Table  `json:"data"`
+}
+
+// Validate checks a whole state, as loaded from a definition.
+func (s *State) Validate() error {
+	if err := s.Config.Validate(); err != nil {
+		return err
+	}
+	if len(s.Data.Columns) > 0 || len(s.Data.Rows) > 0 {
+		if err := s.Data.Validate(); err != nil {
+			return prefix("data", err)
+		}
+	}
+	return s.Config.ValidateFor(s.Data.Columns)
+}
+
+// Apply validates op against the state and applies it. On error the state
+// is unchanged. Apply may normalize values inside op; the op must not be
+// used concurrently.
+func (s *State) Apply(op Op) error {
+	if err := op.checkShape(); err != nil {
+		return err
+	}
+	switch op.Kind {
+	case OpReplace:
+		if err := op.Data.Validate(); err != nil {
+			return prefix("data", err)
+		}
+		if err := s.Config.ValidateFor(op.Data.Columns); err != nil {
+			return fieldErrorf("data.columns", "do not fit the chart's config: %v", err)
+		}
+		if r := s.retention(); len(op.Data.Rows) > r {
+			return fieldErrorf("data.rows", "%d rows is more than the chart's retention of %d", len(op.Data.Rows), r)
+		}
+		s.Data = op.Data.Clone()
+	case OpAppend:
+		if err := s.checkRows(op.Rows); err != nil {
+			return err
+		}
+		rows := append(s.Data.Rows, cloneRows(op.Rows)...)
+		if r := s.retention(); len(rows) > r {
+			rows = append(rows[:0:0], rows[len(rows)-r:]...)
+		}
+		s.Data.Rows = rows
+	case OpUpsert:
+		idx, err := s.keyIndex("rows")
+		if err != nil {
+			return err
+		}
+		if err := s.checkRows(op.Rows); err != nil {
+			return err
+		}
+		pos := s.positions(idx)
+		rows := s.Data.Rows
+		for _, r := range cloneRows(op.Rows) {
+			k := keyOf(r, idx)
+			if p, ok := pos[k]; ok {
+				rows[p] = r
+				continue
+			}
+			pos[k] = len(rows)
+			rows = append(rows, r)
+		}
+		if r := s.retention(); len(rows) > r {
+			rows = append(rows[:0:0], rows[len(rows)-r:]...)
+		}
+		s.Data.Rows = rows
+	case OpRemove:
+		idx, err := s.keyIndex("keys")
+		if err != nil {
+			return err
+		}
+		keyCols := make([]Column, len(idx))
+		for i, j := range idx {
+			keyCols[i] = s.Data.Columns[j]
+		}
+		drop := make(map[string]bool, len(op.Keys))
+		for i, k := range op.Keys {
+			nk := append([]any(nil), k...)
+			if err := validateRows(keyCols, [][]any{nk}); err != nil {
+				return prefix(fmt.Sprintf("keys[%d]", i), stripRowIndex(err))
+			}
+			seq := make([]int, len(nk))
+			for j := range seq {
+				seq[j] = j
+			}
+			drop[keyOf(nk, seq)] = true
+		}
+		kept := s.Data.Rows[:0:0]
+		for _, r := range s.Data.Rows {
+			if !drop[keyOf(r, idx)] {
+				kept = append(kept, r)
+			}
+		}
+		s.Data.Rows = kept
+	case OpConfig:
+		c := *op.Config
+		if err := c.ValidateFor(s.Data.Columns); err != nil {
+			return prefix("config", err)
+		}
+		c.Colors = append([]string(nil), c.Colors...)
+		c.Key = append([]string(nil), c.Key...)
+		if r := c.Retention; r > 0 && len(s.Data.Rows) > r {
+			s.Data.Rows = append(s.Data.Rows[:0:0], s.Data.Rows[len(s.Data.Rows)-r:]...)
+		}
+		s.Config = c
+	}
+	return nil
+}
+
+func (s *State) retention() int {
+	if s.Config.Retention > 0 {
+		return s.Config.Retention
+	}
+	return MaxRows
+}
+
+func (s *State) checkRows(rows [][]any) error {
+	if len(s.Data.Columns) == 0 {
+		return fieldErrorf("rows", "the chart has no columns yet; send a replace op first")
+	}
+	if err := validateRows(s.Data.Columns, rows); err != nil {
+		return prefix("rows", err)
+	}
+	return nil
+}
+
+// keyIndex returns the column positions of the config's key.
+func (s *State) keyIndex(field string) ([]int, error) {
+	if len(s.Config.Key) == 0 {
+		return nil, fieldErrorf(field, "the chart has no key columns in its config; upsert and remove need one")
+	}
+	idx := make([]int, len(s.Config.Key))
+	for i, k := range s.Config.Key {
+		idx[i] = -1
+		for j, c := range s.Data.Columns {
+			if c.Name == k {
+				idx[i] = j
+			}
+		}
+		if idx[i] < 0 {
+			return nil, fieldErrorf(field, "key column %q is not in the table", k)
+		}
+	}
+	return idx, nil
+}
+
+func (s *State) positions(idx []int) map[string]int {
+	pos := make(map[string]int, len(s.Data.Rows))
+	for i, r := range s.Data.Rows {
+		pos[keyOf(r, idx)] = i
+	}
+	return pos
+}
+
+func cloneRows(rows [][]any) [][]any {
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = append([]any(nil), r...)
+	}
+	return out
+}
+
+// stripRowIndex removes the leading "[0]" that validateRows puts on a
+// single-row error.
+func stripRowIndex(err error) error {
+	if fe, ok := err.(*FieldError); ok && strings.HasPrefix(fe.Field, "[0]") {
+		return &FieldError{Field: strings.TrimPrefix(fe.Field, "[0]"), Message: fe.Message}
+	}
+	return err
+}

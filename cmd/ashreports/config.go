@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// fileConfig is the server configuration (docs/configuration.md). It is
+// read from the config file, then environment variables (ASHREPORTS_ and
+// the upper-case key), then flags, each overriding the one before.
+type fileConfig struct {
+	Addr           string            `yaml:"addr"`
+	DataDir        string            `yaml:"data_dir"`
+	DashboardsDir  string            `yaml:"dashboards_dir"`
+	Demo           bool              `yaml:"demo"`
+	DemoGenerator  bool              `yaml:"demo_generator"`
+	DemoRate       float64           `yaml:"demo_rate"`
+	LogLevel       string            `yaml:"log_level"`
+	Sources        map[string]string `yaml:"sources"`
+	OriginPatterns []string          `yaml:"origin_patterns"`
+}
+
+func defaults() fileConfig {
+	return fileConfig{
+		Addr:          "127.0.0.1:8080",
+		DataDir:       "ashreports-data",
+		Demo:          true,
+		DemoGenerator: true,
+		DemoRate:      4,
+		LogLevel:      "info",
+	}
+}
+
+func loadFile(path string) (fileConfig, error) {
+	cfg := defaults()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return cfg, cfg.validate()
+}
+
+func (c fileConfig) validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("config: addr: must not be empty")
+	case c.DataDir == "":
+		return errors.New("config: data_dir: must not be empty")
+	case c.DemoRate < 0 || c.DemoRate > 1000:
+		return errors.New("config: demo_rate: must be between 0 and 1000 orders per second")
+	}
+	return nil
+}
+
+// resolve builds the configuration from file, environment and flags.
+func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", getenv("ASHREPORTS_CONFIG"), "config file (YAML); env ASHREPORTS_CONFIG")
+	addr := fs.String("addr", "", "listen address (default 127.0.0.1:8080); env ASHREPORTS_ADDR")
+	dataDir := fs.String("data-dir", "", "data directory (default ./ashreports-data); env ASHREPORTS_DATA_DIR")
+	dashDir := fs.String("dashboards-dir", "", "directory of dashboard YAML files; env ASHREPORTS_DASHBOARDS_DIR")
+	demo := fs.String("demo", "", "create the demo data source and dashboard (true|false, default true); env ASHREPORTS_DEMO")
+	gen := fs.String("demo-generator", "", "keep inserting demo orders (true|false, default true); env ASHREPORTS_DEMO_GENERATOR")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error; env ASHREPORTS_LOG_LEVEL")
+	if err := fs.Parse(args); err != nil {
+		return fileConfig{}, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return fileConfig{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg := defaults()
+	if *configPath != "" {
+		var err error
+		if cfg, err = loadFile(*configPath); err != nil {
+			return cfg, err
+		}
+	}
+	str := func(dst *string, env, flagVal string) {
+		if v := getenv(env); v != "" {
+			*dst = v
+		}
+		if flagVal != "" {
+			*dst = flagVal
+		}
+	}
+	boolean := func(dst *bool, name, env, flagVal string) error {
+		for _, v := range []string{getenv(env), flagVal} {
+			if v == "" {
+				continue
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("config: %s: %q is not true or false", name, v)
+			}
+			*dst = b
+		}
+		return nil
+	}
+	str(&cfg.Addr, "ASHREPORTS_ADDR", *addr)
+	str(&cfg.DataDir, "ASHREPORTS_DATA_DIR", *dataDir)
+	str(&cfg.DashboardsDir, "ASHREPORTS_DASHBOARDS_DIR", *dashDir)
+	str(&cfg.LogLevel, "ASHREPORTS_LOG_LEVEL", *logLevel)
+	if err := boolean(&cfg.Demo, "demo", "ASHREPORTS_DEMO", *demo); err != nil {
+		return cfg, err
+	}
+	if err := boolean(&cfg.DemoGenerator, "demo_generator", "ASHREPORTS_DEMO_GENERATOR", *gen); err != nil {
+		return cfg, err
+	}
+	cfg.LogLevel = strings.ToLower(cfg.LogLevel)
+	return cfg, cfg.validate()
+}

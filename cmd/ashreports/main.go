@@ -1,0 +1,132 @@
+// Command ashreports runs the AshReports server.
+//
+//	ashreports serve [flags]     run the server
+//	ashreports check-config FILE validate a config file
+//	ashreports version           print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/ashreports/ashreports"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ashreports:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+const usage = `usage: ashreports <command> [flags]
+
+commands:
+  serve         run the server (ashreports serve -h for flags)
+  check-config  validate a config file: ashreports check-config FILE
+  version       print the version
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command given")}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "check-config":
+		if len(args) != 2 {
+			return usageError{errors.New("usage: ashreports check-config FILE")}
+		}
+		if _, err := loadFile(args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", args[1])
+		return nil
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "ashreports", version())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := resolve(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", cfg.LogLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv, err := ashreports.New(ctx, ashreports.Config{
+		DataDir:         cfg.DataDir,
+		DashboardsDir:   cfg.DashboardsDir,
+		NoDemo:          !cfg.Demo,
+		NoDemoGenerator: !cfg.DemoGenerator,
+		DemoRate:        cfg.DemoRate,
+		Sources:         cfg.Sources,
+		OriginPatterns:  cfg.OriginPatterns,
+		Logger:          log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(stdout, "AshReports is running at http://%s/ (data in %s; Ctrl-C to stop)\n", displayAddr(ln.Addr()), cfg.DataDir)
+	err = srv.Serve(ctx, ln)
+	log.Info("shutting down")
+	return err
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+}

@@ -1,0 +1,187 @@
+// Package dashboard defines dashboards and chart definitions, and loads them
+// from YAML files (the provisioning format documented in
+// docs/dashboards.md). It validates definitions and does no I/O besides
+// reading the files it is asked to load.
+package dashboard
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ashreports/ashreports/chart"
+)
+
+// Dashboard is a titled grid of charts.
+type Dashboard struct {
+	ID          string  `yaml:"id" json:"id"`
+	Title       string  `yaml:"title" json:"title"`
+	Description string  `yaml:"description,omitempty" json:"description,omitempty"`
+	Charts      []Chart `yaml:"charts" json:"charts"`
+}
+
+// Chart is one chart of a dashboard: how it is drawn, how wide it is on the
+// 12-column grid, and where its data comes from. A chart without a Query
+// holds only what is pushed to it.
+type Chart struct {
+	ID     string       `yaml:"id" json:"id"`
+	Width  int          `yaml:"width,omitempty" json:"width"`
+	Config chart.Config `yaml:",inline" json:"config"`
+	Query  *Query       `yaml:"query,omitempty" json:"query,omitempty"`
+}
+
+// Query binds a chart to a SQL query that is re-run every Interval; the
+// chart changes only when the result does.
+type Query struct {
+	// Source names a configured data source.
+	Source string `yaml:"source" json:"source"`
+	// SQL is a read-only query. It refers to parameters as :name.
+	SQL string `yaml:"sql" json:"sql"`
+	// Params declares the query's parameters and their defaults; viewers
+	// set them as filters.
+	Params map[string]Param `yaml:"params,omitempty" json:"params,omitempty"`
+	// Interval is how often the query re-runs.
+	Interval Duration `yaml:"interval" json:"interval"`
+}
+
+// Param is a query parameter that viewers may set as a filter.
+type Param struct {
+	Default string `yaml:"default" json:"default"`
+	// Label is shown to viewers; the parameter name when empty.
+	Label string `yaml:"label,omitempty" json:"label,omitempty"`
+}
+
+// Duration is a time.Duration written as "5s" in YAML and JSON.
+type Duration time.Duration
+
+// UnmarshalText parses a duration such as "1s" or "500ms".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 5s or 500ms", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as "5s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Limits on definitions.
+const (
+	MinInterval      = 100 * time.Millisecond
+	MaxParams        = 16
+	MaxFilterBytes   = 256
+	DefaultWidth     = 6
+	GridColumns      = 12
+	MaxChartsPerDash = 48
+)
+
+var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+var paramRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,31}$`)
+
+// ValidID reports whether s may be a dashboard or chart id: lower-case
+// letters, digits, - and _, at most 64, starting with a letter or digit.
+func ValidID(s string) bool { return idRE.MatchString(s) }
+
+// Validate checks the dashboard and every chart in it, filling defaults
+// (width). Errors name the field, such as charts[2].query.interval.
+func (d *Dashboard) Validate() error {
+	if !ValidID(d.ID) {
+		return &chart.FieldError{Field: "id", Message: fmt.Sprintf("%q is not an id (a-z, 0-9, - and _, at most 64)", d.ID)}
+	}
+	if strings.TrimSpace(d.Title) == "" {
+		return &chart.FieldError{Field: "title", Message: "must not be empty"}
+	}
+	if len(d.Charts) > MaxChartsPerDash {
+		return &chart.FieldError{Field: "charts", Message: fmt.Sprintf("more than %d charts", MaxChartsPerDash)}
+	}
+	seen := map[string]bool{}
+	for i := range d.Charts {
+		c := &d.Charts[i]
+		if err := c.Validate(); err != nil {
+			fe := err.(*chart.FieldError)
+			return &chart.FieldError{Field: fmt.Sprintf("charts[%d].%s", i, fe.Field), Message: fe.Message}
+		}
+		if seen[c.ID] {
+			return &chart.FieldError{Field: fmt.Sprintf("charts[%d].id", i), Message: fmt.Sprintf("duplicate chart id %q", c.ID)}
+		}
+		seen[c.ID] = true
+	}
+	return nil
+}
+
+// Validate checks one chart definition and fills its default width. It
+// always returns a *chart.FieldError or nil.
+func (c *Chart) Validate() error {
+	if !ValidID(c.ID) {
+		return &chart.FieldError{Field: "id", Message: fmt.Sprintf("%q is not an id (a-z, 0-9, - and _, at most 64)", c.ID)}
+	}
+	if c.Width == 0 {
+		c.Width = DefaultWidth
+	}
+	if c.Width < 1 || c.Width > GridColumns {
+		return &chart.FieldError{Field: "width", Message: fmt.Sprintf("must be between 1 and %d columns", GridColumns)}
+	}
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if q := c.Query; q != nil {
+		switch {
+		case q.Source == "":
+			return &chart.FieldError{Field: "query.source", Message: "required"}
+		case strings.TrimSpace(q.SQL) == "":
+			return &chart.FieldError{Field: "query.sql", Message: "required"}
+		case time.Duration(q.Interval) < MinInterval:
+			return &chart.FieldError{Field: "query.interval", Message: fmt.Sprintf("must be at least %s", MinInterval)}
+		case len(q.Params) > MaxParams:
+			return &chart.FieldError{Field: "query.params", Message: fmt.Sprintf("more than %d parameters", MaxParams)}
+		}
+		for name, p := range q.Params {
+			if !paramRE.MatchString(name) {
+				return &chart.FieldError{Field: "query.params", Message: fmt.Sprintf("%q is not a parameter name", name)}
+			}
+			if len(p.Default) > MaxFilterBytes {
+				return &chart.FieldError{Field: "query.params." + name + ".default", Message: fmt.Sprintf("longer than %d bytes", MaxFilterBytes)}
+			}
+		}
+	}
+	return nil
+}
+
+// ResolveFilters checks viewer filters against the chart's parameters and
+// returns the full parameter set (defaults filled in) and the filters that
+// differ from the defaults, which identify the stream.
+func (c *Chart) ResolveFilters(filters map[string]string) (params, effective map[string]string, err error) {
+	var declared map[string]Param
+	if c.Query != nil {
+		declared = c.Query.Params
+	}
+	params = make(map[string]string, len(declared))
+	for name, p := range declared {
+		params[name] = p.Default
+	}
+	effective = map[string]string{}
+	names := make([]string, 0, len(filters))
+	for k := range filters {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v := filters[k]
+		p, ok := declared[k]
+		if !ok {
+			return nil, nil, &chart.FieldError{Field: "filters." + k, Message: fmt.Sprintf("chart %q has no filter %q", c.ID, k)}
+		}
+		if len(v) > MaxFilterBytes {
+			return nil, nil, &chart.FieldError{Field: "filters." + k, Message: fmt.Sprintf("longer than %d bytes", MaxFilterBytes)}
+		}
+		params[k] = v
+		if v != p.Default {
+			effective[k] = v
+		}
+	}
+	return params, effective, nil
+}

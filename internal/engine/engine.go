@@ -1,0 +1,373 @@
+// Package engine owns the state of every live chart stream: it validates
+// and applies ops, gives each applied op the next offset of its stream, and
+// publishes the encoded op through the broker. It also runs the query
+// loops of SQL-bound charts, one per stream, while the stream has viewers.
+//
+// A stream is a chart with a set of filter values; a chart without filters
+// has one stream whose id is the chart id. Ops of one stream are applied
+// and published one at a time under the stream's lock, so the broker sees
+// them in offset order. Lock order: Engine.mu, then stream.mu; Engine.mu is
+// never held while running a query or publishing.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+)
+
+// Broker publishes encoded ops.
+type Broker interface {
+	Publish(ctx context.Context, subject string, offset uint64, frame []byte) error
+}
+
+// Definitions looks up chart definitions.
+type Definitions interface {
+	Chart(ctx context.Context, id string) (dashboard.Chart, error)
+}
+
+// Querier runs a data source query.
+type Querier interface {
+	Query(ctx context.Context, source, sql string, params map[string]string) (chart.Table, error)
+}
+
+// Config wires an Engine.
+type Config struct {
+	Broker      Broker
+	Definitions Definitions
+	Querier     Querier
+	Logger      *slog.Logger
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+}
+
+// Engine holds chart streams. It is safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	streams map[string]*stream
+}
+
+// Stream identifies a chart stream to its subscribers.
+type Stream struct {
+	ID      string
+	ChartID string
+	// Subject is the broker subject that carries the stream's ops.
+	Subject string
+}
+
+type stream struct {
+	Stream
+	def    dashboard.Chart
+	params map[string]string
+	base   bool // the chart's unfiltered stream, kept while the server runs
+
+	// Guarded by Engine.mu.
+	refs  int
+	ready chan struct{} // closed once the current query loop has run once
+	stop  context.CancelFunc
+
+	mu        sync.Mutex // guards the fields below, and publishing
+	epoch     string
+	state     chart.State
+	offset    uint64
+	lastQuery [sha256.Size]byte
+	lastErr   string
+	snapAt    uint64
+	snap      []byte
+}
+
+// New returns an engine; Close stops its query loops.
+func New(cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}}
+}
+
+// Close stops every query loop and waits for them.
+func (e *Engine) Close() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+// StreamID returns the id of a chart's stream with the given effective
+// filters (those that differ from the defaults).
+func StreamID(chartID string, effective map[string]string) string {
+	if len(effective) == 0 {
+		return chartID
+	}
+	v := url.Values{}
+	for k, val := range effective {
+		v.Set(k, val)
+	}
+	return chartID + "?" + v.Encode()
+}
+
+func subject(chartID, streamID string) string {
+	if chartID == streamID {
+		return "ash.chart." + chartID + "._"
+	}
+	sum := sha256.Sum256([]byte(streamID))
+	return "ash.chart." + chartID + "." + hex.EncodeToString(sum[:8])
+}
+
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// lookup returns the stream for a chart and filters, creating it (without
+// a viewer) if needed.
+func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]string) (*stream, error) {
+	if !dashboard.ValidID(chartID) {
+		return nil, apperr.Errorf(apperr.NotFound, "no chart %q", chartID)
+	}
+	def, err := e.cfg.Definitions.Chart(ctx, chartID)
+	if err != nil {
+		return nil, err
+	}
+	params, eff, err := def.ResolveFilters(filters)
+	if err != nil {
+		return nil, err
+	}
+	id := StreamID(chartID, eff)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.streams[id]
+	if !ok {
+		s = &stream{
+			Stream: Stream{ID: id, ChartID: chartID, Subject: subject(chartID, id)},
+			def:    def,
+			params: params,
+			base:   len(eff) == 0,
+			epoch:  newEpoch(),
+			state:  chart.State{Config: def.Config, Data: chart.Table{Columns: []chart.Column{}, Rows: [][]any{}}},
+		}
+		e.streams[id] = s
+	}
+	return s, nil
+}
+
+// Acquire registers a viewer of a chart's stream with the given filters
+// and returns the stream. For a SQL-bound chart, the first viewer starts
+// the query loop and Acquire waits for its first run, so that the snapshot
+// a viewer gets holds data. Each Acquire is paired with a Release.
+func (e *Engine) Acquire(ctx context.Context, chartID string, filters map[string]string) (Stream, error) {
+	s, err := e.lookup(ctx, chartID, filters)
+	if err != nil {
+		return Stream{}, err
+	}
+	e.mu.Lock()
+	if e.streams[s.ID] != s { // released and dropped in between: try again
+		e.mu.Unlock()
+		return e.Acquire(ctx, chartID, filters)
+	}
+	s.refs++
+	if s.refs == 1 && s.def.Query != nil {
+		loopCtx, stop := context.WithCancel(e.ctx)
+		s.stop, s.ready = stop, make(chan struct{})
+		e.wg.Add(1)
+		go e.queryLoop(loopCtx, s, s.ready)
+	}
+	ready := s.ready
+	e.mu.Unlock()
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			e.Release(s.ID)
+			return Stream{}, ctx.Err()
+		}
+	}
+	return s.Stream, nil
+}
+
+// Release ends one viewer's use of a stream. The last viewer stops the
+// query loop; a filtered stream is then dropped.
+func (e *Engine) Release(streamID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.streams[streamID]
+	if !ok || s.refs == 0 {
+		return
+	}
+	s.refs--
+	if s.refs > 0 {
+		return
+	}
+	if s.stop != nil {
+		s.stop()
+		s.stop, s.ready = nil, nil
+	}
+	if !s.base {
+		delete(e.streams, streamID)
+	}
+}
+
+// Apply applies op to the chart's unfiltered stream and publishes it. It
+// returns the stream and the op's offset.
+func (e *Engine) Apply(ctx context.Context, chartID string, op chart.Op) (Stream, uint64, error) {
+	s, err := e.lookup(ctx, chartID, nil)
+	if err != nil {
+		return Stream{}, 0, err
+	}
+	off, err := e.apply(ctx, s, op)
+	return s.Stream, off, err
+}
+
+// opFrame is the live protocol's op frame (docs/protocol.md).
+type opFrame struct {
+	Type   string   `json:"type"`
+	Stream string   `json:"stream"`
+	Chart  string   `json:"chart"`
+	Epoch  string   `json:"epoch"`
+	Offset uint64   `json:"offset"`
+	TS     int64    `json:"ts"`
+	Op     chart.Op `json:"op"`
+}
+
+type snapshotFrame struct {
+	Type   string       `json:"type"`
+	Stream string       `json:"stream"`
+	Chart  string       `json:"chart"`
+	Epoch  string       `json:"epoch"`
+	Offset uint64       `json:"offset"`
+	State  *chart.State `json:"state"`
+}
+
+func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.state.Apply(op); err != nil {
+		return 0, err
+	}
+	s.offset++
+	frame, err := json.Marshal(opFrame{Type: "op", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, TS: e.cfg.Now().UnixMilli(), Op: op})
+	if err != nil {
+		return 0, fmt.Errorf("encode op: %w", err)
+	}
+	if err := e.cfg.Broker.Publish(ctx, s.Subject, s.offset, frame); err != nil {
+		// The op is applied but its viewers did not get it; they see the
+		// offset gap at the next op and resubscribe.
+		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", s.offset, "err", err)
+		return 0, apperr.Errorf(apperr.Unavailable, "the update was applied but could not be broadcast; viewers will resynchronize")
+	}
+	return s.offset, nil
+}
+
+// Snapshot returns the stream's snapshot frame and its offset.
+func (e *Engine) Snapshot(streamID string) ([]byte, uint64, error) {
+	e.mu.Lock()
+	s, ok := e.streams[streamID]
+	e.mu.Unlock()
+	if !ok {
+		return nil, 0, apperr.Errorf(apperr.NotFound, "no stream %q", streamID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap == nil || s.snapAt != s.offset {
+		b, err := json.Marshal(snapshotFrame{Type: "snapshot", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, State: &s.state})
+		if err != nil {
+			return nil, 0, fmt.Errorf("encode snapshot: %w", err)
+		}
+		s.snap, s.snapAt = b, s.offset
+	}
+	return s.snap, s.offset, nil
+}
+
+// State returns a copy of a chart's unfiltered state and its offset.
+func (e *Engine) State(ctx context.Context, chartID string) (chart.State, uint64, error) {
+	s, err := e.lookup(ctx, chartID, nil)
+	if err != nil {
+		return chart.State{}, 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := chart.State{Config: s.state.Config, Data: s.state.Data.Clone()}
+	return st, s.offset, nil
+}
+
+func (e *Engine) queryLoop(ctx context.Context, s *stream, ready chan struct{}) {
+	defer e.wg.Done()
+	q := s.def.Query
+	t := time.NewTicker(time.Duration(q.Interval))
+	defer t.Stop()
+	for first := true; ; first = false {
+		e.refresh(ctx, s)
+		if first {
+			close(ready)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refresh runs the stream's query and, when the result differs from the
+// last one, replaces the stream's table with it.
+func (e *Engine) refresh(ctx context.Context, s *stream) {
+	q := s.def.Query
+	t, err := e.cfg.Querier.Query(ctx, q.Source, q.SQL, maps.Clone(s.params))
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		e.queryFailed(s, err)
+		return
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		e.queryFailed(s, err)
+		return
+	}
+	sum := sha256.Sum256(b)
+	s.mu.Lock()
+	same := sum == s.lastQuery
+	s.lastErr = ""
+	s.mu.Unlock()
+	if same {
+		return
+	}
+	if _, err := e.apply(ctx, s, chart.Op{Kind: chart.OpReplace, Data: &t}); err != nil {
+		e.queryFailed(s, err)
+		return
+	}
+	s.mu.Lock()
+	s.lastQuery = sum
+	s.mu.Unlock()
+}
+
+// queryFailed logs a query error once per distinct message, so that a
+// broken query does not flood the log every interval.
+func (e *Engine) queryFailed(s *stream, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if msg := err.Error(); msg != s.lastErr {
+		s.lastErr = msg
+		e.cfg.Logger.Warn("chart query failed", "stream", s.ID, "err", msg)
+	}
+}

@@ -1,0 +1,177 @@
+// Package natsbroker carries chart updates between the chart engine and the
+// live hubs through NATS. By default it embeds a NATS server with
+// JetStream in the process, with no listening port, and connects to it
+// in-process; every update goes through it, even on one node.
+//
+// Updates are published to JetStream (stream ASH_CHARTS, one subject per
+// chart stream), which keeps recent history per subject. Hubs receive them
+// with plain core subscriptions, one per chart stream per node. NATS
+// delivers the messages of one subscription in publish order, on one
+// goroutine per subscription.
+package natsbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and header names.
+const (
+	StreamName    = "ASH_CHARTS"
+	SubjectPrefix = "ash.chart."
+	HeaderOffset  = "Ash-Offset"
+)
+
+// Config configures the embedded broker.
+type Config struct {
+	// StoreDir is where JetStream keeps its files.
+	StoreDir string
+	// HistoryPerStream is how many recent updates JetStream keeps per chart
+	// stream; 1000 when zero.
+	HistoryPerStream int64
+	// HistoryAge is how long updates are kept; one hour when zero.
+	HistoryAge time.Duration
+	Logger     *slog.Logger
+}
+
+// Broker is a running embedded NATS server and the connection to it.
+type Broker struct {
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	// closed is closed when the connection has finished draining.
+	closed chan struct{}
+	log    *slog.Logger
+}
+
+// Start starts the embedded server, connects, and creates the updates
+// stream.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	if cfg.HistoryPerStream == 0 {
+		cfg.HistoryPerStream = 1000
+	}
+	if cfg.HistoryAge == 0 {
+		cfg.HistoryAge = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv, err := server.NewServer(&server.Options{
+		ServerName: "ashreports",
+		DontListen: true,
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.New("nats server: not ready after 10s")
+	}
+	closed := make(chan struct{})
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("ashreports"), nats.MaxReconnects(-1),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("nats connect: %w", err)
+	}
+	b := &Broker{srv: srv, nc: nc, closed: closed, log: cfg.Logger}
+	if err := b.setup(ctx, cfg); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) setup(ctx context.Context, cfg Config) error {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              StreamName,
+		Subjects:          []string{SubjectPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		MaxMsgsPerSubject: cfg.HistoryPerStream,
+		MaxAge:            cfg.HistoryAge,
+		Discard:           jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	b.js = js
+	return nil
+}
+
+// Publish stores one update frame of a chart stream in JetStream and
+// delivers it to the subscribers of subject. It returns once JetStream has
+// acknowledged it.
+func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte) error {
+	msg := &nats.Msg{Subject: subject, Data: frame, Header: nats.Header{HeaderOffset: []string{strconv.FormatUint(offset, 10)}}}
+	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish %s offset %d: %w", subject, offset, err)
+	}
+	return nil
+}
+
+// Subscribe calls fn with every update published to subject from now on,
+// in order, on one goroutine. The subscription is active on the server
+// when Subscribe returns. The returned function ends it.
+func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte)) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
+		off, err := strconv.ParseUint(m.Header.Get(HeaderOffset), 10, 64)
+		if err != nil {
+			b.log.Error("update without offset", "subject", m.Subject)
+			return
+		}
+		fn(off, m.Data)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	// Unlimited pending: the hub's handler never blocks (it only enqueues
+	// into bounded per-connection queues), so the NATS buffer stays small.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return nil, err
+	}
+	if err := b.nc.Flush(); err != nil {
+		sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// Ready reports whether the broker is connected and JetStream answers.
+func (b *Broker) Ready(ctx context.Context) error {
+	if !b.nc.IsConnected() {
+		return errors.New("nats: not connected")
+	}
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+// Close drains the connection and shuts the embedded server down.
+func (b *Broker) Close() {
+	if err := b.nc.Drain(); err != nil {
+		b.nc.Close()
+	}
+	<-b.closed
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
+}

@@ -1,0 +1,187 @@
+// Package store keeps AshReports' metadata (dashboards and chart
+// definitions) in SQL, SQLite by default, with versioned migrations run by
+// goose at open. A Store is safe for concurrent use.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // the SQLite driver, registered as "sqlite"
+
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the metadata database.
+type Store struct {
+	db *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// migrates it to the latest version.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata db: %w", err)
+	}
+	// SQLite allows one writer; one connection avoids SQLITE_BUSY between
+	// our own writers and keeps transactions simple.
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open metadata db %s: %w", path, err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate metadata db: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Summary is a dashboard without its charts, for listings.
+type Summary struct {
+	ID          string
+	Title       string
+	Description string
+	Charts      int
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// PutDashboard creates or replaces a dashboard and all its charts in one
+// transaction. origin records where the definition came from (a file name,
+// "demo"). A chart id used by another dashboard is a conflict.
+func (s *Store) PutDashboard(ctx context.Context, d dashboard.Dashboard, origin string) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+	}
+	defer tx.Rollback()
+	ts := now()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
+			origin = excluded.origin, updated_at = excluded.updated_at`,
+		d.ID, d.Title, d.Description, origin, ts, ts); err != nil {
+		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM charts WHERE dashboard_id = ?`, d.ID); err != nil {
+		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+	}
+	for i, c := range d.Charts {
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT dashboard_id FROM charts WHERE id = ?`, c.ID).Scan(&owner)
+		if err == nil {
+			return apperr.Errorf(apperr.Conflict, "chart id %q is already used by dashboard %q", c.ID, owner)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+		}
+		def, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode chart %q: %w", c.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			c.ID, d.ID, i, string(def), ts); err != nil {
+			return fmt.Errorf("put chart %q: %w", c.ID, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Dashboards lists every dashboard by title.
+func (s *Store) Dashboards(ctx context.Context) ([]Summary, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.title, d.description, count(c.id)
+		FROM dashboards d LEFT JOIN charts c ON c.dashboard_id = d.id
+		GROUP BY d.id ORDER BY d.title, d.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list dashboards: %w", err)
+	}
+	defer rows.Close()
+	var out []Summary
+	for rows.Next() {
+		var s Summary
+		if err := rows.Scan(&s.ID, &s.Title, &s.Description, &s.Charts); err != nil {
+			return nil, fmt.Errorf("list dashboards: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Dashboard returns a dashboard with its charts in grid order.
+func (s *Store) Dashboard(ctx context.Context, id string) (dashboard.Dashboard, error) {
+	d := dashboard.Dashboard{ID: id}
+	err := s.db.QueryRowContext(ctx, `SELECT title, description FROM dashboards WHERE id = ?`, id).Scan(&d.Title, &d.Description)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, apperr.Errorf(apperr.NotFound, "no dashboard %q", id)
+	}
+	if err != nil {
+		return d, fmt.Errorf("get dashboard %q: %w", id, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT definition FROM charts WHERE dashboard_id = ? ORDER BY position`, id)
+	if err != nil {
+		return d, fmt.Errorf("get dashboard %q charts: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanChart(rows)
+		if err != nil {
+			return d, err
+		}
+		d.Charts = append(d.Charts, c)
+	}
+	return d, rows.Err()
+}
+
+// Chart returns one chart definition.
+func (s *Store) Chart(ctx context.Context, id string) (dashboard.Chart, error) {
+	c, err := scanChart(s.db.QueryRowContext(ctx, `SELECT definition FROM charts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, apperr.Errorf(apperr.NotFound, "no chart %q", id)
+	}
+	return c, err
+}
+
+func scanChart(row interface{ Scan(...any) error }) (dashboard.Chart, error) {
+	var def string
+	var c dashboard.Chart
+	if err := row.Scan(&def); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(def), &c); err != nil {
+		return c, fmt.Errorf("decode chart definition: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,275 @@
+// Package web serves AshReports over HTTP: the server-rendered pages, the
+// embedded browser assets, the JSON API, the live socket endpoint and the
+// health checks. Handlers hold no state of their own; they are safe for
+// concurrent use.
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/engine"
+	"github.com/ashreports/ashreports/internal/i18n"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+var errAssetsMissing = errors.New("browser assets are not built: run `make assets` (npm ci && npm run build) before building the server")
+
+// MaxBodyBytes is the largest request body the API accepts (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// Dashboards reads dashboard definitions.
+type Dashboards interface {
+	Dashboards(ctx context.Context) ([]store.Summary, error)
+	Dashboard(ctx context.Context, id string) (dashboard.Dashboard, error)
+}
+
+// Charts applies ops to charts and reads their state.
+type Charts interface {
+	Apply(ctx context.Context, chartID string, op chart.Op) (engine.Stream, uint64, error)
+	State(ctx context.Context, chartID string) (chart.State, uint64, error)
+}
+
+// Config wires the handler.
+type Config struct {
+	Dashboards Dashboards
+	Charts     Charts
+	// Live serves the /live WebSocket endpoint.
+	Live    http.Handler
+	Catalog *i18n.Catalog
+	// Ready reports whether the server can serve (metadata database and
+	// broker answer).
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+type server struct {
+	Config
+	pages map[string]*template.Template
+}
+
+// New returns the HTTP handler of the whole server.
+func New(cfg Config) (http.Handler, error) {
+	static, err := assets()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{Config: cfg, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{"t": cfg.Catalog.T}
+	for _, page := range []string{"list", "dashboard", "error"} {
+		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse template %s: %w", page, err)
+		}
+		s.pages[page] = t
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.list)
+	mux.HandleFunc("GET /dashboards/{id}", s.dashboard)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
+	mux.Handle("GET /live", cfg.Live)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /api/v1/dashboards", s.apiDashboards)
+	mux.HandleFunc("GET /api/v1/dashboards/{id}", s.apiDashboard)
+	mux.HandleFunc("GET /api/v1/charts/{id}", s.apiChart)
+	mux.HandleFunc("POST /api/v1/charts/{id}/updates", s.apiUpdate)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apperr.Errorf(apperr.NotFound, "no API route %s %s", r.Method, r.URL.Path))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, apperr.Errorf(apperr.NotFound, "no page %s", r.URL.Path))
+	})
+	return securityHeaders(mux), nil
+}
+
+// noCache makes browsers revalidate assets, which carry no content hash in
+// their names, so that a new binary's assets are picked up at once.
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "SAMEORIGIN")
+		h.ServeHTTP(w, r)
+	})
+}
+
+type pageData struct {
+	Title      string
+	Body       string
+	Live       bool
+	Catalog    *i18n.Catalog
+	Messages   map[string]string
+	Dashboards []store.Summary
+	Dashboard  dashboard.Dashboard
+}
+
+func (s *server) render(w http.ResponseWriter, status int, page string, d pageData) {
+	d.Catalog = s.Catalog
+	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.")
+	var b strings.Builder
+	if err := s.pages[page].ExecuteTemplate(&b, "layout", d); err != nil {
+		s.Logger.Error("render page", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, b.String())
+}
+
+func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
+	e := apperr.From(err)
+	if e.Code == apperr.NotFound {
+		s.render(w, http.StatusNotFound, "error", pageData{Title: s.Catalog.T("error.not_found"), Body: s.Catalog.T("error.not_found.body")})
+		return
+	}
+	s.Logger.Error("page", "path", r.URL.Path, "err", err)
+	s.render(w, apperr.HTTPStatus(e.Code), "error", pageData{Title: s.Catalog.T("error.internal"), Body: s.Catalog.T("error.internal.body")})
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.Dashboards.Dashboards(r.Context())
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	s.render(w, http.StatusOK, "list", pageData{Title: s.Catalog.T("list.title"), Dashboards: ds})
+}
+
+func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Dashboards.Dashboard(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	s.render(w, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		s.Logger.Warn("not ready", "err", err)
+		writeError(w, apperr.Errorf(apperr.Unavailable, "not ready"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *server) apiDashboards(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.Dashboards.Dashboards(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	type item struct {
+		ID          string `json:"id"`
+		Title       string `json:"title"`
+		Description string `json:"description,omitempty"`
+		Charts      int    `json:"charts"`
+	}
+	out := make([]item, len(ds))
+	for i, d := range ds {
+		out[i] = item{d.ID, d.Title, d.Description, d.Charts}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dashboards": out})
+}
+
+func (s *server) apiDashboard(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Dashboards.Dashboard(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *server) apiChart(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	st, off, err := s.Charts.State(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chart": id, "offset": off, "state": st})
+}
+
+// apiUpdate applies one op to a chart: POST /api/v1/charts/{id}/updates.
+func (s *server) apiUpdate(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			writeError(w, apperr.Errorf(apperr.Unsupported, "content type %q is not application/json", ct))
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, apperr.Errorf(apperr.TooLarge, "request body larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		writeError(w, apperr.Errorf(apperr.Invalid, "read request body: %v", err))
+		return
+	}
+	op, err := chart.ParseOp(body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st, off, err := s.Charts.Apply(r.Context(), r.PathValue("id"), op)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			s.Logger.Error("apply op", "chart", r.PathValue("id"), "err", err)
+		}
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chart": st.ChartID, "stream": st.ID, "offset": off})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes err in the JSON error shape with its code's status.
+func writeError(w http.ResponseWriter, err error) {
+	b := apperr.BodyOf(err)
+	writeJSON(w, apperr.HTTPStatus(b.Code), map[string]any{"error": b})
+}

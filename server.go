@@ -1,0 +1,253 @@
+package ashreports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/demo"
+	"github.com/ashreports/ashreports/internal/engine"
+	"github.com/ashreports/ashreports/internal/i18n"
+	"github.com/ashreports/ashreports/internal/live"
+	"github.com/ashreports/ashreports/internal/natsbroker"
+	"github.com/ashreports/ashreports/internal/source"
+	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/web"
+)
+
+// Config configures a Server. The zero value, with a DataDir, runs the
+// demo with its generator.
+type Config struct {
+	// DataDir holds the metadata database, the broker's files and the
+	// demo database. It is created if missing.
+	DataDir string
+	// DashboardsDir, when set, is a directory of dashboard YAML files
+	// (docs/dashboards.md) provisioned at start.
+	DashboardsDir string
+	// NoDemo turns off the demo data source and dashboard.
+	NoDemo bool
+	// NoDemoGenerator stops the demo generator from inserting new orders.
+	NoDemoGenerator bool
+	// DemoRate is the demo generator's mean orders per second; 4 when zero.
+	DemoRate float64
+	// Sources are SQLite data sources by name, path to the database file.
+	Sources map[string]string
+	// OriginPatterns lists extra hosts allowed to open /live from a
+	// browser (the request's own host is always allowed).
+	OriginPatterns []string
+	Logger         *slog.Logger
+}
+
+// Server is a running AshReports instance.
+type Server struct {
+	log     *slog.Logger
+	store   *store.Store
+	broker  *natsbroker.Broker
+	sources *source.Registry
+	engine  *engine.Engine
+	hub     *live.Hub
+	handler http.Handler
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New opens the data directory, starts the embedded broker, provisions the
+// dashboards and returns a server ready to serve its Handler.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("config: data_dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), cancel: cancel}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.store, err = store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "ashreports.db")); err != nil {
+		return nil, err
+	}
+	if s.broker, err = natsbroker.Start(ctx, natsbroker.Config{StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
+	for name, path := range cfg.Sources {
+		db, err := source.OpenSQLite(name, path)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.sources.Add(db); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if !cfg.NoDemo {
+		if err := s.startDemo(ctx, runCtx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DashboardsDir != "" {
+		if err := s.provision(ctx, cfg.DashboardsDir); err != nil {
+			return nil, err
+		}
+	}
+	s.engine = engine.New(engine.Config{Broker: s.broker, Definitions: s.store, Querier: s.sources, Logger: cfg.Logger})
+	s.hub = live.NewHub(live.HubConfig{Streams: s.engine, Broker: s.broker, Logger: cfg.Logger, OriginPatterns: cfg.OriginPatterns})
+	cat, err := i18n.Load("en")
+	if err != nil {
+		return nil, err
+	}
+	s.handler, err = web.New(web.Config{
+		Dashboards: s.store,
+		Charts:     s.engine,
+		Live:       s.hub,
+		Catalog:    cat,
+		Ready:      s.ready,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) startDemo(ctx, runCtx context.Context, cfg Config) error {
+	path := filepath.Join(cfg.DataDir, "demo-sales.db")
+	if err := demo.CreateDB(ctx, path); err != nil {
+		return err
+	}
+	db, err := source.OpenSQLite("demo", path)
+	if err != nil {
+		return err
+	}
+	if err := s.sources.Add(db); err != nil {
+		db.Close()
+		return err
+	}
+	d, err := demo.Dashboard()
+	if err != nil {
+		return fmt.Errorf("demo dashboard: %w", err)
+	}
+	if err := s.store.PutDashboard(ctx, d, "demo"); err != nil {
+		return fmt.Errorf("demo dashboard: %w", err)
+	}
+	if !cfg.NoDemoGenerator {
+		g := &demo.Generator{Path: path, Rate: cfg.DemoRate, Logger: s.log}
+		s.wg.Go(func() {
+			if err := g.Run(runCtx); err != nil {
+				s.log.Error("demo generator", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// provision loads every dashboard file of dir into the metadata database.
+func (s *Server) provision(ctx context.Context, dir string) error {
+	ds, err := dashboard.LoadDir(os.DirFS(dir))
+	if err != nil {
+		return fmt.Errorf("dashboards dir %s: %w", dir, err)
+	}
+	for _, d := range ds {
+		if err := s.store.PutDashboard(ctx, d, "file"); err != nil {
+			return fmt.Errorf("dashboard %q: %w", d.ID, err)
+		}
+		s.log.Info("provisioned dashboard", "id", d.ID, "charts", len(d.Charts))
+	}
+	return nil
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("metadata db: %w", err)
+	}
+	return s.broker.Ready(ctx)
+}
+
+// Handler returns the server's HTTP handler: pages, assets, API, /live and
+// health checks.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Update is the result of a broadcast: the stream the op went to and the
+// offset it got.
+type Update struct {
+	Chart  string
+	Stream string
+	Offset uint64
+}
+
+// BroadcastChartUpdate validates op, applies it to the chart's state and
+// sends it to every viewer of the chart, through the same path as
+// POST /api/v1/charts/{id}/updates. A *chart.FieldError names what is
+// wrong with the op.
+func (s *Server) BroadcastChartUpdate(ctx context.Context, chartID string, op chart.Op) (Update, error) {
+	st, off, err := s.engine.Apply(ctx, chartID, op)
+	if err != nil {
+		return Update{}, err
+	}
+	return Update{Chart: st.ChartID, Stream: st.ID, Offset: off}, nil
+}
+
+// Serve serves HTTP on ln until ctx ends, then shuts the HTTP server down
+// gracefully. It does not Close the Server.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Live connections are hijacked and not closed by Shutdown; the hub
+	// closes them, then Shutdown waits for the other requests.
+	s.hub.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// Close stops the server's goroutines and closes its databases and broker.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		if s.hub != nil {
+			s.hub.Close()
+		}
+		if s.engine != nil {
+			s.engine.Close()
+		}
+		s.wg.Wait()
+		if s.broker != nil {
+			s.broker.Close()
+		}
+		_ = s.sources.Close()
+		if s.store != nil {
+			_ = s.store.Close()
+		}
+	})
+	return nil
+}
