@@ -41,19 +41,52 @@ type Op struct {
 // ParseOp decodes an op from JSON, rejecting unknown fields and trailing
 // data. It checks the op's shape; State.Apply checks it against a chart.
 func ParseOp(data []byte) (Op, error) {
-	var op Op
+	// First as generic JSON, to find syntax errors, trailing data, unknown
+	// fields and mistyped values with their full path.
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&op); err != nil {
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
 		return Op{}, jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Op{}, &FieldError{Message: "unexpected data after the op object"}
 	}
+	if err := opShape.check("", raw); err != nil {
+		return Op{}, err
+	}
+	var op Op
+	if err := json.Unmarshal(data, &op); err != nil {
+		return Op{}, jsonError(err)
+	}
 	if err := op.checkShape(); err != nil {
 		return Op{}, err
 	}
 	return op, nil
+}
+
+// MarshalJSON writes the op with exactly the field its kind carries, empty
+// lists included, so that the JSON parses back to the same op.
+func (op Op) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"op": op.Kind}
+	switch op.Kind {
+	case OpReplace:
+		m["data"] = op.Data
+	case OpAppend, OpUpsert:
+		m["rows"] = nonNil(op.Rows)
+	case OpRemove:
+		m["keys"] = nonNil(op.Keys)
+	case OpConfig:
+		m["config"] = op.Config
+	}
+	return json.Marshal(m)
+}
+
+func nonNil(rows [][]any) [][]any {
+	if rows == nil {
+		return [][]any{}
+	}
+	return rows
 }
 
 // jsonError turns a decoding error into a FieldError with a message fit
@@ -68,9 +101,6 @@ func jsonError(err error) error {
 		return &FieldError{Field: te.Field, Message: fmt.Sprintf("want %s, got JSON %s", te.Type, te.Value)}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &FieldError{Message: "malformed JSON: unexpected end of input"}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return &FieldError{Field: strings.Trim(name, `"`), Message: "unknown field"}
 	}
 	return &FieldError{Message: "malformed JSON: " + err.Error()}
 }
@@ -114,14 +144,17 @@ type State struct {
 // Validate checks a whole state, as loaded from a definition.
 func (s *State) Validate() error {
 	if err := s.Config.Validate(); err != nil {
-		return err
+		return prefix("config", err)
 	}
 	if len(s.Data.Columns) > 0 || len(s.Data.Rows) > 0 {
 		if err := s.Data.Validate(); err != nil {
 			return prefix("data", err)
 		}
 	}
-	return s.Config.ValidateFor(s.Data.Columns)
+	if r := s.retention(); len(s.Data.Rows) > r {
+		return fieldErrorf("data.rows", "%d rows is more than the chart's retention of %d", len(s.Data.Rows), r)
+	}
+	return prefix("config", s.Config.ValidateFor(s.Data.Columns))
 }
 
 // Apply validates op against the state and applies it. On error the state

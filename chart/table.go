@@ -34,6 +34,11 @@ type Table struct {
 	Rows    [][]any  `json:"rows"`
 }
 
+var (
+	rfc3339RE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$`)
+	dateRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+)
+
 var columnNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // validateColumns checks names, types and uniqueness.
@@ -121,6 +126,9 @@ func normalize(c Column, v any) (any, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("column %q: number must be finite", c.Name)
 		}
+		if f == 0 {
+			f = 0 // -0 and 0 are one value, and one key
+		}
 		return f, nil
 	case String:
 		s, ok := v.(string)
@@ -140,11 +148,17 @@ func normalize(c Column, v any) (any, error) {
 	case Time:
 		switch tv := v.(type) {
 		case string:
-			if _, err := time.Parse(time.RFC3339Nano, tv); err == nil {
-				return tv, nil
+			// time.Parse alone is lenient (one-digit hours, comma
+			// fractions); the pattern holds values to RFC 3339 proper.
+			if rfc3339RE.MatchString(tv) {
+				if _, err := time.Parse(time.RFC3339Nano, tv); err == nil {
+					return tv, nil
+				}
 			}
-			if _, err := time.Parse(time.DateOnly, tv); err == nil {
-				return tv, nil
+			if dateRE.MatchString(tv) {
+				if _, err := time.Parse(time.DateOnly, tv); err == nil {
+					return tv, nil
+				}
 			}
 			return nil, fmt.Errorf("column %q is time, %q is neither RFC 3339 nor a date (2006-01-02)", c.Name, truncate(tv))
 		case time.Time:

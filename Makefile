@@ -1,0 +1,36 @@
+# AshReports: `make run` starts the server with its embedded defaults;
+# `make test` runs the whole test suite (what CI runs through .ci/run).
+
+GO ?= go
+ADDR ?= 127.0.0.1:8080
+DATA_DIR ?= ashreports-data
+
+.PHONY: run test assets build lint check-go test-go clean
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# The browser runtime and styles, bundled by esbuild into the embedded
+# assets directory.
+assets: node_modules/.package-lock.json
+	npm run build
+
+build: assets
+	$(GO) build -o bin/ashreports ./cmd/ashreports
+
+run: assets
+	$(GO) run ./cmd/ashreports serve --addr $(ADDR) --data-dir $(DATA_DIR)
+
+lint: assets
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	npm run typecheck
+
+test-go: assets
+	$(GO) test -race -count=1 ./...
+
+test: lint test-go
+
+clean:
+	rm -rf bin internal/web/assets/dist/app.* test-artifacts

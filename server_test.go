@@ -1,0 +1,305 @@
+package ashreports_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/chart"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// pushDashboard is a dashboard with charts that only receive pushes.
+const pushDashboard = `
+id: ops
+title: Operations
+charts:
+  - id: orders
+    type: line
+    title: Orders
+    encoding: {x: t, y: n}
+    key: [t]
+    retention: 5
+  - id: errors
+    type: bar
+    title: Errors
+    encoding: {x: service, y: count}
+`
+
+type testServer struct {
+	*ashreports.Server
+	URL     string
+	DataDir string
+}
+
+// startServer starts a real server on a random loopback port, with the
+// demo (generator off) and the push dashboard. It stops when the test ends.
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	dash := filepath.Join(dir, "dashboards")
+	if err := os.MkdirAll(dash, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dash, "ops.yaml"), []byte(pushDashboard), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	data := filepath.Join(dir, "data")
+	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: data, DashboardsDir: dash, NoDemoGenerator: true})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		srv.Close()
+	})
+	return &testServer{Server: srv, URL: "http://" + ln.Addr().String(), DataDir: data}
+}
+
+type frame struct {
+	Type   string          `json:"type"`
+	Ref    string          `json:"ref"`
+	OK     bool            `json:"ok"`
+	Stream string          `json:"stream"`
+	Chart  string          `json:"chart"`
+	Epoch  string          `json:"epoch"`
+	Offset uint64          `json:"offset"`
+	Op     json.RawMessage `json:"op"`
+	State  *chart.State    `json:"state"`
+	Error  *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+	V int `json:"v"`
+}
+
+type client struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dial(t *testing.T, base string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/live", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(64 << 20)
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow() })
+	if f := c.read(); f.Type != "hello" || f.V != 1 {
+		t.Fatalf("first frame = %+v, want hello v1", f)
+	}
+	return c
+}
+
+func (c *client) send(msg string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// read returns the next frame, failing the test after 15 s.
+func (c *client) read() frame {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatalf("decode frame %s: %v", b, err)
+	}
+	return f
+}
+
+// subscribe subscribes and returns the snapshot.
+func (c *client) subscribe(ref, chartID string, filters map[string]string) frame {
+	c.t.Helper()
+	msg, _ := json.Marshal(map[string]any{"ref": ref, "type": "subscribe", "chart": chartID, "filters": filters})
+	c.send(string(msg))
+	snap := c.read()
+	if snap.Type != "snapshot" {
+		c.t.Fatalf("subscribe %s: got %+v, want snapshot", chartID, snap)
+	}
+	if r := c.read(); r.Type != "reply" || r.Ref != ref || !r.OK {
+		c.t.Fatalf("subscribe %s: reply %+v", chartID, r)
+	}
+	return snap
+}
+
+func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("POST %s: %d, body %q is not JSON", url, resp.StatusCode, b)
+	}
+	return resp.StatusCode, out
+}
+
+func getState(t *testing.T, base, id string) (uint64, chart.State) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/charts/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Offset uint64      `json:"offset"`
+		State  chart.State `json:"state"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Offset, out.State
+}
+
+func TestPublishedOpReachesSubscriberWithNextOffset(t *testing.T) {
+	s := startServer(t)
+	c := dial(t, s.URL)
+	snap := c.subscribe("1", "orders", nil)
+	if snap.Offset != 0 || len(snap.State.Data.Rows) != 0 {
+		t.Fatalf("snapshot = offset %d rows %v, want an empty chart at 0", snap.Offset, snap.State.Data.Rows)
+	}
+
+	replace := `{"op":"replace","data":{"columns":[{"name":"t","type":"string"},{"name":"n","type":"number"}],"rows":[["a",1]]}}`
+	code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(replace))
+	if code != 200 || body["offset"] != 1.0 {
+		t.Fatalf("POST replace = %d %v, want 200 offset 1", code, body)
+	}
+	f := c.read()
+	if f.Type != "op" || f.Offset != snap.Offset+1 || f.Epoch != snap.Epoch || f.Stream != "orders" {
+		t.Fatalf("after replace got %+v, want op at offset 1 in epoch %s", f, snap.Epoch)
+	}
+
+	// The Go API goes through the same path and gets the next offset.
+	u, err := s.BroadcastChartUpdate(context.Background(), "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"b", 2}}})
+	if err != nil || u.Offset != 2 {
+		t.Fatalf("BroadcastChartUpdate = %+v, %v; want offset 2", u, err)
+	}
+	f = c.read()
+	var op chart.Op
+	if err := json.Unmarshal(f.Op, &op); err != nil {
+		t.Fatal(err)
+	}
+	if f.Offset != 2 || op.Kind != chart.OpAppend || cmp.Diff([][]any{{"b", 2.0}}, op.Rows) != "" {
+		t.Fatalf("after broadcast got offset %d op %+v", f.Offset, op)
+	}
+
+	// A second viewer joining now gets the whole state at offset 2.
+	c2 := dial(t, s.URL)
+	snap2 := c2.subscribe("x", "orders", nil)
+	want := [][]any{{"a", 1.0}, {"b", 2.0}}
+	if snap2.Offset != 2 || cmp.Diff(want, snap2.State.Data.Rows) != "" {
+		t.Fatalf("late snapshot = offset %d rows %v, want 2 %v", snap2.Offset, snap2.State.Data.Rows, want)
+	}
+	// Publishing over the socket reaches both viewers.
+	c2.send(`{"ref":"p","type":"publish","chart":"orders","op":{"op":"upsert","rows":[["a",10]]}}`)
+	for _, cl := range []*client{c, c2} {
+		var got frame
+		for got = cl.read(); got.Type == "reply"; got = cl.read() {
+			if !got.OK || got.Offset != 3 {
+				t.Fatalf("publish reply = %+v, want ok at offset 3", got)
+			}
+		}
+		if got.Type != "op" || got.Offset != 3 {
+			t.Fatalf("after socket publish got %+v, want op 3", got)
+		}
+	}
+	off, st := getState(t, s.URL, "orders")
+	if off != 3 || cmp.Diff([][]any{{"a", 10.0}, {"b", 2.0}}, st.Data.Rows) != "" {
+		t.Fatalf("server state = %d %v", off, st.Data.Rows)
+	}
+}
+
+func TestSQLRowReachesFilteredChart(t *testing.T) {
+	s := startServer(t)
+	c := dial(t, s.URL)
+	snap := c.subscribe("1", "product-performance", map[string]string{"region": "Europe"})
+	if snap.Stream != "product-performance?region=Europe" {
+		t.Fatalf("stream = %q", snap.Stream)
+	}
+	before := totals(t, snap.State.Data)
+	if len(before) == 0 {
+		t.Fatal("filtered snapshot holds no rows")
+	}
+	// A filter value is a bound parameter, not SQL: this matches no region.
+	inj := dial(t, s.URL)
+	if got := inj.subscribe("1", "product-performance", map[string]string{"region": "' OR 1=1 --"}); len(got.State.Data.Rows) != 0 {
+		t.Fatalf("injection-shaped filter returned rows %v, want none", got.State.Data.Rows)
+	}
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.DataDir, "demo-sales.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO sales (date, region, product, amount) VALUES (?, 'Europe', 'Mobile App', 1000)`, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		t.Fatal(err)
+	}
+	// The chart's interval is 5 s; read waits at most 15 s.
+	f := c.read()
+	if f.Type != "op" || f.Offset != snap.Offset+1 {
+		t.Fatalf("after insert got %+v, want the next op", f)
+	}
+	var op chart.Op
+	if err := json.Unmarshal(f.Op, &op); err != nil {
+		t.Fatal(err)
+	}
+	after := totals(t, *op.Data)
+	if d := after["Mobile App"] - before["Mobile App"]; d < 999.99 || d > 1000.01 {
+		t.Fatalf("Mobile App total went from %v to %v, want +1000", before["Mobile App"], after["Mobile App"])
+	}
+}
+
+func totals(t *testing.T, tb chart.Table) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, r := range tb.Rows {
+		out[r[0].(string)] = r[1].(float64)
+	}
+	return out
+}
