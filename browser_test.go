@@ -1,0 +1,144 @@
+package ashreports_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts headless Chromium for the test. Without Chromium the test
+// is skipped, except in CI (CI=true), where it fails.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+		}
+		t.Skip("chromium is not installed (apt-get install chromium); CI runs this test")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// waitJS polls a JavaScript expression until it is true, failing the test
+// after the timeout with the message.
+func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, expr, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s (%s)", timeout, msg, expr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("ASHREPORTS_ARTIFACTS")
+	if dir == "" {
+		dir = "test-artifacts"
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot saved to %s", p)
+}
+
+var demoCharts = []string{"monthly-sales-trend", "sales-by-region", "product-performance", "live-order-rate"}
+
+func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
+	s := startServer(t)
+	ctx := browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	link, err := chromedp.Run(ctx, chromedp.AttributeValue(`.dashboard-list a[href$="/sales-analytics"]`, "href"))
+	if err != nil || !link.Exists {
+		t.Fatalf("dashboard list has no link: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+link.Value)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, `!!window.ashreports && window.ashreports.connState() === "live"`, "the page did not connect")
+	cards, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("[data-chart-id]").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cards != len(demoCharts) {
+		t.Fatalf("page has %d chart cards, want %d", cards, len(demoCharts))
+	}
+	for _, id := range demoCharts {
+		// Drawn: the chart holds the server's rows and its SVG has drawn
+		// shapes beyond the axes (series paths, bars or slices).
+		waitJS(t, ctx, 15*time.Second, fmt.Sprintf(`(() => {
+			const st = window.ashreports.state(%[1]q);
+			const svg = document.querySelector('[data-chart-id=%[1]q] .chart-canvas svg');
+			return !!st && st.data.rows.length > 0 && !!svg && svg.querySelectorAll("path").length > 5;
+		})()`, id), "chart "+id+" did not draw")
+	}
+
+	// The live chart moves without a reload: its query window slides.
+	liveOffset, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.ashreports.state("live-order-rate").offset`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, fmt.Sprintf(`window.ashreports.state("live-order-rate").offset > %d`, liveOffset), "the live order rate chart did not update")
+
+	// A pushed update reaches the page and is drawn.
+	code, body := post(t, s.URL+"/api/v1/charts/product-performance/updates", "application/json",
+		[]byte(`{"op":"replace","data":{"columns":[{"name":"product","type":"string"},{"name":"total","type":"number"}],"rows":[["Quantum Widget",123456],["Data Connector",1000]]}}`))
+	if code != 200 {
+		t.Fatalf("POST: %d %v", code, body)
+	}
+	offset := strconv.FormatFloat(body["offset"].(float64), 'f', -1, 64)
+	waitJS(t, ctx, 10*time.Second, `(() => {
+		const st = window.ashreports.state("product-performance");
+		return !!st && st.offset >= `+offset+` && st.data.rows.some(r => r[0] === "Quantum Widget");
+	})()`, "the pushed update did not reach the page state")
+	waitJS(t, ctx, 10*time.Second, `[...document.querySelectorAll('[data-chart-id="product-performance"] svg text')].some(e => e.textContent === "Quantum Widget")`,
+		"the pushed update was not drawn")
+	time.Sleep(time.Second) // let the chart's transition finish for the picture
+	screenshot(t, ctx, "dashboard.png")
+}

@@ -1,0 +1,143 @@
+// Subscriptions of the page's charts over the live connection: subscribes on
+// every (re)connect, keeps each stream's state in step with its op frames,
+// and resubscribes a stream that falls out of step.
+
+import type { ChartView } from './chart-view';
+import { Connection } from './connection';
+import type { ReplyFrame, StreamFrame } from './protocol';
+import { applyOp, fromWire, type StreamState } from './state';
+import { showLastUpdate, type ConnState } from './status';
+
+/** One chart with one set of filters, drawn by one or more cards. */
+export class Subscription {
+  readonly views: ChartView[] = [];
+  /** The stream id from the subscribe reply; its frames come here. */
+  stream: string | undefined;
+  /** The stream's state since its snapshot; undefined while (re)subscribing. */
+  current: StreamState | undefined;
+
+  constructor(
+    readonly chart: string,
+    readonly filters: Record<string, string> | undefined,
+  ) {}
+}
+
+export class Live {
+  private readonly conn: Connection;
+  private readonly byStream = new Map<string, Subscription>();
+  /**
+   * Frames of streams no subscription claims yet. A subscribe's snapshot
+   * comes before its reply, which is what says which stream it belongs to,
+   * so frames wait here while any subscribe is unanswered.
+   */
+  private readonly early = new Map<string, StreamFrame[]>();
+  private unanswered = 0;
+
+  constructor(
+    url: string,
+    private readonly subs: Subscription[],
+    onState: (state: ConnState) => void,
+  ) {
+    this.conn = new Connection(url, {
+      state: onState,
+      ready: () => this.subscribeAll(),
+      frame: (frame) => this.route(frame),
+    });
+  }
+
+  start(): void {
+    this.conn.start();
+  }
+
+  get connState(): ConnState {
+    return this.conn.state;
+  }
+
+  private subscribeAll(): void {
+    // A new socket has no subscriptions: start every one afresh.
+    this.byStream.clear();
+    this.early.clear();
+    this.unanswered = 0;
+    for (const sub of this.subs) {
+      sub.stream = undefined;
+      sub.current = undefined;
+      this.subscribe(sub);
+    }
+  }
+
+  private subscribe(sub: Subscription): void {
+    const ref = this.conn.request({ type: 'subscribe', chart: sub.chart, filters: sub.filters }, (reply) =>
+      this.subscribed(sub, reply),
+    );
+    if (ref !== undefined) this.unanswered++;
+  }
+
+  private subscribed(sub: Subscription, reply: ReplyFrame): void {
+    this.unanswered--;
+    if (reply.ok && reply.stream) {
+      sub.stream = reply.stream;
+      this.byStream.set(reply.stream, sub);
+      const frames = this.early.get(reply.stream) ?? [];
+      this.early.delete(reply.stream);
+      for (const frame of frames) this.deliver(sub, frame);
+    } else {
+      for (const view of sub.views) view.showError(reply.error?.message ?? reply.error?.code ?? '');
+    }
+    // Frames still unclaimed belong to streams given up on.
+    if (this.unanswered === 0) this.early.clear();
+  }
+
+  private route(frame: StreamFrame): void {
+    const sub = this.byStream.get(frame.stream);
+    if (sub) {
+      this.deliver(sub, frame);
+    } else if (this.unanswered > 0) {
+      const frames = this.early.get(frame.stream);
+      if (frames) frames.push(frame);
+      else this.early.set(frame.stream, [frame]);
+    }
+  }
+
+  private deliver(sub: Subscription, frame: StreamFrame): void {
+    if (frame.type === 'snapshot') {
+      const { stream, chart, epoch, offset } = frame;
+      sub.current = { stream, chart, epoch, offset, state: fromWire(frame.state) };
+      for (const view of sub.views) view.clearError();
+      this.changed(sub, sub.current, Date.now());
+      return;
+    }
+    const cur = sub.current;
+    // An op of the stream this subscription is replacing: the new snapshot
+    // will include it.
+    if (!cur) return;
+    if (frame.epoch !== cur.epoch || frame.offset !== cur.offset + 1) {
+      this.resubscribe(sub);
+      return;
+    }
+    try {
+      applyOp(cur.state, frame.op);
+    } catch (err) {
+      console.error(`ashreports: cannot apply op ${frame.offset} of ${frame.stream}`, err);
+      this.resubscribe(sub);
+      return;
+    }
+    cur.offset = frame.offset;
+    this.changed(sub, cur, frame.ts ?? Date.now());
+  }
+
+  private changed(sub: Subscription, cur: StreamState, ms: number): void {
+    for (const view of sub.views) view.show(cur.state);
+    showLastUpdate(ms);
+  }
+
+  /** Drops a stream that fell out of step and subscribes again for a snapshot. */
+  private resubscribe(sub: Subscription): void {
+    if (sub.stream !== undefined) {
+      this.byStream.delete(sub.stream);
+      this.conn.request({ type: 'unsubscribe', stream: sub.stream });
+      sub.stream = undefined;
+    }
+    sub.current = undefined;
+    this.subscribe(sub);
+  }
+}

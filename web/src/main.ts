@@ -1,0 +1,88 @@
+// The entry point, loaded on every page. On a dashboard it subscribes each
+// chart card to its live stream; elsewhere it does nothing.
+
+import { ChartView } from './chart-view';
+import type { EChartsType } from './echarts';
+import { Live, Subscription } from './live';
+import type { ChartConfig, Table } from './protocol';
+import { showConnState, type ConnState } from './status';
+
+/** What window.ashreports offers to tests and to the curious in a console. */
+export interface AshReportsAPI {
+  connState(): ConnState;
+  /** A copy of the state of the first card of the chart, once its snapshot came. */
+  state(chartId: string):
+    | { stream: string; epoch: string; offset: number; config: ChartConfig; data: Table }
+    | undefined;
+  chart(chartId: string): EChartsType | undefined;
+}
+
+declare global {
+  interface Window {
+    ashreports?: AshReportsAPI;
+  }
+}
+
+function main(): void {
+  const cards = document.querySelectorAll<HTMLElement>('[data-chart-id]');
+  if (cards.length === 0) return;
+
+  const views: ChartView[] = [];
+  // Cards showing the same chart with the same filters share a subscription.
+  const subs = new Map<string, Subscription>();
+  for (const card of cards) {
+    const view = new ChartView(card);
+    views.push(view);
+    let filters: Record<string, string> | undefined;
+    try {
+      filters = readFilters(card);
+    } catch (err) {
+      view.showError(`data-filters: ${err instanceof Error ? err.message : String(err)}`);
+      continue;
+    }
+    const key = JSON.stringify([view.chartId, Object.entries(filters ?? {}).sort(byName)]);
+    let sub = subs.get(key);
+    if (!sub) subs.set(key, (sub = new Subscription(view.chartId, filters)));
+    sub.views.push(view);
+  }
+
+  // One observer covers window resizes and any other change of a card's size.
+  const byCanvas = new Map(views.map((v) => [v.canvas, v]));
+  const resizes = new ResizeObserver((entries) => {
+    for (const entry of entries) byCanvas.get(entry.target as HTMLElement)?.resize();
+  });
+  for (const view of views) resizes.observe(view.canvas);
+
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const live = new Live(`${scheme}//${location.host}/live`, [...subs.values()], showConnState);
+
+  window.ashreports = {
+    connState: () => live.connState,
+    state(chartId) {
+      const cur = [...subs.values()].find((s) => s.chart === chartId)?.current;
+      if (!cur) return undefined;
+      const { stream, epoch, offset, state } = cur;
+      return structuredClone({ stream, epoch, offset, config: state.config, data: state.data });
+    },
+    chart: (chartId) => views.find((v) => v.chartId === chartId)?.chart,
+  };
+
+  live.start();
+}
+
+/** The card's data-filters: a JSON object of filter names to values. */
+function readFilters(card: HTMLElement): Record<string, string> | undefined {
+  const raw = card.dataset.filters;
+  if (!raw) return undefined;
+  const parsed: unknown = JSON.parse(raw);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new TypeError(raw);
+  }
+  return parsed as Record<string, string>;
+}
+
+function byName([a]: [string, string], [b]: [string, string]): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+main();

@@ -1,0 +1,116 @@
+// Types of the live protocol, version 1 (docs/protocol.md) and of the chart
+// model it carries (package chart on the server).
+
+export const PROTOCOL_VERSION = 1;
+
+export type ColumnType = 'string' | 'number' | 'time' | 'bool';
+
+/** A cell: time values are the RFC 3339 or date strings the publisher sent. */
+export type Value = string | number | boolean | null;
+
+export type Row = Value[];
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+}
+
+export interface Table {
+  columns: Column[];
+  rows: Row[];
+}
+
+export type ChartType = 'line' | 'bar' | 'pie' | 'area' | 'scatter';
+
+export interface Encoding {
+  x?: string;
+  y?: string;
+  series?: string;
+  category?: string;
+  value?: string;
+}
+
+export interface ChartConfig {
+  type: ChartType;
+  title: string;
+  encoding: Encoding;
+  colors?: string[];
+  key?: string[];
+  retention?: number;
+}
+
+export interface ChartState {
+  config: ChartConfig;
+  data: Table;
+}
+
+// The server encodes empty lists of Go as null or leaves them out, so tables
+// and ops on the wire may lack them; state.ts fills them in.
+
+export interface WireTable {
+  columns?: Column[] | null;
+  rows?: Row[] | null;
+}
+
+export interface WireState {
+  config: ChartConfig;
+  data?: WireTable | null;
+}
+
+export type Op =
+  | { op: 'replace'; data: WireTable }
+  | { op: 'append'; rows?: Row[] | null }
+  | { op: 'upsert'; rows?: Row[] | null }
+  | { op: 'remove'; keys?: Row[] | null }
+  | { op: 'config'; config: ChartConfig };
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  field?: string;
+}
+
+export interface HelloFrame {
+  type: 'hello';
+  v: number;
+  conn: string;
+}
+
+export interface ReplyFrame {
+  type: 'reply';
+  ref: string;
+  ok: boolean;
+  stream?: string;
+  offset?: number;
+  error?: ErrorBody;
+}
+
+export interface SnapshotFrame {
+  type: 'snapshot';
+  stream: string;
+  chart: string;
+  epoch: string;
+  offset: number;
+  state: WireState;
+}
+
+export interface OpFrame {
+  type: 'op';
+  stream: string;
+  chart: string;
+  epoch: string;
+  offset: number;
+  /** Server time (Unix milliseconds) at which the op was applied. */
+  ts?: number;
+  op: Op;
+}
+
+export type StreamFrame = SnapshotFrame | OpFrame;
+
+export type ServerFrame = HelloFrame | ReplyFrame | StreamFrame;
+
+/** A client message without its ref, which the connection adds. */
+export type ClientRequest =
+  | { type: 'subscribe'; chart: string; filters?: Record<string, string> }
+  | { type: 'unsubscribe'; stream: string }
+  | { type: 'ping' };
