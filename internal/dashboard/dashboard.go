@@ -44,6 +44,23 @@ type Query struct {
 	Params map[string]Param `yaml:"params,omitempty" json:"params,omitempty"`
 	// Interval is how often the query re-runs.
 	Interval Duration `yaml:"interval" json:"interval"`
+	// Types sets the type of result columns whose values do not tell it,
+	// such as a time that SQLite returns as text.
+	Types map[string]chart.ColumnType `yaml:"types,omitempty" json:"types,omitempty"`
+}
+
+// Cast gives the result columns named in Types their declared type and
+// checks every value against it.
+func (q *Query) Cast(t *chart.Table) error {
+	if len(q.Types) == 0 {
+		return nil
+	}
+	for i, c := range t.Columns {
+		if typ, ok := q.Types[c.Name]; ok {
+			t.Columns[i].Type = typ
+		}
+	}
+	return t.Validate()
 }
 
 // Param is a query parameter that viewers may set as a filter.
@@ -138,6 +155,13 @@ func (c *Chart) Validate() error {
 			return &chart.FieldError{Field: "query.interval", Message: fmt.Sprintf("must be at least %s", MinInterval)}
 		case len(q.Params) > MaxParams:
 			return &chart.FieldError{Field: "query.params", Message: fmt.Sprintf("more than %d parameters", MaxParams)}
+		}
+		for name, typ := range q.Types {
+			switch typ {
+			case chart.String, chart.Number, chart.Time, chart.Bool:
+			default:
+				return &chart.FieldError{Field: "query.types." + name, Message: fmt.Sprintf("unknown column type %q (want string, number, time or bool)", typ)}
+			}
 		}
 		for name, p := range q.Params {
 			if !paramRE.MatchString(name) {

@@ -335,6 +335,9 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 	if ctx.Err() != nil {
 		return
 	}
+	if err == nil {
+		err = q.Cast(&t)
+	}
 	if err != nil {
 		e.queryFailed(s, err)
 		return

@@ -105,14 +105,17 @@ function pieOption({ config, data }: ChartState): ChartOption {
   }
   return {
     tooltip: { trigger: 'item', valueFormatter: formatValue },
-    legend: { type: 'scroll', top: 0 },
+    // The legend names the slices, so the labels only show shares: names
+    // would be cut short in a narrow card.
+    legend: { type: 'scroll', bottom: 0 },
     series: [
       {
         type: 'pie',
         id: 'pie',
         name: config.title,
-        radius: ['0%', '62%'],
-        center: ['50%', '56%'],
+        radius: ['0%', '66%'],
+        center: ['50%', '46%'],
+        label: { position: 'inside', formatter: '{d}%', color: '#fff' },
         data: [...slices].map(([name, v]) => ({ name, value: v })),
       },
     ],
