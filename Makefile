@@ -18,8 +18,8 @@ assets: node_modules/.package-lock.json
 build: assets
 	$(GO) build -o bin/ashreports ./cmd/ashreports
 
-run: assets
-	$(GO) run ./cmd/ashreports serve --addr $(ADDR) --data-dir $(DATA_DIR)
+run: build
+	./bin/ashreports serve --addr $(ADDR) --data-dir $(DATA_DIR)
 
 lint: assets
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
