@@ -303,3 +303,60 @@ func totals(t *testing.T, tb chart.Table) map[string]float64 {
 	}
 	return out
 }
+
+// TestPushedStateSurvivesRestart pushes to a chart without a query, stops
+// the server and starts a new one on the same data directory.
+func TestPushedStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	dash := filepath.Join(dir, "dashboards")
+	if err := os.MkdirAll(dash, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dash, "ops.yaml"), []byte(pushDashboard), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemo: true}
+	ctx := context.Background()
+	srv, err := ashreports.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := chart.ParseOp([]byte(seedOp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.BroadcastChartUpdate(ctx, "orders", op); err != nil {
+		t.Fatal(err)
+	}
+	u, err := srv.BroadcastChartUpdate(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"b", 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+
+	srv, err = ashreports.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	u2, err := srv.BroadcastChartUpdate(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"c", 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u2.Offset != u.Offset+1 {
+		t.Errorf("offset after restart = %d, want %d", u2.Offset, u.Offset+1)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	defer func() { cancel(); <-done }()
+	_, st := getState(t, "http://"+ln.Addr().String(), "orders")
+	want := [][]any{{"a", 1.0}, {"b", 2.0}, {"c", 3.0}}
+	if d := cmp.Diff(want, st.Data.Rows); d != "" {
+		t.Errorf("rows after restart (-want +got):\n%s", d)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 // Broker publishes encoded ops.
@@ -43,12 +44,23 @@ type Querier interface {
 	Query(ctx context.Context, source, sql string, params map[string]string) (chart.Table, error)
 }
 
+// States saves the state of charts that hold pushed data, so that it
+// survives a restart.
+type States interface {
+	LoadState(ctx context.Context, chartID string) (store.SavedState, bool, error)
+	SaveStates(ctx context.Context, states map[string]store.SavedState) error
+}
+
 // Config wires an Engine.
 type Config struct {
 	Broker      Broker
 	Definitions Definitions
 	Querier     Querier
-	Logger      *slog.Logger
+	// States, when set, keeps pushed charts' states across restarts: they
+	// are saved every FlushInterval (1s when zero) and at Close.
+	States        States
+	FlushInterval time.Duration
+	Logger        *slog.Logger
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -91,7 +103,12 @@ type stream struct {
 	lastErr   string
 	snapAt    uint64
 	snap      []byte
+	dirty     bool // changed since last saved
 }
+
+// persistent reports whether the stream's state is saved: the unfiltered
+// stream of a chart without a query.
+func (s *stream) persistent() bool { return s.base && s.def.Query == nil }
 
 // New returns an engine; Close stops its query loops.
 func New(cfg Config) *Engine {
@@ -101,11 +118,18 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}}
+	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}}
+	if cfg.States != nil {
+		e.wg.Go(e.flushLoop)
+	}
+	return e
 }
 
-// Close stops every query loop and waits for them.
+// Close stops every query loop, saves pushed states and waits.
 func (e *Engine) Close() {
 	e.cancel()
 	e.wg.Wait()
@@ -154,20 +178,109 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 	}
 	id := StreamID(chartID, eff)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	s, ok := e.streams[id]
-	if !ok {
-		s = &stream{
-			Stream: Stream{ID: id, ChartID: chartID, Subject: subject(chartID, id)},
-			def:    def,
-			params: params,
-			base:   len(eff) == 0,
-			epoch:  newEpoch(),
-			state:  chart.State{Config: def.Config, Data: chart.Table{Columns: []chart.Column{}, Rows: [][]any{}}},
-		}
-		e.streams[id] = s
+	e.mu.Unlock()
+	if ok {
+		return s, nil
 	}
+	s = &stream{
+		Stream: Stream{ID: id, ChartID: chartID, Subject: subject(chartID, id)},
+		def:    def,
+		params: params,
+		base:   len(eff) == 0,
+		epoch:  newEpoch(),
+		state:  chart.State{Config: def.Config, Data: chart.Table{Columns: []chart.Column{}, Rows: [][]any{}}},
+	}
+	if s.persistent() && e.cfg.States != nil {
+		if err := e.restore(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if other, ok := e.streams[id]; ok { // created meanwhile
+		return other, nil
+	}
+	e.streams[id] = s
 	return s, nil
+}
+
+// restore loads a pushed chart's saved state. Saved data that no longer
+// fits the chart's definition (its encodings changed) is dropped, and said
+// so in the log.
+func (e *Engine) restore(ctx context.Context, s *stream) error {
+	saved, ok, err := e.cfg.States.LoadState(ctx, s.ChartID)
+	if err != nil || !ok {
+		return err
+	}
+	var st chart.State
+	if err := json.Unmarshal(saved.State, &st); err != nil {
+		e.cfg.Logger.Warn("saved chart state unreadable; starting empty", "chart", s.ChartID, "err", err)
+		return nil
+	}
+	// The definition's config wins over the saved one; the data is kept
+	// when it fits it.
+	restored := chart.State{Config: s.def.Config, Data: st.Data}
+	if err := restored.Validate(); err != nil {
+		e.cfg.Logger.Warn("saved chart data does not fit the chart's definition; starting empty", "chart", s.ChartID, "err", err)
+		return nil
+	}
+	s.state, s.offset = restored, saved.Offset
+	return nil
+}
+
+func (e *Engine) flushLoop() {
+	t := time.NewTicker(e.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			e.flush() // the last changes before shutdown
+			return
+		case <-t.C:
+			e.flush()
+		}
+	}
+}
+
+// flush saves the states of persistent streams changed since the last
+// flush.
+func (e *Engine) flush() {
+	e.mu.Lock()
+	var changed []*stream
+	for _, s := range e.streams {
+		if s.persistent() {
+			changed = append(changed, s)
+		}
+	}
+	e.mu.Unlock()
+	batch := map[string]store.SavedState{}
+	for _, s := range changed {
+		s.mu.Lock()
+		if s.dirty {
+			b, err := json.Marshal(&s.state)
+			if err == nil {
+				batch[s.ChartID] = store.SavedState{Offset: s.offset, State: b}
+				s.dirty = false
+			}
+		}
+		s.mu.Unlock()
+	}
+	if len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.cfg.States.SaveStates(ctx, batch); err != nil {
+		e.cfg.Logger.Error("save chart states", "charts", len(batch), "err", err)
+		for _, s := range changed {
+			if _, ok := batch[s.ChartID]; ok {
+				s.mu.Lock()
+				s.dirty = true // try again at the next flush
+				s.mu.Unlock()
+			}
+		}
+	}
 }
 
 // Acquire registers a viewer of a chart's stream with the given filters
@@ -264,6 +377,7 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op) (uint64, err
 		return 0, err
 	}
 	s.offset++
+	s.dirty = true
 	frame, err := json.Marshal(opFrame{Type: "op", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, TS: e.cfg.Now().UnixMilli(), Op: op})
 	if err != nil {
 		return 0, fmt.Errorf("encode op: %w", err)

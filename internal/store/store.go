@@ -96,6 +96,16 @@ func (s *Store) PutDashboard(ctx context.Context, d dashboard.Dashboard, origin 
 		d.ID, d.Title, d.Description, origin, ts, ts); err != nil {
 		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 	}
+	keep := make([]string, len(d.Charts))
+	for i, c := range d.Charts {
+		keep[i] = c.ID
+	}
+	// Charts that leave the dashboard take their saved state with them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM chart_states WHERE chart_id IN
+		(SELECT id FROM charts WHERE dashboard_id = ? AND id NOT IN (SELECT value FROM json_each(?)))`,
+		d.ID, jsonIDs(keep)); err != nil {
+		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM charts WHERE dashboard_id = ?`, d.ID); err != nil {
 		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 	}
@@ -184,4 +194,49 @@ func scanChart(row interface{ Scan(...any) error }) (dashboard.Chart, error) {
 		return c, fmt.Errorf("decode chart definition: %w", err)
 	}
 	return c, nil
+}
+
+func jsonIDs(ids []string) string {
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
+// SavedState is a chart's state as saved: its offset and the JSON of its
+// chart.State.
+type SavedState struct {
+	Offset uint64
+	State  []byte
+}
+
+// SaveStates saves chart states, replacing earlier ones, in one
+// transaction.
+func (s *Store) SaveStates(ctx context.Context, states map[string]SavedState) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save chart states: %w", err)
+	}
+	defer tx.Rollback()
+	ts := now()
+	for id, st := range states {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chart_states (chart_id, "offset", state, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT(chart_id) DO UPDATE SET "offset" = excluded."offset", state = excluded.state, updated_at = excluded.updated_at`,
+			id, int64(st.Offset), string(st.State), ts); err != nil {
+			return fmt.Errorf("save chart state %q: %w", id, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// LoadState returns a chart's saved state; ok is false when there is none.
+func (s *Store) LoadState(ctx context.Context, chartID string) (st SavedState, ok bool, err error) {
+	var off int64
+	var state string
+	err = s.db.QueryRowContext(ctx, `SELECT "offset", state FROM chart_states WHERE chart_id = ?`, chartID).Scan(&off, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("load chart state %q: %w", chartID, err)
+	}
+	return SavedState{Offset: uint64(off), State: []byte(state)}, true, nil
 }
