@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ashreports.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestResolvePrecedence(t *testing.T) {
+	file := writeConfig(t, "addr: 127.0.0.1:1000\ndata_dir: /from/file\ndemo_generator: false\nlog_level: warn\n")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want fileConfig
+	}{
+		{"defaults", nil, nil, defaults()},
+		{"file", []string{"--config", file}, nil, func() fileConfig {
+			c := defaults()
+			c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:1000", "/from/file", false, "warn"
+			return c
+		}()},
+		{"env over file", []string{"--config", file}, map[string]string{"ASHREPORTS_ADDR": "127.0.0.1:2000", "ASHREPORTS_DEMO_GENERATOR": "true"}, func() fileConfig {
+			c := defaults()
+			c.Addr, c.DataDir, c.LogLevel = "127.0.0.1:2000", "/from/file", "warn"
+			return c
+		}()},
+		{"flags over env", []string{"--config", file, "--addr", "127.0.0.1:3000", "--demo-generator=false", "--data-dir", "d"},
+			map[string]string{"ASHREPORTS_ADDR": "127.0.0.1:2000", "ASHREPORTS_DEMO_GENERATOR": "true"}, func() fileConfig {
+				c := defaults()
+				c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:3000", "d", false, "warn"
+				return c
+			}()},
+		{"config file from env", nil, map[string]string{"ASHREPORTS_CONFIG": file}, func() fileConfig {
+			c := defaults()
+			c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:1000", "/from/file", false, "warn"
+			return c
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := resolve(tt.args, env(tt.env), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("config (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestResolveErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"bad bool env", nil, map[string]string{"ASHREPORTS_DEMO": "maybe"}, "", `demo: "maybe" is not true or false`},
+		{"bad bool flag", []string{"--demo-generator", "sometimes"}, nil, "", `demo_generator: "sometimes"`},
+		{"unknown file field", nil, nil, "adress: x\n", "field adress not found"},
+		{"bad rate", nil, nil, "demo_rate: -1\n", "demo_rate"},
+		{"empty addr", nil, nil, "addr: ''\n", "addr: must not be empty"},
+		{"missing file", []string{"--config", "/nonexistent/ashreports.yaml"}, nil, "", "config file"},
+		{"stray argument", []string{"extra"}, nil, "", `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
+			}
+			_, err := resolve(args, env(tt.env), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("resolve error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCommands(t *testing.T) {
+	good := writeConfig(t, "addr: 127.0.0.1:1\n")
+	bad := writeConfig(t, "log_level: [1]\n")
+	tests := []struct {
+		args    []string
+		wantErr string
+		wantOut string
+	}{
+		{[]string{"version"}, "", "ashreports "},
+		{[]string{"check-config", good}, "", good + ": ok"},
+		{[]string{"check-config", bad}, "line 1: cannot unmarshal", ""},
+		{[]string{"bogus"}, `unknown command "bogus"`, ""},
+		{nil, "no command given", ""},
+		{[]string{"serve", "--log-level", "loud"}, "log_level", ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), tt.args, env(nil), &out, &errOut)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out.String(), tt.wantOut) {
+				t.Fatalf("run = %v, output %q, want %q", err, out.String(), tt.wantOut)
+			}
+		})
+	}
+}
