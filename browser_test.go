@@ -141,4 +141,26 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 		"the pushed update was not drawn")
 	time.Sleep(time.Second) // let the chart's transition finish for the picture
 	screenshot(t, ctx, "dashboard.png")
+
+	// The server goes away and comes back: the page says so, reconnects
+	// and resubscribes every chart, getting the new server's snapshots.
+	epochs := map[string]string{}
+	for _, id := range demoCharts {
+		e, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`window.ashreports.state(%q).epoch`, id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		epochs[id] = e
+	}
+	s.Stop()
+	waitJS(t, ctx, 10*time.Second, `window.ashreports.connState() === "reconnecting" && document.querySelector("[data-conn-state]").dataset.connState === "reconnecting"`,
+		"the page did not show that it lost the connection")
+	s.Restart(t)
+	waitJS(t, ctx, 20*time.Second, `window.ashreports.connState() === "live"`, "the page did not reconnect")
+	for _, id := range demoCharts {
+		waitJS(t, ctx, 10*time.Second, fmt.Sprintf(`(() => {
+			const st = window.ashreports.state(%q);
+			return !!st && st.epoch !== %q && st.data.rows.length > 0;
+		})()`, id, epochs[id]), "chart "+id+" was not resubscribed after the reconnect")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ type testServer struct {
 	*ashreports.Server
 	URL     string
 	DataDir string
+	cfg     ashreports.Config
+	stop    func()
 }
 
 // startServer starts a real server on a random loopback port, with the
@@ -62,27 +65,51 @@ func startServer(t *testing.T) *testServer {
 	if err := os.WriteFile(filepath.Join(dash, "ops.yaml"), []byte(pushDashboard), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s := &testServer{cfg: ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemoGenerator: true}}
+	s.DataDir = s.cfg.DataDir
+	s.start(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// start runs the server on addr.
+func (s *testServer) start(t *testing.T, addr string) {
+	t.Helper()
 	ctx := context.Background()
-	data := filepath.Join(dir, "data")
-	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: data, DashboardsDir: dash, NoDemoGenerator: true})
+	srv, err := ashreports.New(ctx, s.cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return &testServer{Server: srv, URL: "http://" + ln.Addr().String(), DataDir: data}
+	var once sync.Once
+	s.Server, s.URL = srv, "http://"+ln.Addr().String()
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve: %v", err)
+			}
+			srv.Close()
+		})
+	}
+}
+
+// Stop shuts the server down; it may be called more than once.
+func (s *testServer) Stop() { s.stop() }
+
+// Restart stops the server and starts a new one on the same address and
+// data directory.
+func (s *testServer) Restart(t *testing.T) {
+	t.Helper()
+	s.Stop()
+	s.start(t, strings.TrimPrefix(s.URL, "http://"))
 }
 
 type frame struct {
