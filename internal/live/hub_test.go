@@ -1,0 +1,159 @@
+package live
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/engine"
+)
+
+// fakeStreams serves snapshots of a stream whose offset the test moves.
+type fakeStreams struct {
+	SnapshotFn func(streamID string) ([]byte, uint64, error)
+}
+
+func (f *fakeStreams) Acquire(context.Context, string, map[string]string) (engine.Stream, error) {
+	panic("not used")
+}
+func (f *fakeStreams) Release(string) {}
+func (f *fakeStreams) Snapshot(id string) ([]byte, uint64, error) {
+	return f.SnapshotFn(id)
+}
+func (f *fakeStreams) Apply(context.Context, string, chart.Op) (engine.Stream, uint64, error) {
+	panic("not used")
+}
+
+// fakeBroker hands the test the delivery function of each subscription.
+type fakeBroker struct {
+	mu       sync.Mutex
+	handlers map[string]func(uint64, []byte)
+	unsubs   int
+}
+
+func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte)) (func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handlers[subject] = fn
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.handlers, subject)
+		b.unsubs++
+	}, nil
+}
+
+func (b *fakeBroker) handler(subject string) func(uint64, []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.handlers[subject]
+}
+
+func testConn(h *Hub, queue int) *conn {
+	return &conn{hub: h, out: make(chan []byte, queue), kick: make(chan struct{}), subs: map[string]string{}}
+}
+
+func drain(c *conn) []string {
+	var out []string
+	for {
+		select {
+		case f := <-c.out:
+			out = append(out, string(f))
+		default:
+			return out
+		}
+	}
+}
+
+// TestViewersGetSnapshotThenEveryLaterOpInOrder publishes ops while
+// viewers subscribe at random moments; each viewer must see its snapshot
+// and then exactly the ops after it, without gap or repeat.
+func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var current uint64
+	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return []byte("snap " + strconv.FormatUint(current, 10)), current, nil
+	}}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte){}}
+	h := NewHub(HubConfig{Streams: streams, Broker: broker})
+	defer h.Close()
+	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
+
+	const ops, viewers = 2000, 20
+	first := testConn(h, ops+10)
+	if err := h.subscribe(first, s, false); err != nil {
+		t.Fatal(err)
+	}
+	deliver := broker.handler(s.Subject)
+
+	conns := make([]*conn, viewers)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := uint64(1); i <= ops; i++ {
+			mu.Lock()
+			current = i
+			mu.Unlock()
+			deliver(i, []byte("op "+strconv.FormatUint(i, 10)))
+		}
+	})
+	for v := range conns {
+		conns[v] = testConn(h, ops+10)
+		wg.Go(func() {
+			if err := h.subscribe(conns[v], s, false); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for v, c := range append(conns, first) {
+		frames := drain(c)
+		rest, ok := strings.CutPrefix(frames[0], "snap ")
+		snap, err := strconv.ParseUint(rest, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("viewer %d: first frame %q is not a snapshot", v, frames[0])
+		}
+		want := snap + 1
+		for _, f := range frames[1:] {
+			if f != "op "+strconv.FormatUint(want, 10) {
+				t.Fatalf("viewer %d (snapshot %d): got %q, want op %d", v, snap, f, want)
+			}
+			want++
+		}
+		if want != ops+1 {
+			t.Fatalf("viewer %d: last op %d, want %d", v, want-1, ops)
+		}
+	}
+	for _, c := range append(conns, first) {
+		h.unsubscribe(c, s.ID)
+	}
+	if broker.unsubs != 1 || broker.handler(s.Subject) != nil {
+		t.Fatalf("after the last viewer left: %d unsubscribes, handler still set: %v", broker.unsubs, broker.handler(s.Subject) != nil)
+	}
+}
+
+func TestFullQueueMarksSlowConsumer(t *testing.T) {
+	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte){}}})
+	defer h.Close()
+	c := testConn(h, 2)
+	c.send([]byte("1"))
+	c.send([]byte("2"))
+	select {
+	case <-c.kick:
+		t.Fatal("kicked before the queue overflowed")
+	default:
+	}
+	c.send([]byte("3"))
+	select {
+	case <-c.kick:
+	default:
+		t.Fatal("a full queue did not mark the connection slow")
+	}
+	if got := drain(c); len(got) != 2 {
+		t.Fatalf("queue holds %v, want the first two frames", got)
+	}
+}
