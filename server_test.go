@@ -387,3 +387,40 @@ func TestPushedStateSurvivesRestart(t *testing.T) {
 		t.Errorf("rows after restart (-want +got):\n%s", d)
 	}
 }
+
+func TestRoutes(t *testing.T) {
+	s := startServer(t)
+	tests := []struct {
+		path        string
+		status      int
+		contentType string
+		contains    string
+	}{
+		{"/healthz", 200, "application/json", `"ok"`},
+		{"/readyz", 200, "application/json", `"ready"`},
+		{"/", 200, "text/html", `href="/dashboards/sales-analytics"`},
+		{"/dashboards/sales-analytics", 200, "text/html", `data-chart-id="live-order-rate"`},
+		{"/dashboards/nope", 404, "text/html", "Not found"},
+		{"/nope", 404, "text/html", "Not found"},
+		{"/assets/app.js", 200, "text/javascript", ""},
+		{"/assets/app.css", 200, "text/css", ""},
+		{"/api/v1/dashboards", 200, "application/json", `"sales-analytics"`},
+		{"/api/v1/dashboards/ops", 200, "application/json", `"orders"`},
+		{"/api/v1/dashboards/nope", 404, "application/json", `"not_found"`},
+		{"/api/v1/charts/nope", 404, "application/json", `"not_found"`},
+		{"/api/v1/nope", 404, "application/json", `"not_found"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, err := http.Get(s.URL + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.contentType) || !strings.Contains(string(b), tt.contains) {
+				t.Errorf("GET %s = %d %s, body %.200q; want %d %s containing %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), b, tt.status, tt.contentType, tt.contains)
+			}
+		})
+	}
+}
