@@ -168,6 +168,15 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 	if !dashboard.ValidID(chartID) {
 		return nil, apperr.Errorf(apperr.NotFound, "no chart %q", chartID)
 	}
+	if len(filters) == 0 {
+		// The common case, every push: no definition lookup.
+		e.mu.Lock()
+		s, ok := e.streams[chartID]
+		e.mu.Unlock()
+		if ok {
+			return s, nil
+		}
+	}
 	def, err := e.cfg.Definitions.Chart(ctx, chartID)
 	if err != nil {
 		return nil, err
