@@ -218,7 +218,7 @@ func keyOf(row []any, idx []int) string {
 // Clone returns a deep copy of the table's structure; values are immutable
 // and shared.
 func (t Table) Clone() Table {
-	c := Table{Columns: append([]Column(nil), t.Columns...), Rows: make([][]any, len(t.Rows))}
+	c := Table{Columns: append([]Column{}, t.Columns...), Rows: make([][]any, len(t.Rows))}
 	for i, r := range t.Rows {
 		c.Rows[i] = append([]any(nil), r...)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/source"
 )
 
 // Dashboard is a titled grid of charts.
@@ -155,6 +156,15 @@ func (c *Chart) Validate() error {
 			return &chart.FieldError{Field: "query.interval", Message: fmt.Sprintf("must be at least %s", MinInterval)}
 		case len(q.Params) > MaxParams:
 			return &chart.FieldError{Field: "query.params", Message: fmt.Sprintf("more than %d parameters", MaxParams)}
+		}
+		defaults := make(map[string]string, len(q.Params))
+		for name, p := range q.Params {
+			defaults[name] = p.Default
+		}
+		// The same check as at every run: one read-only statement whose
+		// parameters are all declared.
+		if _, _, err := source.Bind(q.SQL, source.Question, defaults); err != nil {
+			return &chart.FieldError{Field: "query.sql", Message: err.Error()}
 		}
 		for name, typ := range q.Types {
 			switch typ {

@@ -473,7 +473,12 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 	sum := sha256.Sum256(b)
 	s.mu.Lock()
 	same := sum == s.lastQuery
-	s.lastErr = ""
+	// Marked as seen before applying: a result the chart rejects is
+	// reported once, not again at every interval until the data changes.
+	s.lastQuery = sum
+	if same {
+		s.lastErr = ""
+	}
 	s.mu.Unlock()
 	if same {
 		return
@@ -483,7 +488,7 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 		return
 	}
 	s.mu.Lock()
-	s.lastQuery = sum
+	s.lastErr = ""
 	s.mu.Unlock()
 }
 

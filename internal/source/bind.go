@@ -18,14 +18,29 @@ const (
 // of the given style and returns the arguments in order. It leaves string
 // literals, quoted identifiers, comments and PostgreSQL casts (::type)
 // alone. A parameter missing from params is an error naming it.
+//
+// The query must be one statement starting with SELECT, WITH or VALUES:
+// a data source is read-only, and a second statement (PRAGMA, ATTACH)
+// could otherwise undo the connection's read-only settings.
 func Bind(query string, style int, params map[string]string) (string, []any, error) {
+	if kw := firstKeyword(query); kw != "SELECT" && kw != "WITH" && kw != "VALUES" {
+		return "", nil, fmt.Errorf("a query must start with SELECT, WITH or VALUES, not %q", kw)
+	}
 	var b strings.Builder
 	var args []any
 	index := map[string]int{}
+	ended := false // a semicolon ended the statement
 	n := len(query)
 	for i := 0; i < n; {
 		c := query[i]
+		if ended && !isSpace(c) && !(c == '-' && i+1 < n && query[i+1] == '-') && !(c == '/' && i+1 < n && query[i+1] == '*') {
+			return "", nil, fmt.Errorf("only one SQL statement is allowed (text after the ';' at byte %d)", strings.LastIndexByte(query[:i], ';'))
+		}
 		switch {
+		case c == ';':
+			ended = true
+			b.WriteByte(c)
+			i++
 		case c == '\'' || c == '"' || c == '`':
 			j := i + 1
 			for j < n {
@@ -91,6 +106,35 @@ func Bind(query string, style int, params map[string]string) (string, []any, err
 	}
 	return b.String(), args, nil
 }
+
+// firstKeyword returns the query's first word, upper-cased, after
+// whitespace and comments.
+func firstKeyword(q string) string {
+	for {
+		q = strings.TrimLeft(q, " \t\r\n")
+		switch {
+		case strings.HasPrefix(q, "--"):
+			if i := strings.IndexByte(q, '\n'); i >= 0 {
+				q = q[i:]
+				continue
+			}
+			return ""
+		case strings.HasPrefix(q, "/*"):
+			if i := strings.Index(q, "*/"); i >= 0 {
+				q = q[i+2:]
+				continue
+			}
+			return ""
+		}
+		end := 0
+		for end < len(q) && isNamePart(q[end]) {
+			end++
+		}
+		return strings.ToUpper(q[:end])
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func isNameStart(c byte) bool { return c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') }
 func isNamePart(c byte) bool  { return isNameStart(c) || (c >= '0' && c <= '9') }

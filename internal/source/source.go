@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
 )
