@@ -68,6 +68,24 @@ func TestBadUpdatesOverHTTPLeaveStateUnchanged(t *testing.T) {
 		code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "text/plain", []byte(`{"op":"append","rows":[["b",2]]}`))
 		checkError(t, code, body["error"], 415, "unsupported_media_type", "", "text/plain")
 	})
+	t.Run("no content type", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/charts/orders/updates", strings.NewReader(`{"op":"append","rows":[["b",2]]}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		checkError(t, resp.StatusCode, body["error"], 415, "unsupported_media_type", "", "not application/json")
+		if off, _ := getState(t, s.URL, "orders"); off != wantOff {
+			t.Errorf("offset %d after a refused update, want %d", off, wantOff)
+		}
+	})
+	t.Run("push to a query chart", func(t *testing.T) {
+		code, body := post(t, s.URL+"/api/v1/charts/product-performance/updates", "application/json", []byte(`{"op":"append","rows":[["x",1]]}`))
+		checkError(t, code, body["error"], 400, "invalid", "", "SQL query")
+	})
 }
 
 func TestBadMessagesOverSocketGetErrorReplies(t *testing.T) {
@@ -83,10 +101,10 @@ func TestBadMessagesOverSocketGetErrorReplies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := "r" + string(rune('a'+i))
 			if tc.name == "malformed JSON" {
-				// The whole message is then malformed; the reply cannot know the ref.
+				// The whole message is then malformed; the reply still finds its ref.
 				c.send(`{"ref":"` + ref + `","type":"publish","chart":"orders","op":{"op":"append"`)
 				r := c.read()
-				checkSocketError(t, r, "", "invalid", "", "malformed")
+				checkSocketError(t, r, ref, "invalid", "", "malformed")
 				return
 			}
 			c.send(`{"ref":"` + ref + `","type":"publish","chart":"` + tc.chart + `","op":` + tc.body + `}`)
@@ -109,12 +127,12 @@ func TestBadMessagesOverSocketGetErrorReplies(t *testing.T) {
 		{"not JSON", `hello`, "", "invalid", "", "malformed"},
 		{"missing ref", `{"type":"ping"}`, "", "invalid", "ref", "required"},
 		{"unknown type", `{"ref":"u1","type":"shout"}`, "u1", "invalid", "type", "unknown message type"},
-		{"unknown field", `{"ref":"u2","type":"ping","loud":true}`, "u2", "invalid", "", "unknown field"},
+		{"unknown field", `{"ref":"u2","type":"ping","loud":true}`, "u2", "invalid", "loud", "unknown field"},
 		{"subscribe unknown chart", `{"ref":"u3","type":"subscribe","chart":"nope"}`, "u3", "not_found", "", "nope"},
 		{"subscribe unknown filter", `{"ref":"u4","type":"subscribe","chart":"product-performance","filters":{"colour":"red"}}`, "u4", "invalid", "filters.colour", "no filter"},
 		{"unsubscribe unknown stream", `{"ref":"u5","type":"unsubscribe","stream":"orders"}`, "u5", "not_found", "stream", "not subscribed"},
 		{"publish without op", `{"ref":"u6","type":"publish","chart":"orders"}`, "u6", "invalid", "op", "required"},
-		{"oversized message", `{"ref":"u7","type":"publish","chart":"orders","op":{"op":"append","rows":[["` + strings.Repeat("x", 1<<20) + `",1]]}}`, "", "too_large", "", "larger than"},
+		{"oversized message", `{"ref":"u7","type":"publish","chart":"orders","op":{"op":"append","rows":[["` + strings.Repeat("x", 1<<20) + `",1]]}}`, "u7", "too_large", "", "larger than"},
 	}
 	for _, tc := range protocol {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package ashreports_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -126,19 +127,18 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 	}
 	waitJS(t, ctx, 15*time.Second, fmt.Sprintf(`window.ashreports.state("live-order-rate").offset > %d`, liveOffset), "the live order rate chart did not update")
 
-	// A pushed update reaches the page and is drawn.
-	code, body := post(t, s.URL+"/api/v1/charts/product-performance/updates", "application/json",
-		[]byte(`{"op":"replace","data":{"columns":[{"name":"product","type":"string"},{"name":"total","type":"number"}],"rows":[["Quantum Widget",123456],["Data Connector",1000]]}}`))
-	if code != 200 {
-		t.Fatalf("POST: %d %v", code, body)
+	// An order inserted into the demo database shows in the product chart.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.DataDir, "demo-sales.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
 	}
-	offset := strconv.FormatFloat(body["offset"].(float64), 'f', -1, 64)
-	waitJS(t, ctx, 10*time.Second, `(() => {
-		const st = window.ashreports.state("product-performance");
-		return !!st && st.offset >= `+offset+` && st.data.rows.some(r => r[0] === "Quantum Widget");
-	})()`, "the pushed update did not reach the page state")
-	waitJS(t, ctx, 10*time.Second, `[...document.querySelectorAll('[data-chart-id="product-performance"] svg text')].some(e => e.textContent === "Quantum Widget")`,
-		"the pushed update was not drawn")
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO sales (date, region, product, amount) VALUES (?, 'Europe', 'Quantum Widget', 999999)`, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, `[...document.querySelectorAll('[data-chart-id="product-performance"] svg text')].some(e => e.textContent === "Quantum Widget")`,
+		"a new product in the sales database was not drawn")
+
 	time.Sleep(time.Second) // let the chart's transition finish for the picture
 	screenshot(t, ctx, "dashboard.png")
 
@@ -163,4 +163,23 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 			return !!st && st.epoch !== %q && st.data.rows.length > 0;
 		})()`, id, epochs[id]), "chart "+id+" was not resubscribed after the reconnect")
 	}
+
+	// A pushed update reaches a page that shows the chart, and is drawn.
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/dashboards/ops")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, `!!window.ashreports && window.ashreports.connState() === "live" && !!window.ashreports.state("errors")`, "the ops page did not connect")
+	code, body := post(t, s.URL+"/api/v1/charts/errors/updates", "application/json",
+		[]byte(`{"op":"replace","data":{"columns":[{"name":"service","type":"string"},{"name":"count","type":"number"}],"rows":[["Quantum Widget",123],["billing",10]]}}`))
+	if code != 200 {
+		t.Fatalf("POST: %d %v", code, body)
+	}
+	offset := strconv.FormatFloat(body["offset"].(float64), 'f', -1, 64)
+	waitJS(t, ctx, 10*time.Second, `(() => {
+		const st = window.ashreports.state("errors");
+		return !!st && st.offset >= `+offset+` && st.data.rows.some(r => r[0] === "Quantum Widget");
+	})()`, "the pushed update did not reach the page state")
+	waitJS(t, ctx, 10*time.Second, `[...document.querySelectorAll('[data-chart-id="errors"] svg text')].some(e => e.textContent === "Quantum Widget")`,
+		"the pushed update was not drawn")
+	screenshot(t, ctx, "pushed.png")
 }

@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	s.engine = engine.New(engine.Config{Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, Logger: cfg.Logger})
+	s.engine = engine.New(engine.Config{Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
 	s.hub = live.NewHub(live.HubConfig{Streams: s.engine, Broker: s.broker, Logger: cfg.Logger, OriginPatterns: cfg.OriginPatterns})
 	cat, err := i18n.Load("en")
 	if err != nil {

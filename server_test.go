@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,22 +27,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// pushDashboard is a dashboard with charts that only receive pushes.
-const pushDashboard = `
-id: ops
-title: Operations
-charts:
-  - id: orders
-    type: line
-    title: Orders
-    encoding: {x: t, y: n}
-    key: [t]
-    retention: 5
-  - id: errors
-    type: bar
-    title: Errors
-    encoding: {x: service, y: count}
-`
+// examples holds the example dashboards of charts without a query
+// ("orders", "errors"), which the tests push to.
+const examples = "examples/dashboards"
 
 type testServer struct {
 	*ashreports.Server
@@ -57,15 +43,7 @@ type testServer struct {
 // demo (generator off) and the push dashboard. It stops when the test ends.
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	dash := filepath.Join(dir, "dashboards")
-	if err := os.MkdirAll(dash, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dash, "ops.yaml"), []byte(pushDashboard), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{cfg: ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemoGenerator: true}}
+	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true}}
 	s.DataDir = s.cfg.DataDir
 	s.start(t, "127.0.0.1:0")
 	t.Cleanup(s.Stop)
@@ -334,15 +312,7 @@ func totals(t *testing.T, tb chart.Table) map[string]float64 {
 // TestPushedStateSurvivesRestart pushes to a chart without a query, stops
 // the server and starts a new one on the same data directory.
 func TestPushedStateSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	dash := filepath.Join(dir, "dashboards")
-	if err := os.MkdirAll(dash, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dash, "ops.yaml"), []byte(pushDashboard), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemo: true}
+	cfg := ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemo: true}
 	ctx := context.Background()
 	srv, err := ashreports.New(ctx, cfg)
 	if err != nil {

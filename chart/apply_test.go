@@ -604,3 +604,50 @@ func TestApplyUpsertNegativeZeroKey(t *testing.T) {
 		t.Errorf("rows after upsert of key -0 over key 0 = %v, want [[0 2]] or [[-0 2]]", s.Data.Rows)
 	}
 }
+
+// TestApplyToCopyLeavesOriginal applies ops to a shallow copy of a state,
+// as the engine does before it commits, and checks that the original is
+// untouched.
+func TestApplyToCopyLeavesOriginal(t *testing.T) {
+	base := func() State {
+		return State{
+			Config: Config{Type: Line, Title: "t", Encoding: Encoding{X: "k", Y: "v"}, Key: []string{"k"}, Retention: 4},
+			Data: Table{
+				Columns: []Column{{"k", String}, {"v", Number}},
+				Rows:    append(make([][]any, 0, 16), []any{"a", 1.0}, []any{"b", 2.0}, []any{"c", 3.0}),
+			},
+		}
+	}
+	ops := []string{
+		`{"op":"append","rows":[["d",4]]}`,
+		`{"op":"append","rows":[["d",4],["e",5]]}`,
+		`{"op":"upsert","rows":[["a",10],["z",26]]}`,
+		`{"op":"remove","keys":[["b"]]}`,
+		`{"op":"replace","data":{"columns":[{"name":"k","type":"string"},{"name":"v","type":"number"}],"rows":[["q",1]]}}`,
+		`{"op":"config","config":{"type":"bar","title":"u","encoding":{"x":"k","y":"v"},"key":["k"],"retention":1}}`,
+	}
+	for _, in := range ops {
+		t.Run(in, func(t *testing.T) {
+			orig := base()
+			want := base()
+			op, err := ParseOp([]byte(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := orig
+			if err := next.Apply(op); err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, orig); d != "" {
+				t.Errorf("original changed (-want +got):\n%s", d)
+			}
+			// The original stays usable: the same op applies to it alike.
+			if err := orig.Apply(op); err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(next, orig); d != "" {
+				t.Errorf("applying to the original gave another result (-copy +original):\n%s", d)
+			}
+		})
+	}
+}

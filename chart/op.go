@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -79,7 +80,15 @@ func (op Op) MarshalJSON() ([]byte, error) {
 	case OpConfig:
 		m["config"] = op.Config
 	}
-	return json.Marshal(m)
+	// No HTML escaping: ops travel to programs, not into HTML, and an
+	// encoder that wants escaping applies it to this output itself.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func nonNil(rows [][]any) [][]any {
@@ -160,6 +169,10 @@ func (s *State) Validate() error {
 // Apply validates op against the state and applies it. On error the state
 // is unchanged. Apply may normalize values inside op; the op must not be
 // used concurrently.
+//
+// Apply never writes to memory that a copy of the State made before the
+// call can see, so a caller may apply an op to a shallow copy
+// (next := s) and keep or discard the result.
 func (s *State) Apply(op Op) error {
 	if err := op.checkShape(); err != nil {
 		return err
@@ -195,9 +208,14 @@ func (s *State) Apply(op Op) error {
 		}
 		pos := s.positions(idx)
 		rows := s.Data.Rows
+		shared := true // rows still shares its array with the state before the op
 		for _, r := range cloneRows(op.Rows) {
 			k := keyOf(r, idx)
 			if p, ok := pos[k]; ok {
+				if shared {
+					rows = slices.Clone(rows)
+					shared = false
+				}
 				rows[p] = r
 				continue
 			}

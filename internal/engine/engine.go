@@ -11,6 +11,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -56,6 +57,9 @@ type Config struct {
 	Broker      Broker
 	Definitions Definitions
 	Querier     Querier
+	// MaxFrameBytes is the largest encoded op the broker carries; larger
+	// ops are refused as too_large. 8 MiB when zero.
+	MaxFrameBytes int
 	// States, when set, keeps pushed charts' states across restarts: they
 	// are saved every FlushInterval (1s when zero) and at Close.
 	States        States
@@ -117,6 +121,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxFrameBytes == 0 {
+		cfg.MaxFrameBytes = 8 << 20
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
@@ -349,11 +356,17 @@ func (e *Engine) Release(streamID string) {
 }
 
 // Apply applies op to the chart's unfiltered stream and publishes it. It
-// returns the stream and the op's offset.
+// returns the stream and the op's offset. Charts bound to a query take no
+// pushed ops.
 func (e *Engine) Apply(ctx context.Context, chartID string, op chart.Op) (Stream, uint64, error) {
 	s, err := e.lookup(ctx, chartID, nil)
 	if err != nil {
 		return Stream{}, 0, err
+	}
+	if s.def.Query != nil {
+		// Its next query result would overwrite what was pushed, and a
+		// pushed config could make every later result fail.
+		return Stream{}, 0, apperr.Errorf(apperr.Invalid, "chart %q gets its data from a SQL query; updates cannot be pushed to it", chartID)
 	}
 	off, err := e.apply(ctx, s, op)
 	return s.Stream, off, err
@@ -382,22 +395,47 @@ type snapshotFrame struct {
 func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.state.Apply(op); err != nil {
+	if err := ctx.Err(); err != nil {
+		// A stopped query loop or a gone client: nothing to apply.
+		return 0, apperr.Errorf(apperr.Unavailable, "update cancelled")
+	}
+	// Apply to a copy and commit only once the op is broadcast, so that the
+	// state never holds an op its viewers did not get.
+	next := s.state
+	if err := next.Apply(op); err != nil {
 		return 0, err
 	}
-	s.offset++
-	s.dirty = true
-	frame, err := json.Marshal(opFrame{Type: "op", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, TS: e.cfg.Now().UnixMilli(), Op: op})
+	offset := s.offset + 1
+	frame, err := encode(opFrame{Type: "op", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: offset, TS: e.cfg.Now().UnixMilli(), Op: op})
 	if err != nil {
 		return 0, fmt.Errorf("encode op: %w", err)
 	}
-	if err := e.cfg.Broker.Publish(ctx, s.Subject, s.offset, frame); err != nil {
-		// The op is applied but its viewers did not get it; they see the
-		// offset gap at the next op and resubscribe.
-		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", s.offset, "err", err)
-		return 0, apperr.Errorf(apperr.Unavailable, "the update was applied but could not be broadcast; viewers will resynchronize")
+	if len(frame) > e.cfg.MaxFrameBytes {
+		return 0, apperr.Errorf(apperr.TooLarge, "the update encodes to %d bytes, more than the limit of %d bytes for one update", len(frame), e.cfg.MaxFrameBytes)
 	}
-	return s.offset, nil
+	// The op is committed once published, even if the caller goes away
+	// meanwhile.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.cfg.Broker.Publish(pctx, s.Subject, offset, frame); err != nil {
+		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", offset, "err", err)
+		return 0, apperr.Errorf(apperr.Unavailable, "the update could not be broadcast; it was not applied")
+	}
+	s.state, s.offset, s.dirty = next, offset, true
+	return offset, nil
+}
+
+// encode is json.Marshal without HTML escaping: frames go to programs and
+// to the browser runtime, never into HTML, and escaping <, > and & would
+// make them up to six times larger.
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Snapshot returns the stream's snapshot frame and its offset.
@@ -411,7 +449,7 @@ func (e *Engine) Snapshot(streamID string) ([]byte, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.snap == nil || s.snapAt != s.offset {
-		b, err := json.Marshal(snapshotFrame{Type: "snapshot", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, State: &s.state})
+		b, err := encode(snapshotFrame{Type: "snapshot", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, State: &s.state})
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode snapshot: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,14 +215,14 @@ func TestApplyPublishFailure(t *testing.T) {
 	if off != 0 {
 		t.Errorf("offset %d returned with the error, want 0", off)
 	}
-	// The op is applied: viewers see the offset gap and resubscribe.
-	if _, off, _ := e.State(ctx, "orders"); off != 1 {
-		t.Errorf("State offset %d after an applied but unpublished op, want 1", off)
+	// The op is not applied: the state holds only what viewers got.
+	if st, off, _ := e.State(ctx, "orders"); off != 0 || len(st.Data.Columns) != 0 {
+		t.Errorf("State after an unpublished op = offset %d, columns %v; want offset 0 and no columns", off, st.Data.Columns)
 	}
 	e.broker.PublishFn = nil
-	_, off, err = e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", 1.0}}})
-	if err != nil || off != 2 {
-		t.Errorf("Apply after the broker recovered = offset %d, %v; want 2", off, err)
+	_, off, err = e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 1.0}}}})
+	if err != nil || off != 1 {
+		t.Errorf("Apply after the broker recovered = offset %d, %v; want 1", off, err)
 	}
 	var logged bool
 	for _, r := range e.log.Records(t) {
@@ -934,5 +935,38 @@ func TestQueryResultTypesAreCast(t *testing.T) {
 	}
 	if !warned {
 		t.Error("a result that does not fit the declared types was not logged")
+	}
+}
+
+// TestOversizedFrameIsRefused checks that an op whose frame is over the
+// broker's limit is refused before it changes the state, and that frames
+// are not HTML-escaped (which would make them up to six times larger).
+func TestOversizedFrameIsRefused(t *testing.T) {
+	var frames [][]byte
+	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil)
+	e.broker.PublishFn = func(_ context.Context, _ string, _ uint64, f []byte) error {
+		frames = append(frames, f)
+		return nil
+	}
+	ctx := context.Background()
+	cols := []chart.Column{{Name: "t", Type: chart.String}, {Name: "n", Type: chart.Number}}
+	small := &chart.Table{Columns: cols, Rows: [][]any{{"<a&b>", 1.0}}}
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: small}); err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 1 || !strings.Contains(string(frames[0]), `"<a&b>"`) {
+		t.Fatalf("frame %s does not hold the value unescaped", frames)
+	}
+
+	limited := New(Config{Broker: e.broker, Definitions: fakeDefinitions{"orders": ordersChart()}, MaxFrameBytes: 1000})
+	defer limited.Close()
+	big := &chart.Table{Columns: cols, Rows: [][]any{{strings.Repeat("x", 1000), 1.0}}}
+	_, _, err := limited.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: big})
+	wantCode(t, err, apperr.TooLarge)
+	if st, off, _ := limited.State(ctx, "orders"); off != 0 || len(st.Data.Rows) != 0 {
+		t.Fatalf("state after a refused op = offset %d, %d rows; want unchanged", off, len(st.Data.Rows))
+	}
+	if len(frames) != 1 {
+		t.Fatalf("%d frames published, want the refused op not published", len(frames))
 	}
 }

@@ -55,6 +55,9 @@ func (c *conn) send(frame []byte) {
 func (c *conn) run(hubCtx context.Context) {
 	ctx, cancel := context.WithCancel(hubCtx)
 	defer cancel()
+	// Queued before the reader starts, so that hello is the first frame.
+	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id})
+	c.send(hello)
 	var reader sync.WaitGroup
 	reader.Add(1)
 	go func() {
@@ -74,8 +77,6 @@ func (c *conn) run(hubCtx context.Context) {
 }
 
 func (c *conn) writeLoop(ctx context.Context) (websocket.StatusCode, string) {
-	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id})
-	c.send(hello)
 	ping := time.NewTicker(c.hub.cfg.PingInterval)
 	defer ping.Stop()
 	for {
@@ -139,17 +140,33 @@ func (c *conn) readLoop() {
 	}
 }
 
-// refOf finds the ref of a message that could not be decoded whole, so
-// that the error reply can carry it; "" when there is none.
+// refOf finds the ref of a message that could not be decoded whole (it may
+// be cut short), so that the error reply can carry it: the value of the
+// top-level "ref" key if it comes before the point where decoding stops;
+// "" otherwise.
 func refOf(data []byte) string {
-	var probe struct {
-		Ref string `json:"ref"`
-	}
-	_ = json.Unmarshal(data, &probe)
-	if len(probe.Ref) > 64 {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
-	return probe.Ref
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "ref" {
+			v, err := dec.Token()
+			if s, ok := v.(string); err == nil && ok && len(s) <= 64 {
+				return s
+			}
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // clientMsg is any client message; which fields apply depends on Type.
@@ -169,7 +186,7 @@ func decodeMessage(data []byte) (clientMsg, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		m.Ref = refOf(data)
-		return m, apperr.Errorf(apperr.Invalid, "malformed message: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return m, messageError(err)
 	}
 	if dec.More() {
 		return m, apperr.Errorf(apperr.Invalid, "malformed message: more than one JSON value")
@@ -183,6 +200,29 @@ func decodeMessage(data []byte) (clientMsg, error) {
 		return m, &apperr.Error{Code: apperr.Invalid, Field: "ref", Message: fmt.Sprintf("longer than 64 bytes (%d)", len(ref))}
 	}
 	return m, nil
+}
+
+// messageError describes a decoding error in the terms of the protocol,
+// not of the Go types behind it.
+func messageError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return apperr.Errorf(apperr.Invalid, "malformed message: not JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		want := "a string"
+		if strings.HasPrefix(te.Field, "filters") {
+			want = "an object of string values"
+		}
+		return &apperr.Error{Code: apperr.Invalid, Field: te.Field, Message: fmt.Sprintf("malformed message: want %s, got JSON %s", want, te.Value)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.Errorf(apperr.Invalid, "malformed message: the JSON ends early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &apperr.Error{Code: apperr.Invalid, Field: name, Message: "malformed message: unknown field"}
+	}
+	return apperr.Errorf(apperr.Invalid, "malformed message: not a JSON object")
 }
 
 func (c *conn) handle(data []byte) {

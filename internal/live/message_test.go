@@ -19,9 +19,11 @@ func TestDecodeMessage(t *testing.T) {
 		{name: "publish", in: `{"ref":"2","type":"publish","chart":"c","op":{"op":"append","rows":[]}}`, wantRef: "2"},
 		{name: "no ref", in: `{"type":"ping"}`, wantField: "ref", wantErr: "required"},
 		{name: "long ref", in: `{"ref":"` + strings.Repeat("r", 65) + `","type":"ping"}`, wantField: "ref", wantErr: "longer than 64"},
-		{name: "not JSON", in: `ping`, wantErr: "malformed message"},
-		{name: "unknown field keeps ref", in: `{"ref":"9","type":"ping","x":1}`, wantRef: "9", wantErr: "unknown field"},
-		{name: "filters not strings", in: `{"ref":"3","type":"subscribe","chart":"c","filters":{"n":1}}`, wantRef: "3", wantErr: "malformed message"},
+		{name: "not JSON", in: `ping`, wantErr: "malformed message: not JSON"},
+		{name: "unknown field keeps ref", in: `{"ref":"9","type":"ping","x":1}`, wantRef: "9", wantField: "x", wantErr: "unknown field"},
+		{name: "filters not strings", in: `{"ref":"3","type":"subscribe","chart":"c","filters":{"n":1}}`, wantRef: "3", wantField: "filters", wantErr: "want an object of string values, got JSON number"},
+		{name: "chart not a string", in: `{"ref":"5","type":"subscribe","chart":7}`, wantRef: "5", wantField: "chart", wantErr: "want a string, got JSON number"},
+		{name: "ref of a cut-short message", in: `{"ref":"6","type":"publish","op":{"op":"append","rows":[["aaaa`, wantRef: "6", wantErr: "malformed message"},
 		{name: "two values", in: `{"ref":"4","type":"ping"} {}`, wantRef: "4", wantErr: "more than one JSON value"},
 	}
 	for _, tt := range tests {

@@ -30,6 +30,9 @@ const (
 	HeaderOffset  = "Ash-Offset"
 )
 
+// MaxPayload is the largest update the embedded server carries (8 MiB).
+const MaxPayload = 8 << 20
+
 // Config configures the embedded broker.
 type Config struct {
 	// StoreDir is where JetStream keeps its files.
@@ -39,7 +42,10 @@ type Config struct {
 	HistoryPerStream int64
 	// HistoryAge is how long updates are kept; one hour when zero.
 	HistoryAge time.Duration
-	Logger     *slog.Logger
+	// HistoryBytes caps the disk JetStream uses for update history; the
+	// oldest updates go first. 1 GiB when zero.
+	HistoryBytes int64
+	Logger       *slog.Logger
 }
 
 // Broker is a running embedded NATS server and the connection to it.
@@ -61,6 +67,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.HistoryAge == 0 {
 		cfg.HistoryAge = time.Hour
 	}
+	if cfg.HistoryBytes == 0 {
+		cfg.HistoryBytes = 1 << 30
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -71,6 +80,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
+		MaxPayload: MaxPayload,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
@@ -108,6 +118,7 @@ func (b *Broker) setup(ctx context.Context, cfg Config) error {
 		Storage:           jetstream.FileStorage,
 		MaxMsgsPerSubject: cfg.HistoryPerStream,
 		MaxAge:            cfg.HistoryAge,
+		MaxBytes:          cfg.HistoryBytes,
 		Discard:           jetstream.DiscardOld,
 	})
 	if err != nil {

@@ -229,12 +229,12 @@ func (s *server) apiChart(w http.ResponseWriter, r *http.Request) {
 
 // apiUpdate applies one op to a chart: POST /api/v1/charts/{id}/updates.
 func (s *server) apiUpdate(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			writeError(w, apperr.Errorf(apperr.Unsupported, "content type %q is not application/json", ct))
-			return
-		}
+	// Requiring the JSON content type also keeps cross-site forms and
+	// no-cors fetches out: browsers send it only after a CORS preflight.
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		writeError(w, apperr.Errorf(apperr.Unsupported, "content type %q is not application/json", ct))
+		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
