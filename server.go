@@ -158,16 +158,17 @@ func (s *Server) startDemo(ctx, runCtx context.Context, cfg Config) error {
 	return nil
 }
 
-// provision loads every dashboard file of dir into the metadata database.
+// provision makes the file-provisioned dashboards those of dir: new and
+// changed ones are stored, those whose file is gone are deleted.
 func (s *Server) provision(ctx context.Context, dir string) error {
 	ds, err := dashboard.LoadDir(os.DirFS(dir))
 	if err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
+	if err := s.store.ProvisionDashboards(ctx, "file", ds); err != nil {
+		return fmt.Errorf("dashboards dir %s: %w", dir, err)
+	}
 	for _, d := range ds {
-		if err := s.store.PutDashboard(ctx, d, "file"); err != nil {
-			return fmt.Errorf("dashboard %q: %w", d.ID, err)
-		}
 		s.log.Info("provisioned dashboard", "id", d.ID, "charts", len(d.Charts))
 	}
 	return nil

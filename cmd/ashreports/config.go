@@ -6,9 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -59,8 +59,12 @@ func (c fileConfig) validate() error {
 		return errors.New("config: addr: must not be empty")
 	case c.DataDir == "":
 		return errors.New("config: data_dir: must not be empty")
-	case c.DemoRate < 0 || c.DemoRate > 1000:
-		return errors.New("config: demo_rate: must be between 0 and 1000 orders per second")
+	case c.DemoRate <= 0 || c.DemoRate > 1000:
+		return errors.New("config: demo_rate: must be more than 0 and at most 1000 orders per second")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
 	}
 	return nil
 }
@@ -120,6 +124,5 @@ func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileC
 	if err := boolean(&cfg.DemoGenerator, "demo_generator", "ASHREPORTS_DEMO_GENERATOR", *gen); err != nil {
 		return cfg, err
 	}
-	cfg.LogLevel = strings.ToLower(cfg.LogLevel)
 	return cfg, cfg.validate()
 }

@@ -80,6 +80,8 @@ func TestResolveErrorsNameTheField(t *testing.T) {
 		{"bad bool flag", []string{"--demo-generator", "sometimes"}, nil, "", `demo_generator: "sometimes"`},
 		{"unknown file field", nil, nil, "adress: x\n", "field adress not found"},
 		{"bad rate", nil, nil, "demo_rate: -1\n", "demo_rate"},
+		{"zero rate", nil, nil, "demo_rate: 0\n", "demo_rate"},
+		{"bad log level in file", nil, nil, "log_level: loud\n", `log_level: "loud"`},
 		{"empty addr", nil, nil, "addr: ''\n", "addr: must not be empty"},
 		{"missing file", []string{"--config", "/nonexistent/ashreports.yaml"}, nil, "", "config file"},
 		{"stray argument", []string{"extra"}, nil, "", `unexpected argument "extra"`},

@@ -57,6 +57,9 @@ type Config struct {
 	Broker      Broker
 	Definitions Definitions
 	Querier     Querier
+	// MaxFilteredStreams bounds the filtered streams of one chart (each
+	// with its own query loop); 1000 when zero.
+	MaxFilteredStreams int
 	// MaxFrameBytes is the largest encoded op the broker carries; larger
 	// ops are refused as too_large. 8 MiB when zero.
 	MaxFrameBytes int
@@ -78,6 +81,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	// filtered counts each chart's filtered streams.
+	filtered map[string]int
 }
 
 // Stream identifies a chart stream to its subscribers.
@@ -122,6 +127,9 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxFilteredStreams == 0 {
+		cfg.MaxFilteredStreams = 1000
+	}
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = 8 << 20
 	}
@@ -129,7 +137,7 @@ func New(cfg Config) *Engine {
 		cfg.FlushInterval = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}}
+	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}}
 	if cfg.States != nil {
 		e.wg.Go(e.flushLoop)
 	}
@@ -216,6 +224,12 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 	defer e.mu.Unlock()
 	if other, ok := e.streams[id]; ok { // created meanwhile
 		return other, nil
+	}
+	if !s.base {
+		if e.filtered[chartID] >= e.cfg.MaxFilteredStreams {
+			return nil, apperr.Errorf(apperr.Unavailable, "chart %q has %d filtered streams already, the most it may have", chartID, e.cfg.MaxFilteredStreams)
+		}
+		e.filtered[chartID]++
 	}
 	e.streams[id] = s
 	return s, nil
@@ -327,7 +341,7 @@ func (e *Engine) Acquire(ctx context.Context, chartID string, filters map[string
 		case <-ready:
 		case <-ctx.Done():
 			e.Release(s.ID)
-			return Stream{}, ctx.Err()
+			return Stream{}, apperr.Errorf(apperr.Unavailable, "chart %q: its query did not answer in time", chartID)
 		}
 	}
 	return s.Stream, nil
@@ -352,6 +366,9 @@ func (e *Engine) Release(streamID string) {
 	}
 	if !s.base {
 		delete(e.streams, streamID)
+		if e.filtered[s.ChartID]--; e.filtered[s.ChartID] == 0 {
+			delete(e.filtered, s.ChartID)
+		}
 	}
 }
 

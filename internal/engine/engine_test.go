@@ -752,9 +752,7 @@ func TestAcquireCancelledWhileWaitingForTheFirstQuery(t *testing.T) {
 		cancel()
 	}()
 	_, err := e.Acquire(ctx, "sales", filters)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Acquire = %v, want context.Canceled", err)
-	}
+	wantCode(t, err, apperr.Unavailable)
 	select {
 	case <-stopped:
 	case <-time.After(10 * time.Second):
@@ -968,5 +966,35 @@ func TestOversizedFrameIsRefused(t *testing.T) {
 	}
 	if len(frames) != 1 {
 		t.Fatalf("%d frames published, want the refused op not published", len(frames))
+	}
+}
+
+// TestFilteredStreamsPerChartAreBounded checks that a chart's filtered
+// streams are capped, and that a released one makes room again.
+func TestFilteredStreamsPerChartAreBounded(t *testing.T) {
+	q := &fakeQuerier{QueryFn: func(context.Context, string, string, map[string]string) (chart.Table, error) {
+		return chart.Table{Columns: []chart.Column{{Name: "region", Type: chart.String}, {Name: "total", Type: chart.Number}}, Rows: [][]any{}}, nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
+	limited := New(Config{Broker: e.broker, Definitions: fakeDefinitions{"sales": salesChart(time.Hour)}, Querier: q, MaxFilteredStreams: 2})
+	defer limited.Close()
+	ctx := context.Background()
+	var ids []string
+	for _, r := range []string{"EU", "US"} {
+		st, err := limited.Acquire(ctx, "sales", map[string]string{"region": r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, st.ID)
+	}
+	_, err := limited.Acquire(ctx, "sales", map[string]string{"region": "APAC"})
+	wantCode(t, err, apperr.Unavailable)
+	// The unfiltered stream does not count.
+	if _, err := limited.Acquire(ctx, "sales", nil); err != nil {
+		t.Fatalf("unfiltered stream refused: %v", err)
+	}
+	limited.Release(ids[0])
+	if _, err := limited.Acquire(ctx, "sales", map[string]string{"region": "APAC"}); err != nil {
+		t.Fatalf("after a release: %v", err)
 	}
 }

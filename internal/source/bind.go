@@ -16,8 +16,8 @@ const (
 
 // Bind rewrites the :name parameters of query to positional placeholders
 // of the given style and returns the arguments in order. It leaves string
-// literals, quoted identifiers, comments and PostgreSQL casts (::type)
-// alone. A parameter missing from params is an error naming it.
+// literals, quoted identifiers (with SQLite's [brackets] in the Question
+// style), comments and PostgreSQL casts (::type) alone. A parameter missing from params is an error naming it.
 //
 // The query must be one statement starting with SELECT, WITH or VALUES:
 // a data source is read-only, and a second statement (PRAGMA, ATTACH)
@@ -58,6 +58,14 @@ func Bind(query string, style int, params map[string]string) (string, []any, err
 			}
 			b.WriteString(query[i : j+1])
 			i = j + 1
+		case c == '[' && style == Question:
+			// An SQLite [bracketed identifier].
+			j := strings.IndexByte(query[i:], ']')
+			if j < 0 {
+				return "", nil, fmt.Errorf("unterminated [identifier] starting at byte %d", i)
+			}
+			b.WriteString(query[i : i+j+1])
+			i += j + 1
 		case c == '-' && i+1 < n && query[i+1] == '-':
 			j := strings.IndexByte(query[i:], '\n')
 			if j < 0 {

@@ -31,6 +31,13 @@ func TestBind(t *testing.T) {
 			wantArgs: []any{"va", "vb"},
 		},
 		{
+			name:     "sqlite bracket identifier",
+			query:    "SELECT [odd:a name] FROM t WHERE a = :a",
+			style:    Question,
+			want:     "SELECT [odd:a name] FROM t WHERE a = ?",
+			wantArgs: []any{"va"},
+		},
+		{
 			name:     "no parameters",
 			query:    "SELECT 1",
 			style:    Question,

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -77,54 +78,81 @@ type Summary struct {
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // PutDashboard creates or replaces a dashboard and all its charts in one
-// transaction. origin records where the definition came from (a file name,
+// transaction. origin records where the definition came from ("file",
 // "demo"). A chart id used by another dashboard is a conflict.
 func (s *Store) PutDashboard(ctx context.Context, d dashboard.Dashboard, origin string) error {
-	if err := d.Validate(); err != nil {
-		return err
+	return s.put(ctx, origin, []dashboard.Dashboard{d}, false)
+}
+
+// ProvisionDashboards makes the dashboards of origin exactly ds, in one
+// transaction: it creates or replaces each of them and deletes the other
+// dashboards of that origin. Charts may move between the dashboards of ds.
+func (s *Store) ProvisionDashboards(ctx context.Context, origin string, ds []dashboard.Dashboard) error {
+	return s.put(ctx, origin, ds, true)
+}
+
+func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard, exclusive bool) error {
+	var dashIDs, chartIDs []string
+	for i := range ds {
+		ds[i].Charts = slices.Clone(ds[i].Charts) // Validate fills defaults in; not into the caller's
+		if err := ds[i].Validate(); err != nil {
+			return err
+		}
+		dashIDs = append(dashIDs, ds[i].ID)
+		for _, c := range ds[i].Charts {
+			chartIDs = append(chartIDs, c.ID)
+		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+		return fmt.Errorf("put dashboards: %w", err)
 	}
 	defer tx.Rollback()
-	ts := now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
-			origin = excluded.origin, updated_at = excluded.updated_at`,
-		d.ID, d.Title, d.Description, origin, ts, ts); err != nil {
-		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
-	}
-	keep := make([]string, len(d.Charts))
-	for i, c := range d.Charts {
-		keep[i] = c.ID
-	}
-	// Charts that leave the dashboard take their saved state with them.
+	// The dashboards whose charts are replaced: those of ds and, when
+	// exclusive, every other dashboard of the origin.
+	const replaced = `SELECT value FROM json_each(?) UNION SELECT id FROM dashboards WHERE ? AND origin = ?`
+	args := []any{jsonIDs(dashIDs), exclusive, origin}
+	// Charts that go away take their saved state with them.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM chart_states WHERE chart_id IN
-		(SELECT id FROM charts WHERE dashboard_id = ? AND id NOT IN (SELECT value FROM json_each(?)))`,
-		d.ID, jsonIDs(keep)); err != nil {
-		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+		(SELECT id FROM charts WHERE dashboard_id IN (`+replaced+`))
+		AND chart_id NOT IN (SELECT value FROM json_each(?))`, append(args, jsonIDs(chartIDs))...); err != nil {
+		return fmt.Errorf("put dashboards: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM charts WHERE dashboard_id = ?`, d.ID); err != nil {
-		return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM charts WHERE dashboard_id IN (`+replaced+`)`, args...); err != nil {
+		return fmt.Errorf("put dashboards: %w", err)
 	}
-	for i, c := range d.Charts {
-		var owner string
-		err := tx.QueryRowContext(ctx, `SELECT dashboard_id FROM charts WHERE id = ?`, c.ID).Scan(&owner)
-		if err == nil {
-			return apperr.Errorf(apperr.Conflict, "chart id %q is already used by dashboard %q", c.ID, owner)
+	if exclusive {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dashboards WHERE origin = ? AND id NOT IN (SELECT value FROM json_each(?))`,
+			origin, jsonIDs(dashIDs)); err != nil {
+			return fmt.Errorf("put dashboards: %w", err)
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
+	}
+	ts := now()
+	for _, d := range ds {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
+				origin = excluded.origin, updated_at = excluded.updated_at`,
+			d.ID, d.Title, d.Description, origin, ts, ts); err != nil {
 			return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 		}
-		def, err := json.Marshal(c)
-		if err != nil {
-			return fmt.Errorf("encode chart %q: %w", c.ID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			c.ID, d.ID, i, string(def), ts); err != nil {
-			return fmt.Errorf("put chart %q: %w", c.ID, err)
+		for i, c := range d.Charts {
+			var owner string
+			err := tx.QueryRowContext(ctx, `SELECT dashboard_id FROM charts WHERE id = ?`, c.ID).Scan(&owner)
+			if err == nil {
+				return apperr.Errorf(apperr.Conflict, "chart id %q is already used by dashboard %q", c.ID, owner)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("put dashboard %q: %w", d.ID, err)
+			}
+			def, err := json.Marshal(c)
+			if err != nil {
+				return fmt.Errorf("encode chart %q: %w", c.ID, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				c.ID, d.ID, i, string(def), ts); err != nil {
+				return fmt.Errorf("put chart %q: %w", c.ID, err)
+			}
 		}
 	}
 	return tx.Commit()
@@ -197,6 +225,9 @@ func scanChart(row interface{ Scan(...any) error }) (dashboard.Chart, error) {
 }
 
 func jsonIDs(ids []string) string {
+	if ids == nil {
+		return "[]" // not null, which json_each would give as one NULL value
+	}
 	b, _ := json.Marshal(ids)
 	return string(b)
 }

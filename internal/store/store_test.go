@@ -505,3 +505,43 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("%d dashboards, want 5", len(list))
 	}
 }
+
+// TestProvisionDashboards checks that provisioning makes the dashboards of
+// an origin exactly the given set: a chart can move from one dashboard to
+// another, whatever the order, and a dashboard whose file is gone is
+// deleted, while other origins are untouched.
+func TestProvisionDashboards(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	a := dashboard.Dashboard{ID: "a", Title: "A", Charts: []dashboard.Chart{lineChart("a1", "A1")}}
+	b := dashboard.Dashboard{ID: "b", Title: "B", Charts: []dashboard.Chart{lineChart("b1", "B1"), lineChart("moving", "Moving")}}
+	demo := dashboard.Dashboard{ID: "demo", Title: "Demo", Charts: []dashboard.Chart{lineChart("d1", "D1")}}
+	if err := s.PutDashboard(ctx, demo, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	// "moving" goes from b to a, which comes first; b's file is deleted.
+	a.Charts = append(a.Charts, lineChart("moving", "Moving"))
+	if err := s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{a}); err != nil {
+		t.Fatalf("moving a chart between dashboards: %v", err)
+	}
+	if got := get(t, s, "a"); len(got.Charts) != 2 || got.Charts[1].ID != "moving" {
+		t.Errorf("dashboard a has charts %v, want a1 and moving", got.Charts)
+	}
+	_, err := s.Dashboard(ctx, "b")
+	wantCode(t, err, apperr.NotFound)
+	_, err = s.Chart(ctx, "b1")
+	wantCode(t, err, apperr.NotFound)
+	if got := get(t, s, "demo"); len(got.Charts) != 1 {
+		t.Errorf("the demo dashboard of another origin changed: %v", got.Charts)
+	}
+	// A conflict leaves everything as it was.
+	c := dashboard.Dashboard{ID: "c", Title: "C", Charts: []dashboard.Chart{lineChart("d1", "Taken")}}
+	err = s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{c})
+	wantCode(t, err, apperr.Conflict)
+	if got := get(t, s, "a"); len(got.Charts) != 2 {
+		t.Errorf("after a refused provisioning, dashboard a has %v", got.Charts)
+	}
+}
