@@ -1,0 +1,79 @@
+package natsbroker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestPublishSubscribeThroughEmbeddedServer runs the real embedded server:
+// updates reach a subscriber in order with their offsets, are kept in
+// JetStream, and Close stops every goroutine it started.
+func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx := context.Background()
+	b, err := Start(ctx, Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	type msg struct {
+		off   uint64
+		frame string
+	}
+	got := make(chan msg, 10)
+	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte) { got <- msg{off, string(frame)} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte) { t.Error("update delivered to another chart's subject") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other()
+	for i := uint64(1); i <= 3; i++ {
+		if err := b.Publish(ctx, "ash.chart.c._", i, []byte{'a' + byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := uint64(1); i <= 3; i++ {
+		select {
+		case m := <-got:
+			if m.off != i || m.frame != string(rune('a'+i)) {
+				t.Fatalf("update %d = %+v", i, m)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("update %d did not arrive", i)
+		}
+	}
+	unsub()
+	info, err := b.js.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 3 {
+		t.Errorf("JetStream holds %d updates, want 3", n)
+	}
+	// A publish outside the stream's subjects is refused by JetStream.
+	if err := b.Publish(ctx, "elsewhere", 1, nil); err == nil {
+		t.Error("publish to a subject outside the stream succeeded")
+	}
+}
+
+func TestPayloadLimit(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx := context.Background()
+	b, err := Start(ctx, Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024)); err != nil {
+		t.Fatalf("publish just under the limit: %v", err)
+	}
+}
