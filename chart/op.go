@@ -193,11 +193,7 @@ func (s *State) Apply(op Op) error {
 		if err := s.checkRows(op.Rows); err != nil {
 			return err
 		}
-		rows := append(s.Data.Rows, cloneRows(op.Rows)...)
-		if r := s.retention(); len(rows) > r {
-			rows = append(rows[:0:0], rows[len(rows)-r:]...)
-		}
-		s.Data.Rows = rows
+		s.Data.Rows = s.retain(append(s.Data.Rows, cloneRows(op.Rows)...))
 	case OpUpsert:
 		idx, err := s.keyIndex("rows")
 		if err != nil {
@@ -222,10 +218,7 @@ func (s *State) Apply(op Op) error {
 			pos[k] = len(rows)
 			rows = append(rows, r)
 		}
-		if r := s.retention(); len(rows) > r {
-			rows = append(rows[:0:0], rows[len(rows)-r:]...)
-		}
-		s.Data.Rows = rows
+		s.Data.Rows = s.retain(rows)
 	case OpRemove:
 		idx, err := s.keyIndex("keys")
 		if err != nil {
@@ -267,6 +260,15 @@ func (s *State) Apply(op Op) error {
 		s.Config = c
 	}
 	return nil
+}
+
+// retain drops the oldest rows past the retention, into a new array so
+// that the dropped rows are not kept alive.
+func (s *State) retain(rows [][]any) [][]any {
+	if r := s.retention(); len(rows) > r {
+		return append(rows[:0:0], rows[len(rows)-r:]...)
+	}
+	return rows
 }
 
 func (s *State) retention() int {

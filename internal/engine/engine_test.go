@@ -15,22 +15,11 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
 var epochRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
-
-// wantCode fails the test unless err has the given apperr code.
-func wantCode(t *testing.T, err error, code apperr.Code) {
-	t.Helper()
-	var ae *apperr.Error
-	if !errors.As(err, &ae) {
-		t.Fatalf("got error %T %v, want an *apperr.Error with code %s", err, err, code)
-	}
-	if ae.Code != code {
-		t.Fatalf("got code %s (%q), want %s", ae.Code, ae.Message, code)
-	}
-}
 
 func TestApplyPublishesOpsWithNextOffset(t *testing.T) {
 	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil)
@@ -183,21 +172,21 @@ func TestUnknownChart(t *testing.T) {
 	for _, id := range []string{"nope", "Bad ID", "", "../orders"} {
 		t.Run(id, func(t *testing.T) {
 			_, off, err := e.Apply(ctx, id, op)
-			wantCode(t, err, apperr.NotFound)
+			apperrtest.Want(t, err, apperr.NotFound)
 			if off != 0 {
 				t.Errorf("offset %d", off)
 			}
 			_, _, err = e.State(ctx, id)
-			wantCode(t, err, apperr.NotFound)
+			apperrtest.Want(t, err, apperr.NotFound)
 			_, err = e.Acquire(ctx, id, nil)
-			wantCode(t, err, apperr.NotFound)
+			apperrtest.Want(t, err, apperr.NotFound)
 		})
 	}
 	if n := len(e.broker.Published()); n != 0 {
 		t.Errorf("%d publishes, want none", n)
 	}
 	_, _, err := e.Snapshot("nope")
-	wantCode(t, err, apperr.NotFound)
+	apperrtest.Want(t, err, apperr.NotFound)
 }
 
 func TestApplyPublishFailure(t *testing.T) {
@@ -208,7 +197,7 @@ func TestApplyPublishFailure(t *testing.T) {
 	e.broker.PublishFn = func(context.Context, string, uint64, []byte) error { return down }
 
 	_, off, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{}}})
-	wantCode(t, err, apperr.Unavailable)
+	apperrtest.Want(t, err, apperr.Unavailable)
 	if errors.Is(err, down) {
 		t.Error("the broker's error reaches the caller")
 	}
@@ -596,7 +585,7 @@ func TestReleaseStopsTheLoop(t *testing.T) {
 		e.Release(b.ID)
 		stopped(before)
 		_, _, err = e.Snapshot(b.ID)
-		wantCode(t, err, apperr.NotFound)
+		apperrtest.Want(t, err, apperr.NotFound)
 	})
 
 	t.Run("base stream is kept and restarts", func(t *testing.T) {
@@ -752,14 +741,14 @@ func TestAcquireCancelledWhileWaitingForTheFirstQuery(t *testing.T) {
 		cancel()
 	}()
 	_, err := e.Acquire(ctx, "sales", filters)
-	wantCode(t, err, apperr.Unavailable)
+	apperrtest.Want(t, err, apperr.Unavailable)
 	select {
 	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the query loop of the abandoned Acquire was not stopped")
 	}
 	_, _, err = e.Snapshot(StreamID("sales", filters))
-	wantCode(t, err, apperr.NotFound)
+	apperrtest.Want(t, err, apperr.NotFound)
 
 	// The next viewer starts afresh.
 	st, err := e.Acquire(context.Background(), "sales", filters)
@@ -960,7 +949,7 @@ func TestOversizedFrameIsRefused(t *testing.T) {
 	defer limited.Close()
 	big := &chart.Table{Columns: cols, Rows: [][]any{{strings.Repeat("x", 1000), 1.0}}}
 	_, _, err := limited.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: big})
-	wantCode(t, err, apperr.TooLarge)
+	apperrtest.Want(t, err, apperr.TooLarge)
 	if st, off, _ := limited.State(ctx, "orders"); off != 0 || len(st.Data.Rows) != 0 {
 		t.Fatalf("state after a refused op = offset %d, %d rows; want unchanged", off, len(st.Data.Rows))
 	}
@@ -988,7 +977,7 @@ func TestFilteredStreamsPerChartAreBounded(t *testing.T) {
 		ids = append(ids, st.ID)
 	}
 	_, err := limited.Acquire(ctx, "sales", map[string]string{"region": "APAC"})
-	wantCode(t, err, apperr.Unavailable)
+	apperrtest.Want(t, err, apperr.Unavailable)
 	// The unfiltered stream does not count.
 	if _, err := limited.Acquire(ctx, "sales", nil); err != nil {
 		t.Fatalf("unfiltered stream refused: %v", err)

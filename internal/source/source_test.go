@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
 )
 
 // salesSchema is the data source most tests read.
@@ -100,24 +100,6 @@ func dump(t *testing.T, path, table string) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// wantAppErr fails the test unless err is an *apperr.Error with code whose
-// message contains every one of subs.
-func wantAppErr(t *testing.T, err error, code apperr.Code, subs ...string) {
-	t.Helper()
-	var ae *apperr.Error
-	if !errors.As(err, &ae) {
-		t.Fatalf("got error %T %v, want an *apperr.Error with code %s", err, err, code)
-	}
-	if ae.Code != code {
-		t.Fatalf("got code %s (%q), want %s", ae.Code, ae.Message, code)
-	}
-	for _, s := range subs {
-		if !strings.Contains(ae.Message, s) {
-			t.Errorf("message %q does not contain %q", ae.Message, s)
-		}
-	}
 }
 
 func TestQueryColumnTypes(t *testing.T) {
@@ -258,7 +240,7 @@ func TestQueryErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Query(%q) = %+v, want an error", tt.query, got)
 			}
-			wantAppErr(t, err, apperr.Invalid, tt.subs...)
+			apperrtest.Want(t, err, apperr.Invalid, tt.subs...)
 			if d := cmp.Diff(chart.Table{}, got); d != "" {
 				t.Errorf("Query returned a table with its error:\n%s", d)
 			}
@@ -343,7 +325,7 @@ func TestQueryRowLimit(t *testing.T) {
 	if err == nil {
 		t.Fatalf("maxRows+1 rows: got %d rows, want an error", len(got.Rows))
 	}
-	wantAppErr(t, err, apperr.Invalid, `source "sales"`, "more than 2 rows")
+	apperrtest.Want(t, err, apperr.Invalid, `source "sales"`, "more than 2 rows")
 }
 
 func TestQueryIsReadOnly(t *testing.T) {
@@ -374,7 +356,7 @@ func TestQueryIsReadOnly(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Query(%q) = %+v, want an error", tt.query, got)
 			}
-			wantAppErr(t, err, apperr.Invalid, `source "sales"`)
+			apperrtest.Want(t, err, apperr.Invalid, `source "sales"`)
 		})
 	}
 	if d := cmp.Diff(before, dump(t, path, "sales")); d != "" {
@@ -415,7 +397,7 @@ func TestQueryTimeout(t *testing.T) {
 	db.timeout = 50 * time.Millisecond
 	// A query that never ends, so that only the timeout stops it.
 	_, err := db.Query(context.Background(), `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c`, nil)
-	wantAppErr(t, err, apperr.Unavailable, `source "sales"`, "timed out")
+	apperrtest.Want(t, err, apperr.Unavailable, `source "sales"`, "timed out")
 }
 
 func TestRegistry(t *testing.T) {
@@ -455,16 +437,16 @@ func TestRegistry(t *testing.T) {
 	})
 	t.Run("unknown source", func(t *testing.T) {
 		_, err := r.Get("nope")
-		wantAppErr(t, err, apperr.NotFound, `"nope"`)
+		apperrtest.Want(t, err, apperr.NotFound, `"nope"`)
 		_, err = r.Query(ctx, "nope", `SELECT 1 AS x`, nil)
-		wantAppErr(t, err, apperr.NotFound, `"nope"`)
+		apperrtest.Want(t, err, apperr.NotFound, `"nope"`)
 	})
 	t.Run("close closes and forgets every source", func(t *testing.T) {
 		if err := r.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 		_, err := r.Get("sales")
-		wantAppErr(t, err, apperr.NotFound)
+		apperrtest.Want(t, err, apperr.NotFound)
 		if _, err := sales.Query(ctx, `SELECT 1 AS x`, nil); err == nil {
 			t.Error("a closed source still answers queries")
 		}

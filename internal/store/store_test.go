@@ -16,6 +16,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
@@ -80,18 +81,6 @@ func salesDashboard() dashboard.Dashboard {
 			},
 			lineChart("orders", "Orders"),
 		},
-	}
-}
-
-// wantCode fails the test unless err has the given apperr code.
-func wantCode(t *testing.T, err error, code apperr.Code) {
-	t.Helper()
-	var ae *apperr.Error
-	if !errors.As(err, &ae) {
-		t.Fatalf("got error %T %v, want an *apperr.Error with code %s", err, err, code)
-	}
-	if ae.Code != code {
-		t.Fatalf("got code %s (%q), want %s", ae.Code, ae.Message, code)
 	}
 }
 
@@ -218,7 +207,7 @@ func TestPutDashboardReplaces(t *testing.T) {
 		t.Errorf("Dashboard after replacing (-want +got):\n%s", d)
 	}
 	_, err := s.Chart(ctx, "share")
-	wantCode(t, err, apperr.NotFound)
+	apperrtest.Want(t, err, apperr.NotFound)
 
 	// A chart removed from one dashboard may then be used by another.
 	other := dashboard.Dashboard{ID: "other", Title: "Other", Charts: []dashboard.Chart{lineChart("share", "Share again")}}
@@ -255,19 +244,19 @@ func TestPutDashboardConflict(t *testing.T) {
 				lineChart("orders", "Orders (taken)"),
 			}}
 			err := s.PutDashboard(ctx, d, "test")
-			wantCode(t, err, apperr.Conflict)
+			apperrtest.Want(t, err, apperr.Conflict)
 
 			if d := cmp.Diff(salesDashboard(), get(t, s, "sales")); d != "" {
 				t.Errorf("the other dashboard changed (-want +got):\n%s", d)
 			}
 			if tt.existing == nil {
 				_, err := s.Dashboard(ctx, "ops")
-				wantCode(t, err, apperr.NotFound)
+				apperrtest.Want(t, err, apperr.NotFound)
 			} else if d := cmp.Diff(before, get(t, s, "ops")); d != "" {
 				t.Errorf("the failed put changed its dashboard (-before +after):\n%s", d)
 			}
 			_, err = s.Chart(ctx, "latency")
-			wantCode(t, err, apperr.NotFound)
+			apperrtest.Want(t, err, apperr.NotFound)
 			list, err := s.Dashboards(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -297,7 +286,7 @@ func TestPutDashboardInvalid(t *testing.T) {
 		t.Errorf("code = %s, want %s", code, apperr.Invalid)
 	}
 	_, err = s.Dashboard(ctx, "sales")
-	wantCode(t, err, apperr.NotFound)
+	apperrtest.Want(t, err, apperr.NotFound)
 }
 
 func TestDashboards(t *testing.T) {
@@ -339,7 +328,7 @@ func TestNotFound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call()
-			wantCode(t, err, apperr.NotFound)
+			apperrtest.Want(t, err, apperr.NotFound)
 			if errors.Is(err, sql.ErrNoRows) {
 				t.Errorf("error %v exposes sql.ErrNoRows", err)
 			}
@@ -441,7 +430,7 @@ func TestPutDashboardDropsStatesOfRemovedCharts(t *testing.T) {
 	// A put that fails changes no saved state.
 	bad := salesDashboard()
 	bad.Charts = []dashboard.Chart{lineChart("elsewhere", "Taken")}
-	wantCode(t, s.PutDashboard(ctx, bad, "test"), apperr.Conflict)
+	apperrtest.Want(t, s.PutDashboard(ctx, bad, "test"), apperr.Conflict)
 	for id := range all {
 		if !has(id) {
 			t.Errorf("a failed put dropped the saved state of %s", id)
@@ -531,16 +520,16 @@ func TestProvisionDashboards(t *testing.T) {
 		t.Errorf("dashboard a has charts %v, want a1 and moving", got.Charts)
 	}
 	_, err := s.Dashboard(ctx, "b")
-	wantCode(t, err, apperr.NotFound)
+	apperrtest.Want(t, err, apperr.NotFound)
 	_, err = s.Chart(ctx, "b1")
-	wantCode(t, err, apperr.NotFound)
+	apperrtest.Want(t, err, apperr.NotFound)
 	if got := get(t, s, "demo"); len(got.Charts) != 1 {
 		t.Errorf("the demo dashboard of another origin changed: %v", got.Charts)
 	}
 	// A conflict leaves everything as it was.
 	c := dashboard.Dashboard{ID: "c", Title: "C", Charts: []dashboard.Chart{lineChart("d1", "Taken")}}
 	err = s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{c})
-	wantCode(t, err, apperr.Conflict)
+	apperrtest.Want(t, err, apperr.Conflict)
 	if got := get(t, s, "a"); len(got.Charts) != 2 {
 		t.Errorf("after a refused provisioning, dashboard a has %v", got.Charts)
 	}
