@@ -193,12 +193,27 @@ type Update struct {
 	Offset uint64
 }
 
+// UpdateOption is a setting of one BroadcastChartUpdate call.
+type UpdateOption func(*updateOptions)
+
+type updateOptions struct{ priority engine.Priority }
+
+// HighPriority sends the update to viewers at once, without waiting for
+// the batching window that lets normal updates share a WebSocket message.
+func HighPriority() UpdateOption {
+	return func(o *updateOptions) { o.priority = engine.High }
+}
+
 // BroadcastChartUpdate validates op, applies it to the chart's state and
 // sends it to every viewer of the chart, through the same path as
 // POST /api/v1/charts/{id}/updates. A *chart.FieldError names what is
 // wrong with the op.
-func (s *Server) BroadcastChartUpdate(ctx context.Context, chartID string, op chart.Op) (Update, error) {
-	st, off, err := s.engine.Apply(ctx, chartID, op)
+func (s *Server) BroadcastChartUpdate(ctx context.Context, chartID string, op chart.Op, opts ...UpdateOption) (Update, error) {
+	var o updateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	st, off, err := s.engine.Apply(ctx, chartID, op, o.priority)
 	if err != nil {
 		return Update{}, err
 	}

@@ -111,6 +111,9 @@ type frame struct {
 type client struct {
 	t  *testing.T
 	ws *websocket.Conn
+	// lines holds the frames of the last message not yet read: a message
+	// carries one or more frames, a line each.
+	lines [][]byte
 }
 
 func dial(t *testing.T, base string) *client {
@@ -142,15 +145,20 @@ func (c *client) send(msg string) {
 // read returns the next frame, failing the test after 15 s.
 func (c *client) read() frame {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
+	for len(c.lines) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		_, b, err := c.ws.Read(ctx)
+		cancel()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		c.lines = bytes.Split(b, []byte("\n"))
 	}
+	line := c.lines[0]
+	c.lines = c.lines[1:]
 	var f frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.t.Fatalf("decode frame %s: %v", b, err)
+	if err := json.Unmarshal(line, &f); err != nil {
+		c.t.Fatalf("decode frame %s: %v", line, err)
 	}
 	return f
 }

@@ -32,8 +32,19 @@ import (
 
 // Broker publishes encoded ops.
 type Broker interface {
-	Publish(ctx context.Context, subject string, offset uint64, frame []byte) error
+	Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error
 }
+
+// Priority says how urgently an op goes to viewers.
+type Priority uint8
+
+// The priorities.
+const (
+	// Normal ops may wait a few milliseconds to share a frame with others.
+	Normal Priority = iota
+	// High ops are written to viewers at once.
+	High
+)
 
 // Definitions looks up chart definitions.
 type Definitions interface {
@@ -52,6 +63,18 @@ type States interface {
 	SaveStates(ctx context.Context, states map[string]store.SavedState) error
 }
 
+// ParsePriority reads a priority as the protocol and the HTTP API write
+// it: "high", or "normal" or empty for normal.
+func ParsePriority(s string) (Priority, error) {
+	switch s {
+	case "", "normal":
+		return Normal, nil
+	case "high":
+		return High, nil
+	}
+	return Normal, &apperr.Error{Code: apperr.Invalid, Field: "priority", Message: fmt.Sprintf("%q is not a priority (want high or normal)", s)}
+}
+
 // Config wires an Engine.
 type Config struct {
 	Broker      Broker
@@ -60,6 +83,9 @@ type Config struct {
 	// MaxFilteredStreams bounds the filtered streams of one chart (each
 	// with its own query loop); 1000 when zero.
 	MaxFilteredStreams int
+	// RecentFrames and RecentBytes bound the op frames each stream keeps
+	// for viewers that reconnect; 512 frames and 1 MiB when zero.
+	RecentFrames, RecentBytes int
 	// MaxFrameBytes is the largest encoded op the broker carries; larger
 	// ops are refused as too_large. 8 MiB when zero.
 	MaxFrameBytes int
@@ -113,6 +139,16 @@ type stream struct {
 	snapAt    uint64
 	snap      []byte
 	dirty     bool // changed since last saved
+	// recent holds the last published op frames, oldest first, so that a
+	// viewer who reconnects gets exactly the ops it missed.
+	recent      []Frame
+	recentBytes int
+}
+
+// Frame is an encoded op frame and its offset.
+type Frame struct {
+	Offset uint64
+	Data   []byte
 }
 
 // persistent reports whether the stream's state is saved: the unfiltered
@@ -126,6 +162,12 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RecentFrames == 0 {
+		cfg.RecentFrames = 512
+	}
+	if cfg.RecentBytes == 0 {
+		cfg.RecentBytes = 1 << 20
 	}
 	if cfg.MaxFilteredStreams == 0 {
 		cfg.MaxFilteredStreams = 1000
@@ -375,7 +417,7 @@ func (e *Engine) Release(streamID string) {
 // Apply applies op to the chart's unfiltered stream and publishes it. It
 // returns the stream and the op's offset. Charts bound to a query take no
 // pushed ops.
-func (e *Engine) Apply(ctx context.Context, chartID string, op chart.Op) (Stream, uint64, error) {
+func (e *Engine) Apply(ctx context.Context, chartID string, op chart.Op, pri Priority) (Stream, uint64, error) {
 	s, err := e.lookup(ctx, chartID, nil)
 	if err != nil {
 		return Stream{}, 0, err
@@ -385,7 +427,7 @@ func (e *Engine) Apply(ctx context.Context, chartID string, op chart.Op) (Stream
 		// pushed config could make every later result fail.
 		return Stream{}, 0, apperr.Errorf(apperr.Invalid, "chart %q gets its data from a SQL query; updates cannot be pushed to it", chartID)
 	}
-	off, err := e.apply(ctx, s, op)
+	off, err := e.apply(ctx, s, op, pri)
 	return s.Stream, off, err
 }
 
@@ -409,7 +451,7 @@ type snapshotFrame struct {
 	State  *chart.State `json:"state"`
 }
 
-func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op) (uint64, error) {
+func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -434,12 +476,56 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op) (uint64, err
 	// meanwhile.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := e.cfg.Broker.Publish(pctx, s.Subject, offset, frame); err != nil {
+	if err := e.cfg.Broker.Publish(pctx, s.Subject, offset, frame, pri == High); err != nil {
 		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", offset, "err", err)
 		return 0, apperr.Errorf(apperr.Unavailable, "the update could not be broadcast; it was not applied")
 	}
 	s.state, s.offset, s.dirty = next, offset, true
+	s.remember(Frame{offset, frame}, e.cfg.RecentFrames, e.cfg.RecentBytes)
 	return offset, nil
+}
+
+// remember adds f to the recent frames, dropping the oldest past either
+// limit.
+func (s *stream) remember(f Frame, maxFrames, maxBytes int) {
+	s.recent = append(s.recent, f)
+	s.recentBytes += len(f.Data)
+	drop := 0
+	for len(s.recent)-drop > maxFrames || (s.recentBytes > maxBytes && drop < len(s.recent)) {
+		s.recentBytes -= len(s.recent[drop].Data)
+		drop++
+	}
+	if drop > 0 {
+		// Copy down rather than reslice, so the array does not grow.
+		n := copy(s.recent, s.recent[drop:])
+		clear(s.recent[n:])
+		s.recent = s.recent[:n]
+	}
+}
+
+// Since returns the op frames of a stream after offset, when the stream
+// is still in epoch and still holds all of them, and the stream's current
+// offset. ok is false when the viewer must take a snapshot instead.
+func (e *Engine) Since(streamID, epoch string, offset uint64) (frames []Frame, current uint64, ok bool) {
+	e.mu.Lock()
+	s, found := e.streams[streamID]
+	e.mu.Unlock()
+	if !found {
+		return nil, 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if epoch != s.epoch || offset > s.offset {
+		return nil, s.offset, false
+	}
+	if offset == s.offset {
+		return nil, s.offset, true
+	}
+	if len(s.recent) == 0 || s.recent[0].Offset > offset+1 {
+		return nil, s.offset, false
+	}
+	i := int(offset + 1 - s.recent[0].Offset)
+	return append([]Frame(nil), s.recent[i:]...), s.offset, true
 }
 
 // encode is json.Marshal without HTML escaping: frames go to programs and
@@ -538,7 +624,7 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 	if same {
 		return
 	}
-	if _, err := e.apply(ctx, s, chart.Op{Kind: chart.OpReplace, Data: &t}); err != nil {
+	if _, err := e.apply(ctx, s, chart.Op{Kind: chart.OpReplace, Data: &t}, Normal); err != nil {
 		e.queryFailed(s, err)
 		return
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -45,7 +46,7 @@ func TestApplyPublishesOpsWithNextOffset(t *testing.T) {
 	wantStream := Stream{ID: "orders", ChartID: "orders", Subject: "ash.chart.orders._"}
 	var epoch string
 	for i, tt := range ops {
-		st, off, err := e.Apply(ctx, "orders", tt.op)
+		st, off, err := e.Apply(ctx, "orders", tt.op, Normal)
 		if err != nil {
 			t.Fatalf("op %d: Apply: %v", i, err)
 		}
@@ -101,7 +102,7 @@ func TestApplyInvalidOpChangesNothing(t *testing.T) {
 	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil)
 	ctx := context.Background()
 	cols := []chart.Column{{Name: "t", Type: chart.Time}, {Name: "n", Type: chart.Number}}
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 1.0}}}}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 1.0}}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -126,7 +127,7 @@ func TestApplyInvalidOpChangesNothing(t *testing.T) {
 			}
 			pubs := len(e.broker.Published())
 
-			st, off, err := e.Apply(ctx, "orders", tt.op)
+			st, off, err := e.Apply(ctx, "orders", tt.op, Normal)
 			fe, ok := err.(*chart.FieldError)
 			if !ok {
 				t.Fatalf("Apply: %T %v, want a *chart.FieldError", err, err)
@@ -156,7 +157,7 @@ func TestApplyInvalidOpChangesNothing(t *testing.T) {
 		})
 	}
 	// The next valid op gets the next offset: failed ops used none.
-	_, off, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-02", 2.0}}})
+	_, off, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-02", 2.0}}}, Normal)
 	if err != nil || off != 2 {
 		t.Errorf("Apply after failed ops = offset %d, %v; want offset 2", off, err)
 	}
@@ -171,7 +172,7 @@ func TestUnknownChart(t *testing.T) {
 	op := chart.Op{Kind: chart.OpAppend, Rows: [][]any{}}
 	for _, id := range []string{"nope", "Bad ID", "", "../orders"} {
 		t.Run(id, func(t *testing.T) {
-			_, off, err := e.Apply(ctx, id, op)
+			_, off, err := e.Apply(ctx, id, op, Normal)
 			apperrtest.Want(t, err, apperr.NotFound)
 			if off != 0 {
 				t.Errorf("offset %d", off)
@@ -196,7 +197,7 @@ func TestApplyPublishFailure(t *testing.T) {
 	down := errors.New("broker down")
 	e.broker.PublishFn = func(context.Context, string, uint64, []byte) error { return down }
 
-	_, off, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{}}})
+	_, off, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{}}}, Normal)
 	apperrtest.Want(t, err, apperr.Unavailable)
 	if errors.Is(err, down) {
 		t.Error("the broker's error reaches the caller")
@@ -209,7 +210,7 @@ func TestApplyPublishFailure(t *testing.T) {
 		t.Errorf("State after an unpublished op = offset %d, columns %v; want offset 0 and no columns", off, st.Data.Columns)
 	}
 	e.broker.PublishFn = nil
-	_, off, err = e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 1.0}}}})
+	_, off, err = e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 1.0}}}}, Normal)
 	if err != nil || off != 1 {
 		t.Errorf("Apply after the broker recovered = offset %d, %v; want 1", off, err)
 	}
@@ -269,7 +270,7 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	cols := []chart.Column{{Name: "t", Type: chart.Time}, {Name: "n", Type: chart.Number}}
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 3.0}}}}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{{"2024-01-01", 3.0}}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	next, off, err := e.Snapshot(st.ID)
@@ -288,7 +289,7 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("op frame epoch %v, snapshot epoch %s", opEpoch, epoch)
 	}
 	// A failed op changes nothing, so the cached snapshot stays.
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"bad"}}}); err == nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"bad"}}}, Normal); err == nil {
 		t.Fatal("invalid op applied")
 	}
 	if last, _, _ := e.Snapshot(st.ID); &last[0] != &next[0] {
@@ -836,7 +837,7 @@ func TestConcurrentApplyPublishesInOffsetOrder(t *testing.T) {
 	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil)
 	ctx := context.Background()
 	cols := []chart.Column{{Name: "t", Type: chart.Time}, {Name: "n", Type: chart.Number}}
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{}}}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	const workers, each = 8, 25
@@ -845,7 +846,7 @@ func TestConcurrentApplyPublishesInOffsetOrder(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				op := chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", float64(w*each + i)}}}
-				if _, _, err := e.Apply(ctx, "orders", op); err != nil {
+				if _, _, err := e.Apply(ctx, "orders", op, Normal); err != nil {
 					t.Error(err)
 					return
 				}
@@ -938,7 +939,7 @@ func TestOversizedFrameIsRefused(t *testing.T) {
 	ctx := context.Background()
 	cols := []chart.Column{{Name: "t", Type: chart.String}, {Name: "n", Type: chart.Number}}
 	small := &chart.Table{Columns: cols, Rows: [][]any{{"<a&b>", 1.0}}}
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: small}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: small}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	if len(frames) != 1 || !strings.Contains(string(frames[0]), `"<a&b>"`) {
@@ -948,7 +949,7 @@ func TestOversizedFrameIsRefused(t *testing.T) {
 	limited := New(Config{Broker: e.broker, Definitions: fakeDefinitions{"orders": ordersChart()}, MaxFrameBytes: 1000})
 	defer limited.Close()
 	big := &chart.Table{Columns: cols, Rows: [][]any{{strings.Repeat("x", 1000), 1.0}}}
-	_, _, err := limited.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: big})
+	_, _, err := limited.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: big}, Normal)
 	apperrtest.Want(t, err, apperr.TooLarge)
 	if st, off, _ := limited.State(ctx, "orders"); off != 0 || len(st.Data.Rows) != 0 {
 		t.Fatalf("state after a refused op = offset %d, %d rows; want unchanged", off, len(st.Data.Rows))
@@ -985,5 +986,66 @@ func TestFilteredStreamsPerChartAreBounded(t *testing.T) {
 	limited.Release(ids[0])
 	if _, err := limited.Acquire(ctx, "sales", map[string]string{"region": "APAC"}); err != nil {
 		t.Fatalf("after a release: %v", err)
+	}
+}
+
+// TestSince checks what a reconnecting viewer gets: exactly the missed op
+// frames while the stream holds them in the same epoch, else nothing and a
+// snapshot instead.
+func TestSince(t *testing.T) {
+	var b fakeBroker
+	e := New(Config{Broker: &b, Definitions: fakeDefinitions{"orders": ordersChart()}, RecentFrames: 3})
+	defer e.Close()
+	ctx := context.Background()
+	cols := []chart.Column{{Name: "t", Type: chart.String}, {Name: "n", Type: chart.Number}}
+	st, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: cols, Rows: [][]any{}}}, Normal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // offsets 2..5; the last three are kept
+		if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{fmt.Sprint(i), 1.0}}}, Normal); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _, err := e.Snapshot(st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf struct{ Epoch string }
+	if err := json.Unmarshal(snap, &sf); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		epoch   string
+		from    uint64
+		ok      bool
+		offsets []uint64
+	}{
+		{"up to date", sf.Epoch, 5, true, nil},
+		{"missed two", sf.Epoch, 3, true, []uint64{4, 5}},
+		{"missed the oldest kept", sf.Epoch, 2, true, []uint64{3, 4, 5}},
+		{"missed more than kept", sf.Epoch, 1, false, nil},
+		{"other epoch", "000000000000", 4, false, nil},
+		{"ahead of the stream", sf.Epoch, 9, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			frames, cur, ok := e.Since(st.ID, tt.epoch, tt.from)
+			if ok != tt.ok || cur != 5 {
+				t.Fatalf("Since = ok %v current %d, want ok %v current 5", ok, cur, tt.ok)
+			}
+			var got []uint64
+			for _, f := range frames {
+				got = append(got, f.Offset)
+				var of struct{ Offset uint64 }
+				if err := json.Unmarshal(f.Data, &of); err != nil || of.Offset != f.Offset {
+					t.Errorf("frame %s does not hold offset %d", f.Data, f.Offset)
+				}
+			}
+			if d := cmp.Diff(tt.offsets, got); d != "" {
+				t.Errorf("offsets (-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -41,7 +41,7 @@ type fakeBroker struct {
 	got []published
 }
 
-func (b *fakeBroker) Publish(ctx context.Context, subject string, offset uint64, frame []byte) error {
+func (b *fakeBroker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error {
 	b.mu.Lock()
 	b.got = append(b.got, published{Subject: subject, Offset: offset, Frame: bytes.Clone(frame)})
 	b.mu.Unlock()

@@ -58,7 +58,7 @@ func TestRestoresSavedState(t *testing.T) {
 		t.Errorf("restored offset %d, want 41", off)
 	}
 
-	_, off, err = e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-03", 3.0}}})
+	_, off, err = e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-03", 3.0}}}, Normal)
 	if err != nil || off != 42 {
 		t.Fatalf("Apply after restoring = offset %d, %v; want 42", off, err)
 	}
@@ -145,7 +145,7 @@ func TestRestoreErrorIsReturned(t *testing.T) {
 	ctx := context.Background()
 	op := chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{}}}
 
-	_, off, err := e.Apply(ctx, "orders", op)
+	_, off, err := e.Apply(ctx, "orders", op, Normal)
 	if !errors.Is(err, broken) || off != 0 {
 		t.Fatalf("Apply = offset %d, %v; want the load error", off, err)
 	}
@@ -153,7 +153,7 @@ func TestRestoreErrorIsReturned(t *testing.T) {
 		t.Errorf("%d publishes", n)
 	}
 	// The stream was not kept half-made: the next call loads again.
-	if _, off, err := e.Apply(ctx, "orders", op); err != nil || off != 1 {
+	if _, off, err := e.Apply(ctx, "orders", op, Normal); err != nil || off != 1 {
 		t.Errorf("Apply after the load error = offset %d, %v; want 1", off, err)
 	}
 	if n := len(states.Loads()); n != 2 {
@@ -176,7 +176,7 @@ func TestCloseSavesChangedPushedStates(t *testing.T) {
 		{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{{"2024-01-01", 1.0}}}},
 		{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-02", 2.0}}},
 	} {
-		if _, _, err := e.Apply(ctx, "orders", op); err != nil {
+		if _, _, err := e.Apply(ctx, "orders", op, Normal); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -266,7 +266,7 @@ func TestFlushSavesPeriodicallyAndRetries(t *testing.T) {
 		}
 	}
 
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{}}}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 10*time.Second, interval, savedAt(1)) // the failed save is tried again
@@ -280,7 +280,7 @@ func TestFlushSavesPeriodicallyAndRetries(t *testing.T) {
 		t.Error("the failed save was not logged")
 	}
 
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", 1.0}}}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", 1.0}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 10*time.Second, interval, savedAt(2))
@@ -299,11 +299,11 @@ func TestPushesToAKnownStreamSkipDefinitions(t *testing.T) {
 	defs := &countingDefinitions{Definitions: fakeDefinitions{"orders": ordersChart()}}
 	e := newEnv(t, nil, nil, func(c *Config) { c.Definitions = defs })
 	ctx := context.Background()
-	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{}}}); err != nil {
+	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", float64(i)}}}); err != nil {
+		if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", float64(i)}}}, Normal); err != nil {
 			t.Fatal(err)
 		}
 	}

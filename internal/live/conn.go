@@ -17,6 +17,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/engine"
 )
 
 // ProtocolVersion is the live protocol version (docs/protocol.md).
@@ -26,10 +27,7 @@ type conn struct {
 	hub *Hub
 	ws  *websocket.Conn
 	id  string
-	out chan []byte
-
-	kickOnce sync.Once
-	kick     chan struct{} // closed when the queue overflowed
+	q   *queue
 
 	// subs maps stream id to chart id; only the read goroutine uses it
 	// until run's cleanup.
@@ -39,18 +37,16 @@ type conn struct {
 func newConn(h *Hub, ws *websocket.Conn) *conn {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), out: make(chan []byte, h.cfg.QueueSize), kick: make(chan struct{}), subs: map[string]string{}}
+	return &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), q: newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl), subs: map[string]string{}}
 }
 
-// send queues a frame without blocking; a full queue marks the
-// connection as a slow consumer, which the writer then closes.
-func (c *conn) send(frame []byte) {
-	select {
-	case c.out <- frame:
-	default:
-		c.kickOnce.Do(func() { close(c.kick) })
-	}
-}
+// push queues a frame without blocking. Past the queue's limits, op frames
+// are conflated; too many control frames make the writer close the
+// connection.
+func (c *conn) push(it item) { c.q.push(it) }
+
+// send queues a control frame.
+func (c *conn) send(frame []byte) { c.push(item{data: frame, kind: control}) }
 
 func (c *conn) run(hubCtx context.Context) {
 	ctx, cancel := context.WithCancel(hubCtx)
@@ -76,42 +72,136 @@ func (c *conn) run(hubCtx context.Context) {
 	}
 }
 
+// buffers are the writers' and readers' scratch space, shared so that an
+// idle connection holds none.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeLoop is the only writer to the socket. It waits for frames, lets
+// normal-priority ones gather for up to the batching window, and writes
+// them as few WebSocket messages, one protocol message per line.
 func (c *conn) writeLoop(ctx context.Context) (websocket.StatusCode, string) {
-	ping := time.NewTicker(c.hub.cfg.PingInterval)
-	defer ping.Stop()
+	var spare []item
+	// sent is the offset of each stream the viewer holds, to skip op
+	// frames that a snapshot already covers.
+	sent := map[string]uint64{}
 	for {
 		select {
-		case frame := <-c.out:
-			if err := c.write(ctx, frame); err != nil {
-				return websocket.StatusInternalError, "write failed"
-			}
-		case <-ping.C:
+		case <-c.q.ready:
+		case <-c.hub.ping.next():
 			pctx, cancel := context.WithTimeout(ctx, c.hub.cfg.PingTimeout)
 			err := c.ws.Ping(pctx)
 			cancel()
 			if err != nil {
+				if ctx.Err() != nil {
+					return c.endStatus()
+				}
 				return websocket.StatusPolicyViolation, "ping timeout"
 			}
-		case <-c.kick:
-			return websocket.StatusPolicyViolation, "slow consumer: send queue full"
+			continue
 		case <-ctx.Done():
-			if c.hub.ctx.Err() != nil {
-				return websocket.StatusGoingAway, "server shutting down"
+			return c.endStatus()
+		}
+		if c.hub.cfg.BatchWindow > 0 {
+		window:
+			for !c.q.urgent() {
+				select {
+				case <-c.hub.batch.next():
+					break window
+				case <-c.q.ready:
+				case <-ctx.Done():
+					return c.endStatus()
+				}
 			}
-			return websocket.StatusNormalClosure, ""
+		}
+		items, resync, overflow := c.q.take(spare)
+		if overflow {
+			return websocket.StatusPolicyViolation, "slow consumer: too many frames pending"
+		}
+		if err := c.writeBatch(ctx, items, resync, sent); err != nil {
+			if ctx.Err() != nil {
+				return c.endStatus()
+			}
+			return websocket.StatusPolicyViolation, "slow consumer: write timed out"
+		}
+		clear(items)
+		spare = items[:0]
+		if cap(spare) > 1024 {
+			spare = nil // a burst is over; do not keep its array
 		}
 	}
 }
 
-func (c *conn) write(ctx context.Context, frame []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+func (c *conn) endStatus() (websocket.StatusCode, string) {
+	if c.hub.ctx.Err() != nil {
+		return websocket.StatusGoingAway, "server shutting down"
+	}
+	return websocket.StatusNormalClosure, ""
+}
+
+// writeBatch writes the snapshots of conflated streams, then the queued
+// frames, joined by newlines into messages of at most MaxBatchBytes (a
+// larger frame goes alone).
+func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]bool, sent map[string]uint64) error {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			buffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	add := func(frame []byte) error {
+		if buf.Len() > 0 && buf.Len()+1+len(frame) > c.hub.cfg.MaxBatchBytes {
+			if err := c.write(ctx, buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
+		}
+		if buf.Len() > 0 {
+			buf.WriteByte('\n')
+		}
+		buf.Write(frame)
+		return nil
+	}
+	for stream := range resync {
+		if frame, off, ok := c.hub.resnapshot(c, stream); ok {
+			sent[stream] = off
+			if err := add(frame); err != nil {
+				return err
+			}
+		}
+	}
+	for _, it := range items {
+		switch it.kind {
+		case start:
+			sent[it.stream] = it.offset
+			continue
+		case snapshot:
+			sent[it.stream] = it.offset
+		case op:
+			if it.offset <= sent[it.stream] {
+				continue
+			}
+			sent[it.stream] = it.offset
+		}
+		if err := add(it.data); err != nil {
+			return err
+		}
+	}
+	if buf.Len() == 0 {
+		return nil
+	}
+	return c.write(ctx, buf.Bytes())
+}
+
+func (c *conn) write(ctx context.Context, msg []byte) error {
+	wctx, cancel := context.WithTimeout(ctx, c.hub.cfg.WriteTimeout)
 	defer cancel()
-	return c.ws.Write(wctx, websocket.MessageText, frame)
+	return c.ws.Write(wctx, websocket.MessageText, msg)
 }
 
 func (c *conn) readLoop() {
 	limit := c.hub.cfg.MaxMessageBytes
-	buf := bytes.NewBuffer(nil)
 	for {
 		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
@@ -119,25 +209,40 @@ func (c *conn) readLoop() {
 			// the hard read limit (closed with 1009 "message too big").
 			return
 		}
-		buf.Reset()
-		n, err := io.Copy(buf, io.LimitReader(r, limit+1))
-		if err != nil {
+		if !c.readMessage(typ, r, limit) {
 			return
 		}
-		if n > limit {
-			// Drain the rest, so the connection stays usable, and say why.
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
-			}
-			c.reply(refOf(buf.Bytes()), nil, apperr.Errorf(apperr.TooLarge, "message larger than %d bytes", limit))
-			continue
+	}
+}
+
+// readMessage reads and handles one client message; false when the
+// connection broke.
+func (c *conn) readMessage(typ websocket.MessageType, r io.Reader, limit int64) bool {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			buffers.Put(buf)
 		}
-		if typ != websocket.MessageText {
-			c.reply("", nil, apperr.Errorf(apperr.Invalid, "binary frames are not supported by protocol version %d", ProtocolVersion))
-			continue
+	}()
+	buf.Reset()
+	n, err := io.Copy(buf, io.LimitReader(r, limit+1))
+	if err != nil {
+		return false
+	}
+	switch {
+	case n > limit:
+		// Drain the rest, so the connection stays usable, and say why.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return false
 		}
+		c.reply(refOf(buf.Bytes()), nil, apperr.Errorf(apperr.TooLarge, "message larger than %d bytes", limit))
+	case typ != websocket.MessageText:
+		c.reply("", nil, apperr.Errorf(apperr.Invalid, "binary frames are not supported by protocol version %d", ProtocolVersion))
+	default:
 		c.handle(buf.Bytes())
 	}
+	return true
 }
 
 // refOf finds the ref of a message that could not be decoded whole (it may
@@ -177,6 +282,12 @@ type clientMsg struct {
 	Filters map[string]string `json:"filters,omitempty"`
 	Stream  string            `json:"stream,omitempty"`
 	Op      json.RawMessage   `json:"op,omitempty"`
+	// Offset and Epoch, on subscribe, resume a stream where the client
+	// left it.
+	Offset *uint64 `json:"offset,omitempty"`
+	Epoch  string  `json:"epoch,omitempty"`
+	// Priority, on publish: "high" or "normal" (the default).
+	Priority string `json:"priority,omitempty"`
 }
 
 // decodeMessage parses a client message, refusing unknown fields.
@@ -267,7 +378,12 @@ func (c *conn) subscribe(m clientMsg) {
 		c.reply(m.Ref, nil, apperr.Errorf(apperr.Invalid, "a connection holds at most %d subscriptions", c.hub.cfg.MaxSubscriptions))
 		return
 	}
-	if err := c.hub.subscribe(c, s, again); err != nil {
+	var from *resume
+	if m.Offset != nil {
+		from = &resume{epoch: m.Epoch, offset: *m.Offset}
+	}
+	resumed, err := c.hub.subscribe(c, s, again, from)
+	if err != nil {
 		if !again {
 			c.hub.cfg.Streams.Release(s.ID)
 		}
@@ -275,7 +391,7 @@ func (c *conn) subscribe(m clientMsg) {
 		return
 	}
 	c.subs[s.ID] = s.ChartID
-	c.reply(m.Ref, map[string]any{"stream": s.ID}, nil)
+	c.reply(m.Ref, map[string]any{"stream": s.ID, "resumed": resumed}, nil)
 }
 
 func (c *conn) unsubscribe(m clientMsg) {
@@ -298,6 +414,11 @@ func (c *conn) publish(m clientMsg) {
 		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.Invalid, Field: "op", Message: "required"})
 		return
 	}
+	pri, err := engine.ParsePriority(m.Priority)
+	if err != nil {
+		c.reply(m.Ref, nil, err)
+		return
+	}
 	op, err := chart.ParseOp(m.Op)
 	if err != nil {
 		c.reply(m.Ref, nil, underOp(err))
@@ -305,7 +426,7 @@ func (c *conn) publish(m clientMsg) {
 	}
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 10*time.Second)
 	defer cancel()
-	s, off, err := c.hub.cfg.Streams.Apply(ctx, m.Chart, op)
+	s, off, err := c.hub.cfg.Streams.Apply(ctx, m.Chart, op, pri)
 	if err != nil {
 		c.reply(m.Ref, nil, underOp(err))
 		return

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -18,12 +19,13 @@ type Streams interface {
 	Acquire(ctx context.Context, chartID string, filters map[string]string) (engine.Stream, error)
 	Release(streamID string)
 	Snapshot(streamID string) ([]byte, uint64, error)
-	Apply(ctx context.Context, chartID string, op chart.Op) (engine.Stream, uint64, error)
+	Since(streamID, epoch string, offset uint64) ([]engine.Frame, uint64, bool)
+	Apply(ctx context.Context, chartID string, op chart.Op, pri engine.Priority) (engine.Stream, uint64, error)
 }
 
 // Broker delivers the ops published on a subject.
 type Broker interface {
-	Subscribe(subject string, fn func(offset uint64, frame []byte)) (func(), error)
+	Subscribe(subject string, fn func(offset uint64, frame []byte, high bool)) (func(), error)
 }
 
 // HubConfig configures a Hub. Zero values take the defaults below.
@@ -31,8 +33,20 @@ type HubConfig struct {
 	Streams Streams
 	Broker  Broker
 	Logger  *slog.Logger
-	// QueueSize is how many frames may wait for one connection; 1024.
-	QueueSize int
+	// MaxPendingOps is how many op frames may wait for one connection
+	// before they are conflated into snapshots; 256.
+	MaxPendingOps int
+	// MaxPendingControl is how many other frames (replies, snapshots) may
+	// wait for one connection before it is closed as a slow consumer; 256.
+	MaxPendingControl int
+	// WriteTimeout is how long one write may block before the connection
+	// is closed as a slow consumer; 20s.
+	WriteTimeout time.Duration
+	// BatchWindow is how long normal-priority frames may wait to share one
+	// WebSocket message; 5ms. Negative turns batching off.
+	BatchWindow time.Duration
+	// MaxBatchBytes is the size past which a batch is split; 64 KiB.
+	MaxBatchBytes int
 	// PingInterval is how often the server pings a connection; 25s.
 	PingInterval time.Duration
 	// PingTimeout is how long a ping may wait for its pong; 10s.
@@ -47,26 +61,38 @@ type HubConfig struct {
 	OriginPatterns []string
 }
 
+// shards is the number of independently locked parts of the topic
+// registry, so that subscribe storms on some streams do not stall
+// deliveries to others.
+const shards = 64
+
 // Hub accepts live connections and fans updates out to them.
 type Hub struct {
 	cfg    HubConfig
 	ctx    context.Context
 	cancel context.CancelFunc
 	conns  sync.WaitGroup
+	clocks sync.WaitGroup
+	batch  *clock // the batching window, shared by all writers
+	ping   *clock // the ping interval, shared by all writers
+	seed   maphash.Seed
 
-	mu     sync.Mutex
-	topics map[string]*topic
+	mu     sync.Mutex // guards closed
 	closed bool
+	shard  [shards]struct {
+		mu     sync.Mutex
+		topics map[string]*topic
+	}
 }
 
 // topic is the set of this node's viewers of one stream.
 type topic struct {
 	id    string
 	unsub func()
-	refs  int // guarded by Hub.mu
+	refs  int // guarded by the shard's mu
 
 	mu sync.RWMutex
-	// viewers maps each viewer to the offset of the snapshot it got; it
+	// viewers maps each viewer to the offset it holds when it joined; it
 	// receives only ops past it.
 	viewers map[*conn]uint64
 }
@@ -76,23 +102,37 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.QueueSize == 0 {
-		cfg.QueueSize = 1024
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = 25 * time.Second
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if cfg.PingTimeout == 0 {
-		cfg.PingTimeout = 10 * time.Second
-	}
-	if cfg.MaxSubscriptions == 0 {
-		cfg.MaxSubscriptions = 256
-	}
+	def(&cfg.MaxPendingOps, 256)
+	def(&cfg.MaxPendingControl, 256)
+	def(&cfg.MaxBatchBytes, 64<<10)
+	def(&cfg.MaxSubscriptions, 256)
+	defDur(&cfg.WriteTimeout, 20*time.Second)
+	defDur(&cfg.BatchWindow, 5*time.Millisecond)
+	defDur(&cfg.PingInterval, 25*time.Second)
+	defDur(&cfg.PingTimeout, 10*time.Second)
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = 1 << 20
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{cfg: cfg, ctx: ctx, cancel: cancel, topics: map[string]*topic{}}
+	h := &Hub{cfg: cfg, ctx: ctx, cancel: cancel, batch: newClock(), ping: newClock(), seed: maphash.MakeSeed()}
+	for i := range h.shard {
+		h.shard[i].topics = map[string]*topic{}
+	}
+	if cfg.BatchWindow > 0 {
+		h.clocks.Go(func() { h.batch.run(cfg.BatchWindow, ctx.Done()) })
+	}
+	h.clocks.Go(func() { h.ping.run(cfg.PingInterval, ctx.Done()) })
+	return h
 }
 
 // ServeHTTP upgrades the request to a live connection and serves it until
@@ -128,48 +168,100 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	h.cancel()
 	h.conns.Wait()
+	h.clocks.Wait()
 }
 
-// subscribe queues the stream's snapshot to c and registers c for the
-// stream's later ops. Subscribing again to the same stream re-sends the
-// snapshot.
-func (h *Hub) subscribe(c *conn, s engine.Stream, again bool) error {
-	h.mu.Lock()
-	t, ok := h.topics[s.ID]
+func (h *Hub) shardOf(streamID string) *struct {
+	mu     sync.Mutex
+	topics map[string]*topic
+} {
+	return &h.shard[maphash.String(h.seed, streamID)%shards]
+}
+
+// resume is where a reconnecting viewer left a stream.
+type resume struct {
+	epoch  string
+	offset uint64
+}
+
+// subscribe starts delivery of a stream to c: the ops after from when the
+// engine still has them all (it reports true), else a snapshot. Then c
+// gets every later op. Subscribing again to the same stream restarts its
+// delivery the same way.
+func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (resumed bool, err error) {
+	sh := h.shardOf(s.ID)
+	sh.mu.Lock()
+	t, ok := sh.topics[s.ID]
 	if !ok {
 		t = &topic{id: s.ID, viewers: map[*conn]uint64{}}
 		unsub, err := h.cfg.Broker.Subscribe(s.Subject, t.deliver)
 		if err != nil {
-			h.mu.Unlock()
-			return err
+			sh.mu.Unlock()
+			return false, err
 		}
 		t.unsub = unsub
-		h.topics[s.ID] = t
+		sh.topics[s.ID] = t
 	}
 	if !again {
 		t.refs++
 	}
-	h.mu.Unlock()
+	sh.mu.Unlock()
 
 	t.mu.Lock()
+	if from != nil {
+		if frames, cur, ok := h.cfg.Streams.Since(s.ID, from.epoch, from.offset); ok {
+			c.push(item{stream: s.ID, offset: from.offset, kind: start})
+			for _, f := range frames {
+				c.push(item{data: f.Data, stream: s.ID, offset: f.Offset, kind: op, high: true})
+			}
+			t.viewers[c] = cur
+			t.mu.Unlock()
+			return true, nil
+		}
+	}
 	frame, off, err := h.cfg.Streams.Snapshot(s.ID)
 	if err == nil {
-		c.send(frame)
+		c.push(item{data: frame, stream: s.ID, offset: off, kind: snapshot})
 		t.viewers[c] = off
 	}
 	t.mu.Unlock()
 	if err != nil && !again {
 		h.unsubscribe(c, s.ID)
 	}
-	return err
+	return false, err
+}
+
+// resnapshot gives c a fresh snapshot of a stream whose pending ops were
+// conflated, and moves its place in the stream to the snapshot's offset.
+// ok is false when c no longer views the stream.
+func (h *Hub) resnapshot(c *conn, streamID string) (frame []byte, offset uint64, ok bool) {
+	sh := h.shardOf(streamID)
+	sh.mu.Lock()
+	t := sh.topics[streamID]
+	sh.mu.Unlock()
+	if t == nil {
+		return nil, 0, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.viewers[c]; !ok {
+		return nil, 0, false
+	}
+	frame, offset, err := h.cfg.Streams.Snapshot(streamID)
+	if err != nil {
+		return nil, 0, false
+	}
+	t.viewers[c] = offset
+	return frame, offset, true
 }
 
 // unsubscribe removes c from the stream's viewers; the last viewer on
 // this node ends the broker subscription.
 func (h *Hub) unsubscribe(c *conn, streamID string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	t, ok := h.topics[streamID]
+	sh := h.shardOf(streamID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t, ok := sh.topics[streamID]
 	if !ok {
 		return
 	}
@@ -179,18 +271,19 @@ func (h *Hub) unsubscribe(c *conn, streamID string) {
 	t.refs--
 	if t.refs == 0 {
 		t.unsub()
-		delete(h.topics, streamID)
+		delete(sh.topics, streamID)
 	}
 }
 
-// deliver queues an op frame to every viewer whose snapshot predates it.
-// It runs on the broker subscription's goroutine and never blocks.
-func (t *topic) deliver(offset uint64, frame []byte) {
+// deliver queues an op frame to every viewer whose place in the stream
+// predates it. It runs on the broker subscription's goroutine and never
+// blocks: the same bytes go to every viewer.
+func (t *topic) deliver(offset uint64, frame []byte, high bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for c, from := range t.viewers {
 		if offset > from {
-			c.send(frame)
+			c.push(item{data: frame, stream: t.id, offset: offset, kind: op, high: high})
 		}
 	}
 }

@@ -23,18 +23,21 @@ func (f *fakeStreams) Release(string) {}
 func (f *fakeStreams) Snapshot(id string) ([]byte, uint64, error) {
 	return f.SnapshotFn(id)
 }
-func (f *fakeStreams) Apply(context.Context, string, chart.Op) (engine.Stream, uint64, error) {
+func (f *fakeStreams) Apply(context.Context, string, chart.Op, engine.Priority) (engine.Stream, uint64, error) {
 	panic("not used")
+}
+func (f *fakeStreams) Since(string, string, uint64) ([]engine.Frame, uint64, bool) {
+	return nil, 0, false
 }
 
 // fakeBroker hands the test the delivery function of each subscription.
 type fakeBroker struct {
 	mu       sync.Mutex
-	handlers map[string]func(uint64, []byte)
+	handlers map[string]func(uint64, []byte, bool)
 	unsubs   int
 }
 
-func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte)) (func(), error) {
+func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool)) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.handlers[subject] = fn
@@ -46,26 +49,23 @@ func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte)) (func(),
 	}, nil
 }
 
-func (b *fakeBroker) handler(subject string) func(uint64, []byte) {
+func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.handlers[subject]
 }
 
 func testConn(h *Hub, queue int) *conn {
-	return &conn{hub: h, out: make(chan []byte, queue), kick: make(chan struct{}), subs: map[string]string{}}
+	return &conn{hub: h, q: newQueue(queue, queue), subs: map[string]string{}}
 }
 
 func drain(c *conn) []string {
+	items, _, _ := c.q.take(nil)
 	var out []string
-	for {
-		select {
-		case f := <-c.out:
-			out = append(out, string(f))
-		default:
-			return out
-		}
+	for _, it := range items {
+		out = append(out, string(it.data))
 	}
+	return out
 }
 
 // TestViewersGetSnapshotThenEveryLaterOpInOrder publishes ops while
@@ -79,14 +79,14 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 		defer mu.Unlock()
 		return []byte("snap " + strconv.FormatUint(current, 10)), current, nil
 	}}
-	broker := &fakeBroker{handlers: map[string]func(uint64, []byte){}}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker})
 	defer h.Close()
 	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
 
 	const ops, viewers = 2000, 20
 	first := testConn(h, ops+10)
-	if err := h.subscribe(first, s, false); err != nil {
+	if _, err := h.subscribe(first, s, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	deliver := broker.handler(s.Subject)
@@ -98,13 +98,13 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 			mu.Lock()
 			current = i
 			mu.Unlock()
-			deliver(i, []byte("op "+strconv.FormatUint(i, 10)))
+			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false)
 		}
 	})
 	for v := range conns {
 		conns[v] = testConn(h, ops+10)
 		wg.Go(func() {
-			if err := h.subscribe(conns[v], s, false); err != nil {
+			if _, err := h.subscribe(conns[v], s, false, nil); err != nil {
 				t.Error(err)
 			}
 		})
@@ -136,24 +136,34 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 	}
 }
 
-func TestFullQueueMarksSlowConsumer(t *testing.T) {
-	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte){}}})
-	defer h.Close()
-	c := testConn(h, 2)
-	c.send([]byte("1"))
-	c.send([]byte("2"))
-	select {
-	case <-c.kick:
-		t.Fatal("kicked before the queue overflowed")
-	default:
+func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
+	q := newQueue(3, 2)
+	for i := uint64(1); i <= 3; i++ {
+		q.push(item{data: []byte("a"), stream: "a", offset: i, kind: op})
 	}
-	c.send([]byte("3"))
-	select {
-	case <-c.kick:
-	default:
-		t.Fatal("a full queue did not mark the connection slow")
+	q.push(item{data: []byte("reply"), kind: control})
+	// The fourth op of a full queue drops the pending ops, keeps the reply
+	// and asks for snapshots of the streams it dropped.
+	q.push(item{data: []byte("b"), stream: "b", offset: 1, kind: op})
+	items, resync, overflow := q.take(nil)
+	if overflow || len(items) != 1 || string(items[0].data) != "reply" {
+		t.Fatalf("after conflation: items %v, overflow %v; want only the reply", items, overflow)
 	}
-	if got := drain(c); len(got) != 2 {
-		t.Fatalf("queue holds %v, want the first two frames", got)
+	if !resync["a"] || !resync["b"] || len(resync) != 2 {
+		t.Fatalf("resync = %v, want a and b", resync)
+	}
+	if q.conflations != 1 {
+		t.Fatalf("conflations = %d", q.conflations)
+	}
+	// Control frames are never dropped: past their limit the connection
+	// must go.
+	if !q.push(item{kind: control}) || !q.push(item{kind: control}) {
+		t.Fatal("control frames within the limit refused")
+	}
+	if q.push(item{kind: control}) {
+		t.Fatal("a control frame past the limit accepted")
+	}
+	if _, _, overflow := q.take(nil); !overflow {
+		t.Fatal("overflow not reported")
 	}
 }

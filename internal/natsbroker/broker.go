@@ -28,6 +28,9 @@ const (
 	StreamName    = "ASH_CHARTS"
 	SubjectPrefix = "ash.chart."
 	HeaderOffset  = "Ash-Offset"
+	// HeaderPriority is "high" on high-priority updates, which viewers get
+	// without waiting for the batching window.
+	HeaderPriority = "Ash-Priority"
 )
 
 // MaxPayload is the largest update the embedded server carries (8 MiB).
@@ -131,8 +134,11 @@ func (b *Broker) setup(ctx context.Context, cfg Config) error {
 // Publish stores one update frame of a chart stream in JetStream and
 // delivers it to the subscribers of subject. It returns once JetStream has
 // acknowledged it.
-func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte) error {
+func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error {
 	msg := &nats.Msg{Subject: subject, Data: frame, Header: nats.Header{HeaderOffset: []string{strconv.FormatUint(offset, 10)}}}
+	if high {
+		msg.Header.Set(HeaderPriority, "high")
+	}
 	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish %s offset %d: %w", subject, offset, err)
 	}
@@ -142,14 +148,14 @@ func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, fra
 // Subscribe calls fn with every update published to subject from now on,
 // in order, on one goroutine. The subscription is active on the server
 // when Subscribe returns. The returned function ends it.
-func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte)) (func(), error) {
+func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, high bool)) (func(), error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
 		off, err := strconv.ParseUint(m.Header.Get(HeaderOffset), 10, 64)
 		if err != nil {
 			b.log.Error("update without offset", "subject", m.Subject)
 			return
 		}
-		fn(off, m.Data)
+		fn(off, m.Data, m.Header.Get(HeaderPriority) == "high")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)

@@ -25,26 +25,27 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	type msg struct {
 		off   uint64
 		frame string
+		high  bool
 	}
 	got := make(chan msg, 10)
-	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte) { got <- msg{off, string(frame)} })
+	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte, high bool) { got <- msg{off, string(frame), high} })
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte) { t.Error("update delivered to another chart's subject") })
+	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte, bool) { t.Error("update delivered to another chart's subject") })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other()
 	for i := uint64(1); i <= 3; i++ {
-		if err := b.Publish(ctx, "ash.chart.c._", i, []byte{'a' + byte(i)}); err != nil {
+		if err := b.Publish(ctx, "ash.chart.c._", i, []byte{'a' + byte(i)}, i == 2); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := uint64(1); i <= 3; i++ {
 		select {
 		case m := <-got:
-			if m.off != i || m.frame != string(rune('a'+i)) {
+			if m.off != i || m.frame != string(rune('a'+i)) || m.high != (i == 2) {
 				t.Fatalf("update %d = %+v", i, m)
 			}
 		case <-time.After(10 * time.Second):
@@ -60,7 +61,7 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		t.Errorf("JetStream holds %d updates, want 3", n)
 	}
 	// A publish outside the stream's subjects is refused by JetStream.
-	if err := b.Publish(ctx, "elsewhere", 1, nil); err == nil {
+	if err := b.Publish(ctx, "elsewhere", 1, nil, false); err == nil {
 		t.Error("publish to a subject outside the stream succeeded")
 	}
 }
@@ -73,7 +74,7 @@ func TestPayloadLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024)); err != nil {
+	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024), false); err != nil {
 		t.Fatalf("publish just under the limit: %v", err)
 	}
 }

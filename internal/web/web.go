@@ -42,7 +42,7 @@ type Dashboards interface {
 
 // Charts applies ops to charts and reads their state.
 type Charts interface {
-	Apply(ctx context.Context, chartID string, op chart.Op) (engine.Stream, uint64, error)
+	Apply(ctx context.Context, chartID string, op chart.Op, pri engine.Priority) (engine.Stream, uint64, error)
 	State(ctx context.Context, chartID string) (chart.State, uint64, error)
 }
 
@@ -246,12 +246,17 @@ func (s *server) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.Errorf(apperr.Invalid, "read request body: %v", err))
 		return
 	}
+	pri, err := engine.ParsePriority(r.URL.Query().Get("priority"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	op, err := chart.ParseOp(body)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	st, off, err := s.Charts.Apply(r.Context(), r.PathValue("id"), op)
+	st, off, err := s.Charts.Apply(r.Context(), r.PathValue("id"), op, pri)
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Internal {
 			s.Logger.Error("apply op", "chart", r.PathValue("id"), "err", err)

@@ -96,10 +96,17 @@ export class Connection {
     });
   }
 
+  /** One WebSocket message carries one or more frames, a line each. */
   private receive(data: unknown): void {
+    for (const line of String(data).split('\n')) {
+      if (line !== '') this.receiveFrame(line);
+    }
+  }
+
+  private receiveFrame(line: string): void {
     let frame: ServerFrame;
     try {
-      frame = JSON.parse(String(data)) as ServerFrame;
+      frame = JSON.parse(line) as ServerFrame;
     } catch (err) {
       console.error('ashreports: a frame that is not JSON', err);
       return;

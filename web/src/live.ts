@@ -54,19 +54,22 @@ export class Live {
   }
 
   private subscribeAll(): void {
-    // A new socket has no subscriptions: start every one afresh.
+    // A new socket has no subscriptions: subscribe every one again. Those
+    // that hold a state resume from it and get only the ops they missed
+    // (or a snapshot when the server no longer has them).
     this.byStream.clear();
     this.early.clear();
     this.unanswered = 0;
     for (const sub of this.subs) {
       sub.stream = undefined;
-      sub.current = undefined;
       this.subscribe(sub);
     }
   }
 
   private subscribe(sub: Subscription): void {
-    const ref = this.conn.request({ type: 'subscribe', chart: sub.chart, filters: sub.filters }, (reply) =>
+    const cur = sub.current;
+    const resume = cur ? { offset: cur.offset, epoch: cur.epoch } : {};
+    const ref = this.conn.request({ type: 'subscribe', chart: sub.chart, filters: sub.filters, ...resume }, (reply) =>
       this.subscribed(sub, reply),
     );
     if (ref !== undefined) this.unanswered++;

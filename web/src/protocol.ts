@@ -111,6 +111,6 @@ export type ServerFrame = HelloFrame | ReplyFrame | StreamFrame;
 
 /** A client message without its ref, which the connection adds. */
 export type ClientRequest =
-  | { type: 'subscribe'; chart: string; filters?: Record<string, string> }
+  | { type: 'subscribe'; chart: string; filters?: Record<string, string>; offset?: number; epoch?: string }
   | { type: 'unsubscribe'; stream: string }
   | { type: 'ping' };
