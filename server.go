@@ -44,6 +44,15 @@ type Config struct {
 	// OriginPatterns lists extra hosts allowed to open /live from a
 	// browser (the request's own host is always allowed).
 	OriginPatterns []string
+	// MaxPendingOps is how many op frames may wait for one viewer before
+	// they are conflated into one snapshot per chart; 256 when zero.
+	MaxPendingOps int
+	// BatchWindow is how long normal-priority updates may wait to share a
+	// WebSocket message with others; 5ms when zero, none when negative.
+	BatchWindow time.Duration
+	// WriteTimeout is how long a write to a viewer may block before the
+	// viewer is disconnected as a slow consumer; 20s when zero.
+	WriteTimeout time.Duration
 	Logger         *slog.Logger
 }
 
@@ -108,7 +117,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	s.engine = engine.New(engine.Config{Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
-	s.hub = live.NewHub(live.HubConfig{Streams: s.engine, Broker: s.broker, Logger: cfg.Logger, OriginPatterns: cfg.OriginPatterns})
+	s.hub = live.NewHub(live.HubConfig{
+		Streams:        s.engine,
+		Broker:         s.broker,
+		Logger:         cfg.Logger,
+		OriginPatterns: cfg.OriginPatterns,
+		MaxPendingOps:  cfg.MaxPendingOps,
+		BatchWindow:    cfg.BatchWindow,
+		WriteTimeout:   cfg.WriteTimeout,
+	})
 	cat, err := i18n.Load("en")
 	if err != nil {
 		return nil, err
