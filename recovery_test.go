@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,6 +151,34 @@ func TestSlowViewerConvergesBySnapshot(t *testing.T) {
 	if sv.snaps < 2 {
 		t.Errorf("slow viewer got %d snapshots; its updates were never conflated", sv.snaps)
 	}
+	if n := metric(t, url, "ashreports_conflations_total"); n < 1 {
+		t.Errorf("ashreports_conflations_total = %v after a conflation", n)
+	}
+	if n := metric(t, url, "ashreports_connections"); n != 2 {
+		t.Errorf("ashreports_connections = %v, want 2", n)
+	}
 	b, _ := json.Marshal(map[string]int{"fast_snapshots": fv.snaps, "slow_snapshots": sv.snaps})
 	t.Logf("%s", b)
+}
+
+// metric returns the value of an unlabelled metric from /metrics.
+func metric(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s in /metrics", name)
+	return 0
 }

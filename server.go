@@ -12,6 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/demo"
@@ -21,6 +25,7 @@ import (
 	"github.com/ashreports/ashreports/internal/natsbroker"
 	"github.com/ashreports/ashreports/internal/source"
 	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/telemetry"
 	"github.com/ashreports/ashreports/internal/web"
 )
 
@@ -53,7 +58,7 @@ type Config struct {
 	// WriteTimeout is how long a write to a viewer may block before the
 	// viewer is disconnected as a slow consumer; 20s when zero.
 	WriteTimeout time.Duration
-	Logger         *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Server is a running AshReports instance.
@@ -116,8 +121,12 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	s.engine = engine.New(engine.Config{Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.New(reg)
+	s.engine = engine.New(engine.Config{Metrics: metrics, Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
 	s.hub = live.NewHub(live.HubConfig{
+		Metrics:        metrics,
 		Streams:        s.engine,
 		Broker:         s.broker,
 		Logger:         cfg.Logger,
@@ -134,6 +143,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Dashboards: s.store,
 		Charts:     s.engine,
 		Live:       s.hub,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Catalog:    cat,
 		Ready:      s.ready,
 		Logger:     cfg.Logger,

@@ -28,6 +28,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/telemetry"
 )
 
 // Broker publishes encoded ops.
@@ -80,6 +81,8 @@ type Config struct {
 	Broker      Broker
 	Definitions Definitions
 	Querier     Querier
+	// Metrics, when nil, are kept but registered nowhere.
+	Metrics *telemetry.Metrics
 	// MaxFilteredStreams bounds the filtered streams of one chart (each
 	// with its own query loop); 1000 when zero.
 	MaxFilteredStreams int
@@ -162,6 +165,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.Discard()
 	}
 	if cfg.RecentFrames == 0 {
 		cfg.RecentFrames = 512
@@ -481,6 +487,7 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority
 		return 0, apperr.Errorf(apperr.Unavailable, "the update could not be broadcast; it was not applied")
 	}
 	s.state, s.offset, s.dirty = next, offset, true
+	e.cfg.Metrics.UpdatesIn.Inc()
 	s.remember(Frame{offset, frame}, e.cfg.RecentFrames, e.cfg.RecentBytes)
 	return offset, nil
 }
@@ -575,6 +582,8 @@ func (e *Engine) State(ctx context.Context, chartID string) (chart.State, uint64
 
 func (e *Engine) queryLoop(ctx context.Context, s *stream, ready chan struct{}) {
 	defer e.wg.Done()
+	e.cfg.Metrics.ActiveQueries.Inc()
+	defer e.cfg.Metrics.ActiveQueries.Dec()
 	q := s.def.Query
 	t := time.NewTicker(time.Duration(q.Interval))
 	defer t.Stop()
@@ -603,6 +612,7 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 		err = q.Cast(&t)
 	}
 	if err != nil {
+		e.cfg.Metrics.QueryRuns.WithLabelValues("error").Inc()
 		e.queryFailed(s, err)
 		return
 	}
@@ -622,8 +632,10 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 	}
 	s.mu.Unlock()
 	if same {
+		e.cfg.Metrics.QueryRuns.WithLabelValues("same").Inc()
 		return
 	}
+	e.cfg.Metrics.QueryRuns.WithLabelValues("changed").Inc()
 	if _, err := e.apply(ctx, s, chart.Op{Kind: chart.OpReplace, Data: &t}, Normal); err != nil {
 		e.queryFailed(s, err)
 		return

@@ -37,7 +37,7 @@ type conn struct {
 func newConn(h *Hub, ws *websocket.Conn) *conn {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), q: newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl), subs: map[string]string{}}
+	return &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), q: newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl, h.cfg.Metrics.Conflations), subs: map[string]string{}}
 }
 
 // push queues a frame without blocking. Past the queue's limits, op frames
@@ -62,6 +62,7 @@ func (c *conn) run(hubCtx context.Context) {
 		c.readLoop()
 	}()
 	code, reason := c.writeLoop(ctx)
+	c.hub.cfg.Metrics.Disconnects.WithLabelValues(disconnectReason(code, reason)).Inc()
 	// Close unblocks the reader; when the peer closed first it returns
 	// at once.
 	_ = c.ws.Close(code, reason)
@@ -70,6 +71,7 @@ func (c *conn) run(hubCtx context.Context) {
 		c.hub.unsubscribe(c, id)
 		c.hub.cfg.Streams.Release(id)
 	}
+	c.hub.cfg.Metrics.Subscriptions.Sub(float64(len(c.subs)))
 }
 
 // buffers are the writers' and readers' scratch space, shared so that an
@@ -114,6 +116,7 @@ func (c *conn) writeLoop(ctx context.Context) (websocket.StatusCode, string) {
 			}
 		}
 		items, resync, overflow := c.q.take(spare)
+		c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
 		if overflow {
 			return websocket.StatusPolicyViolation, "slow consumer: too many frames pending"
 		}
@@ -129,6 +132,21 @@ func (c *conn) writeLoop(ctx context.Context) (websocket.StatusCode, string) {
 			spare = nil // a burst is over; do not keep its array
 		}
 	}
+}
+
+// disconnectReason is the metric label of a close.
+func disconnectReason(code websocket.StatusCode, reason string) string {
+	switch {
+	case code == websocket.StatusGoingAway:
+		return "shutdown"
+	case code == websocket.StatusNormalClosure:
+		return "client"
+	case strings.HasPrefix(reason, "slow consumer"):
+		return "slow_consumer"
+	case strings.HasPrefix(reason, "ping"):
+		return "ping_timeout"
+	}
+	return "error"
 }
 
 func (c *conn) endStatus() (websocket.StatusCode, string) {
@@ -150,27 +168,40 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 		}
 	}()
 	buf.Reset()
+	m := c.hub.cfg.Metrics
+	frames := 0
+	flush := func() error {
+		m.BatchFrames.Observe(float64(frames))
+		frames = 0
+		if err := c.write(ctx, buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+		return nil
+	}
 	add := func(frame []byte) error {
 		if buf.Len() > 0 && buf.Len()+1+len(frame) > c.hub.cfg.MaxBatchBytes {
-			if err := c.write(ctx, buf.Bytes()); err != nil {
+			if err := flush(); err != nil {
 				return err
 			}
-			buf.Reset()
 		}
 		if buf.Len() > 0 {
 			buf.WriteByte('\n')
 		}
 		buf.Write(frame)
+		frames++
 		return nil
 	}
 	for stream := range resync {
 		if frame, off, ok := c.hub.resnapshot(c, stream); ok {
 			sent[stream] = off
+			m.Snapshots.Inc()
 			if err := add(frame); err != nil {
 				return err
 			}
 		}
 	}
+	now := time.Now().UnixNano()
 	for _, it := range items {
 		switch it.kind {
 		case start:
@@ -178,11 +209,16 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 			continue
 		case snapshot:
 			sent[it.stream] = it.offset
+			m.Snapshots.Inc()
 		case op:
 			if it.offset <= sent[it.stream] {
 				continue
 			}
 			sent[it.stream] = it.offset
+			m.UpdatesOut.Inc()
+			if it.at > 0 {
+				m.Latency.Observe(float64(now-it.at) / 1e9)
+			}
 		}
 		if err := add(it.data); err != nil {
 			return err
@@ -191,13 +227,18 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 	if buf.Len() == 0 {
 		return nil
 	}
-	return c.write(ctx, buf.Bytes())
+	return flush()
 }
 
 func (c *conn) write(ctx context.Context, msg []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, c.hub.cfg.WriteTimeout)
 	defer cancel()
-	return c.ws.Write(wctx, websocket.MessageText, msg)
+	if err := c.ws.Write(wctx, websocket.MessageText, msg); err != nil {
+		return err
+	}
+	c.hub.cfg.Metrics.Messages.Inc()
+	c.hub.cfg.Metrics.BytesOut.Add(float64(len(msg)))
+	return nil
 }
 
 func (c *conn) readLoop() {
@@ -390,6 +431,9 @@ func (c *conn) subscribe(m clientMsg) {
 		c.reply(m.Ref, nil, err)
 		return
 	}
+	if !again {
+		c.hub.cfg.Metrics.Subscriptions.Inc()
+	}
 	c.subs[s.ID] = s.ChartID
 	c.reply(m.Ref, map[string]any{"stream": s.ID, "resumed": resumed}, nil)
 }
@@ -400,6 +444,7 @@ func (c *conn) unsubscribe(m clientMsg) {
 		return
 	}
 	delete(c.subs, m.Stream)
+	c.hub.cfg.Metrics.Subscriptions.Dec()
 	c.hub.unsubscribe(c, m.Stream)
 	c.hub.cfg.Streams.Release(m.Stream)
 	c.reply(m.Ref, nil, nil)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/engine"
+	"github.com/ashreports/ashreports/internal/telemetry"
 )
 
 // Streams is the chart engine as the hub uses it.
@@ -25,7 +26,7 @@ type Streams interface {
 
 // Broker delivers the ops published on a subject.
 type Broker interface {
-	Subscribe(subject string, fn func(offset uint64, frame []byte, high bool)) (func(), error)
+	Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64)) (func(), error)
 }
 
 // HubConfig configures a Hub. Zero values take the defaults below.
@@ -33,6 +34,8 @@ type HubConfig struct {
 	Streams Streams
 	Broker  Broker
 	Logger  *slog.Logger
+	// Metrics, when nil, are kept but registered nowhere.
+	Metrics *telemetry.Metrics
 	// MaxPendingOps is how many op frames may wait for one connection
 	// before they are conflated into snapshots; 256.
 	MaxPendingOps int
@@ -123,6 +126,9 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = 1 << 20
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = telemetry.Discard()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{cfg: cfg, ctx: ctx, cancel: cancel, batch: newClock(), ping: newClock(), seed: maphash.MakeSeed()}
 	for i := range h.shard {
@@ -157,6 +163,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// too_large reply; larger ones close the connection.
 	ws.SetReadLimit(16 * h.cfg.MaxMessageBytes)
 	c := newConn(h, ws)
+	h.cfg.Metrics.Connections.Inc()
+	defer h.cfg.Metrics.Connections.Dec()
 	c.run(h.ctx)
 }
 
@@ -216,8 +224,10 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 			}
 			t.viewers[c] = cur
 			t.mu.Unlock()
+			h.cfg.Metrics.Resumes.WithLabelValues("ops").Inc()
 			return true, nil
 		}
+		h.cfg.Metrics.Resumes.WithLabelValues("snapshot").Inc()
 	}
 	frame, off, err := h.cfg.Streams.Snapshot(s.ID)
 	if err == nil {
@@ -278,12 +288,12 @@ func (h *Hub) unsubscribe(c *conn, streamID string) {
 // deliver queues an op frame to every viewer whose place in the stream
 // predates it. It runs on the broker subscription's goroutine and never
 // blocks: the same bytes go to every viewer.
-func (t *topic) deliver(offset uint64, frame []byte, high bool) {
+func (t *topic) deliver(offset uint64, frame []byte, high bool, published int64) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for c, from := range t.viewers {
 		if offset > from {
-			c.push(item{data: frame, stream: t.id, offset: offset, kind: op, high: high})
+			c.push(item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published})
 		}
 	}
 }

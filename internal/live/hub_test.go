@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/engine"
 )
@@ -33,11 +36,11 @@ func (f *fakeStreams) Since(string, string, uint64) ([]engine.Frame, uint64, boo
 // fakeBroker hands the test the delivery function of each subscription.
 type fakeBroker struct {
 	mu       sync.Mutex
-	handlers map[string]func(uint64, []byte, bool)
+	handlers map[string]func(uint64, []byte, bool, int64)
 	unsubs   int
 }
 
-func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool)) (func(), error) {
+func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool, int64)) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.handlers[subject] = fn
@@ -49,14 +52,14 @@ func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool)) (f
 	}, nil
 }
 
-func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool) {
+func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool, int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.handlers[subject]
 }
 
 func testConn(h *Hub, queue int) *conn {
-	return &conn{hub: h, q: newQueue(queue, queue), subs: map[string]string{}}
+	return &conn{hub: h, q: newQueue(queue, queue, h.cfg.Metrics.Conflations), subs: map[string]string{}}
 }
 
 func drain(c *conn) []string {
@@ -79,7 +82,7 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 		defer mu.Unlock()
 		return []byte("snap " + strconv.FormatUint(current, 10)), current, nil
 	}}
-	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool){}}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker})
 	defer h.Close()
 	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
@@ -98,7 +101,7 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 			mu.Lock()
 			current = i
 			mu.Unlock()
-			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false)
+			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0)
 		}
 	})
 	for v := range conns {
@@ -137,7 +140,8 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 }
 
 func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
-	q := newQueue(3, 2)
+	conflations := prometheus.NewCounter(prometheus.CounterOpts{Name: "c"})
+	q := newQueue(3, 2, conflations)
 	for i := uint64(1); i <= 3; i++ {
 		q.push(item{data: []byte("a"), stream: "a", offset: i, kind: op})
 	}
@@ -152,8 +156,8 @@ func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
 	if !resync["a"] || !resync["b"] || len(resync) != 2 {
 		t.Fatalf("resync = %v, want a and b", resync)
 	}
-	if q.conflations != 1 {
-		t.Fatalf("conflations = %d", q.conflations)
+	if n := testutil.ToFloat64(conflations); n != 1 {
+		t.Fatalf("conflations = %v", n)
 	}
 	// Control frames are never dropped: past their limit the connection
 	// must go.

@@ -1,6 +1,10 @@
 package live
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // kind is what a queued frame is, which decides how the writer treats it.
 type kind uint8
@@ -25,6 +29,7 @@ type item struct {
 	offset uint64
 	kind   kind
 	high   bool
+	at     int64 // op frames: publish time, Unix nanoseconds
 }
 
 // queue is a connection's bounded queue of frames, shared by the
@@ -38,20 +43,21 @@ type item struct {
 type queue struct {
 	maxOps, maxControl int
 
-	mu          sync.Mutex
-	items       []item
-	ops, ctrl   int
-	high        bool            // a high-priority frame is pending
-	resync      map[string]bool // streams to resend as a snapshot
-	conflations int
-	overflow    bool // control frames past the limit
+	conflations prometheus.Counter
+
+	mu        sync.Mutex
+	items     []item
+	ops, ctrl int
+	high      bool            // a high-priority frame is pending
+	resync    map[string]bool // streams to resend as a snapshot
+	overflow  bool            // control frames past the limit
 
 	// ready has a value when items are pending.
 	ready chan struct{}
 }
 
-func newQueue(maxOps, maxControl int) *queue {
-	return &queue{maxOps: maxOps, maxControl: maxControl, ready: make(chan struct{}, 1)}
+func newQueue(maxOps, maxControl int, conflations prometheus.Counter) *queue {
+	return &queue{maxOps: maxOps, maxControl: maxControl, conflations: conflations, ready: make(chan struct{}, 1)}
 }
 
 // push queues it and reports whether the connection can go on: false when
@@ -98,7 +104,7 @@ func (q *queue) conflate(stream string) {
 	}
 	clear(q.items[len(kept):]) // let the dropped frames be collected
 	q.items, q.ops = kept, 0
-	q.conflations++
+	q.conflations.Inc()
 	q.signal()
 }
 

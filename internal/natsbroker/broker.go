@@ -31,6 +31,9 @@ const (
 	// HeaderPriority is "high" on high-priority updates, which viewers get
 	// without waiting for the batching window.
 	HeaderPriority = "Ash-Priority"
+	// HeaderTime is when the update was published, in Unix nanoseconds,
+	// for the delivery latency metric.
+	HeaderTime = "Ash-Time"
 )
 
 // MaxPayload is the largest update the embedded server carries (8 MiB).
@@ -135,7 +138,10 @@ func (b *Broker) setup(ctx context.Context, cfg Config) error {
 // delivers it to the subscribers of subject. It returns once JetStream has
 // acknowledged it.
 func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error {
-	msg := &nats.Msg{Subject: subject, Data: frame, Header: nats.Header{HeaderOffset: []string{strconv.FormatUint(offset, 10)}}}
+	msg := &nats.Msg{Subject: subject, Data: frame, Header: nats.Header{
+		HeaderOffset: []string{strconv.FormatUint(offset, 10)},
+		HeaderTime:   []string{strconv.FormatInt(time.Now().UnixNano(), 10)},
+	}}
 	if high {
 		msg.Header.Set(HeaderPriority, "high")
 	}
@@ -146,16 +152,18 @@ func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, fra
 }
 
 // Subscribe calls fn with every update published to subject from now on,
-// in order, on one goroutine. The subscription is active on the server
+// in order, on one goroutine: its offset, frame, priority and publish time
+// (Unix nanoseconds). The subscription is active on the server
 // when Subscribe returns. The returned function ends it.
-func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, high bool)) (func(), error) {
+func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64)) (func(), error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
 		off, err := strconv.ParseUint(m.Header.Get(HeaderOffset), 10, 64)
 		if err != nil {
 			b.log.Error("update without offset", "subject", m.Subject)
 			return
 		}
-		fn(off, m.Data, m.Header.Get(HeaderPriority) == "high")
+		at, _ := strconv.ParseInt(m.Header.Get(HeaderTime), 10, 64)
+		fn(off, m.Data, m.Header.Get(HeaderPriority) == "high", at)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)

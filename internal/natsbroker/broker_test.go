@@ -28,11 +28,16 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		high  bool
 	}
 	got := make(chan msg, 10)
-	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte, high bool) { got <- msg{off, string(frame), high} })
+	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte, high bool, at int64) {
+		if at == 0 {
+			t.Error("update without publish time")
+		}
+		got <- msg{off, string(frame), high}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte, bool) { t.Error("update delivered to another chart's subject") })
+	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte, bool, int64) { t.Error("update delivered to another chart's subject") })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,9 @@ type Config struct {
 	Dashboards Dashboards
 	Charts     Charts
 	// Live serves the /live WebSocket endpoint.
-	Live    http.Handler
+	Live http.Handler
+	// Metrics serves /metrics in the Prometheus format.
+	Metrics http.Handler
 	Catalog *i18n.Catalog
 	// Ready reports whether the server can serve (metadata database and
 	// broker answer).
@@ -88,6 +90,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /dashboards/{id}", s.dashboard)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
 	mux.Handle("GET /live", cfg.Live)
+	mux.Handle("GET /metrics", cfg.Metrics)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /api/v1/dashboards", s.apiDashboards)

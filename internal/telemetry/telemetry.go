@@ -1,0 +1,76 @@
+// Package telemetry holds AshReports' Prometheus metrics. The collectors
+// are created per server on a registerer the caller gives, never as
+// package globals, so that several servers (tests, embedders) can run in
+// one process.
+package telemetry
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the live engine's metrics.
+type Metrics struct {
+	Connections   prometheus.Gauge
+	Subscriptions prometheus.Gauge
+	UpdatesIn     prometheus.Counter
+	// UpdatesOut counts op frames written to viewers, one per viewer.
+	UpdatesOut prometheus.Counter
+	// Messages and BytesOut count WebSocket messages and their bytes
+	// written to viewers; a message may batch several frames.
+	Messages      prometheus.Counter
+	BytesOut      prometheus.Counter
+	Snapshots     prometheus.Counter
+	Conflations   prometheus.Counter
+	Resumes       *prometheus.CounterVec
+	Disconnects   *prometheus.CounterVec
+	QueueDepth    prometheus.Histogram
+	BatchFrames   prometheus.Histogram
+	Latency       prometheus.Histogram
+	QueryRuns     *prometheus.CounterVec
+	ActiveQueries prometheus.Gauge
+}
+
+// New creates the metrics and registers them with reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ashreports_connections", Help: "Open live WebSocket connections."}),
+		Subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ashreports_subscriptions", Help: "Stream subscriptions of the open connections."}),
+		UpdatesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_updates_in_total", Help: "Chart ops applied and published (pushes and query results)."}),
+		UpdatesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_updates_out_total", Help: "Op frames written to viewers, one per viewer."}),
+		Messages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_messages_out_total", Help: "WebSocket messages written to viewers (each batches one or more frames)."}),
+		BytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_bytes_out_total", Help: "Bytes of WebSocket messages written to viewers."}),
+		Snapshots: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_snapshots_out_total", Help: "Snapshot frames written to viewers."}),
+		Conflations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_conflations_total", Help: "Times a viewer's pending ops were dropped for a snapshot."}),
+		Resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ashreports_resumes_total", Help: "Subscriptions that asked to resume from an offset, by outcome (ops or snapshot)."}, []string{"outcome"}),
+		Disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ashreports_disconnects_total", Help: "Closed live connections by reason."}, []string{"reason"}),
+		QueueDepth: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ashreports_queue_depth", Help: "Frames waiting for a viewer when its writer takes them.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
+		BatchFrames: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ashreports_batch_frames", Help: "Frames per WebSocket message.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128}}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ashreports_delivery_latency_seconds", Help: "Time from an op's publish to its write to a viewer's socket.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+		QueryRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ashreports_query_runs_total", Help: "Chart query runs by result (changed, same, error)."}, []string{"result"}),
+		ActiveQueries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ashreports_query_loops", Help: "Running chart query loops (one per stream with viewers)."}),
+	}
+	reg.MustRegister(m.Connections, m.Subscriptions, m.UpdatesIn, m.UpdatesOut, m.Messages, m.BytesOut,
+		m.Snapshots, m.Conflations, m.Resumes, m.Disconnects, m.QueueDepth, m.BatchFrames, m.Latency,
+		m.QueryRuns, m.ActiveQueries)
+	return m
+}
+
+// Discard returns metrics registered nowhere, for components run without
+// a registry (tests, tools).
+func Discard() *Metrics { return New(prometheus.NewRegistry()) }
