@@ -605,48 +605,33 @@ func TestApplyUpsertNegativeZeroKey(t *testing.T) {
 	}
 }
 
-// TestApplyToCopyLeavesOriginal applies ops to a shallow copy of a state,
-// as the engine does before it commits, and checks that the original is
-// untouched.
-func TestApplyToCopyLeavesOriginal(t *testing.T) {
-	base := func() State {
-		return State{
-			Config: Config{Type: Line, Title: "t", Encoding: Encoding{X: "k", Y: "v"}, Key: []string{"k"}, Retention: 4},
-			Data: Table{
-				Columns: []Column{{"k", String}, {"v", Number}},
-				Rows:    append(make([][]any, 0, 16), []any{"a", 1.0}, []any{"b", 2.0}, []any{"c", 3.0}),
-			},
-		}
+// TestCheckLeavesStateAndNormalizesOp checks what the engine relies on:
+// Check changes no state, normalizes the op as Apply would, and an op that
+// passed Check applies without error.
+func TestCheckLeavesStateAndNormalizesOp(t *testing.T) {
+	ops := []Op{
+		{Kind: OpAppend, Rows: [][]any{{"d", 4}}},
+		{Kind: OpUpsert, Rows: [][]any{{"a", int64(10)}, {"z", float32(26)}}},
+		{Kind: OpRemove, Keys: [][]any{{"b"}}},
+		{Kind: OpReplace, Data: &Table{Columns: []Column{{"k", String}, {"v", Number}}, Rows: [][]any{{"q", 1}}}},
+		{Kind: OpConfig, Config: &Config{Type: Bar, Title: "u", Encoding: Encoding{X: "k", Y: "v"}, Key: []string{"k"}, Retention: 1}},
 	}
-	ops := []string{
-		`{"op":"append","rows":[["d",4]]}`,
-		`{"op":"append","rows":[["d",4],["e",5]]}`,
-		`{"op":"upsert","rows":[["a",10],["z",26]]}`,
-		`{"op":"remove","keys":[["b"]]}`,
-		`{"op":"replace","data":{"columns":[{"name":"k","type":"string"},{"name":"v","type":"number"}],"rows":[["q",1]]}}`,
-		`{"op":"config","config":{"type":"bar","title":"u","encoding":{"x":"k","y":"v"},"key":["k"],"retention":1}}`,
-	}
-	for _, in := range ops {
-		t.Run(in, func(t *testing.T) {
-			orig := base()
-			want := base()
-			op, err := ParseOp([]byte(in))
-			if err != nil {
+	for _, op := range ops {
+		t.Run(string(op.Kind), func(t *testing.T) {
+			s := State{
+				Config: Config{Type: Line, Title: "t", Encoding: Encoding{X: "k", Y: "v"}, Key: []string{"k"}, Retention: 4},
+				Data:   Table{Columns: []Column{{"k", String}, {"v", Number}}, Rows: [][]any{{"a", 1.0}, {"b", 2.0}, {"c", 3.0}}},
+			}
+			before := copyState(t, s)
+			if err := s.Check(op); err != nil {
 				t.Fatal(err)
 			}
-			next := orig
-			if err := next.Apply(op); err != nil {
-				t.Fatal(err)
+			wantUnchanged(t, before, s)
+			for _, rows := range [][][]any{op.Rows, op.Keys} {
+				wantNormalized(t, rows)
 			}
-			if d := cmp.Diff(want, orig); d != "" {
-				t.Errorf("original changed (-want +got):\n%s", d)
-			}
-			// The original stays usable: the same op applies to it alike.
-			if err := orig.Apply(op); err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(next, orig); d != "" {
-				t.Errorf("applying to the original gave another result (-copy +original):\n%s", d)
+			if err := s.Apply(op); err != nil {
+				t.Fatalf("Apply after Check: %v", err)
 			}
 		})
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 )
 
 // OpKind names an operation on a chart.
@@ -166,14 +164,10 @@ func (s *State) Validate() error {
 	return prefix("config", s.Config.ValidateFor(s.Data.Columns))
 }
 
-// Apply validates op against the state and applies it. On error the state
-// is unchanged. Apply may normalize values inside op; the op must not be
-// used concurrently.
-//
-// Apply never writes to memory that a copy of the State made before the
-// call can see, so a caller may apply an op to a shallow copy
-// (next := s) and keep or discard the result.
-func (s *State) Apply(op Op) error {
+// Check validates op against the state without changing the state. It
+// normalizes values inside op, as Apply does, so that the op encoded after
+// Check is the op Apply applies. The op must not be used concurrently.
+func (s *State) Check(op Op) error {
 	if err := op.checkShape(); err != nil {
 		return err
 	}
@@ -188,37 +182,13 @@ func (s *State) Apply(op Op) error {
 		if r := s.retention(); len(op.Data.Rows) > r {
 			return fieldErrorf("data.rows", "%d rows is more than the chart's retention of %d", len(op.Data.Rows), r)
 		}
-		s.Data = op.Data.Clone()
 	case OpAppend:
-		if err := s.checkRows(op.Rows); err != nil {
-			return err
-		}
-		s.Data.Rows = s.retain(append(s.Data.Rows, cloneRows(op.Rows)...))
+		return s.checkRows(op.Rows)
 	case OpUpsert:
-		idx, err := s.keyIndex("rows")
-		if err != nil {
+		if _, err := s.keyIndex("rows"); err != nil {
 			return err
 		}
-		if err := s.checkRows(op.Rows); err != nil {
-			return err
-		}
-		pos := s.positions(idx)
-		rows := s.Data.Rows
-		shared := true // rows still shares its array with the state before the op
-		for _, r := range cloneRows(op.Rows) {
-			k := keyOf(r, idx)
-			if p, ok := pos[k]; ok {
-				if shared {
-					rows = slices.Clone(rows)
-					shared = false
-				}
-				rows[p] = r
-				continue
-			}
-			pos[k] = len(rows)
-			rows = append(rows, r)
-		}
-		s.Data.Rows = s.retain(rows)
+		return s.checkRows(op.Rows)
 	case OpRemove:
 		idx, err := s.keyIndex("keys")
 		if err != nil {
@@ -228,17 +198,40 @@ func (s *State) Apply(op Op) error {
 		for i, j := range idx {
 			keyCols[i] = s.Data.Columns[j]
 		}
+		if err := validateRows(keyCols, op.Keys); err != nil {
+			return prefix("keys", err)
+		}
+	case OpConfig:
+		if err := op.Config.ValidateFor(s.Data.Columns); err != nil {
+			return prefix("config", err)
+		}
+	}
+	return nil
+}
+
+// Apply checks op (see Check) and applies it. On error the state is
+// unchanged. The state keeps no reference to the op's slices.
+func (s *State) Apply(op Op) error {
+	if err := s.Check(op); err != nil {
+		return err
+	}
+	switch op.Kind {
+	case OpReplace:
+		s.Data = op.Data.Clone()
+	case OpAppend:
+		s.Data.Rows = s.retain(append(s.Data.Rows, cloneRows(op.Rows)...))
+	case OpUpsert:
+		idx, _ := s.keyIndex("rows")
+		s.Data.Rows = s.retain(upsert(s.Data.Rows, cloneRows(op.Rows), idx))
+	case OpRemove:
+		idx, _ := s.keyIndex("keys")
+		seq := make([]int, len(idx))
+		for j := range seq {
+			seq[j] = j
+		}
 		drop := make(map[string]bool, len(op.Keys))
-		for i, k := range op.Keys {
-			nk := append([]any(nil), k...)
-			if err := validateRows(keyCols, [][]any{nk}); err != nil {
-				return prefix(fmt.Sprintf("keys[%d]", i), stripRowIndex(err))
-			}
-			seq := make([]int, len(nk))
-			for j := range seq {
-				seq[j] = j
-			}
-			drop[keyOf(nk, seq)] = true
+		for _, k := range op.Keys {
+			drop[keyOf(k, seq)] = true
 		}
 		kept := s.Data.Rows[:0:0]
 		for _, r := range s.Data.Rows {
@@ -249,9 +242,6 @@ func (s *State) Apply(op Op) error {
 		s.Data.Rows = kept
 	case OpConfig:
 		c := *op.Config
-		if err := c.ValidateFor(s.Data.Columns); err != nil {
-			return prefix("config", err)
-		}
 		c.Colors = append([]string(nil), c.Colors...)
 		c.Key = append([]string(nil), c.Key...)
 		if r := c.Retention; r > 0 && len(s.Data.Rows) > r {
@@ -262,11 +252,58 @@ func (s *State) Apply(op Op) error {
 	return nil
 }
 
-// retain drops the oldest rows past the retention, into a new array so
-// that the dropped rows are not kept alive.
+// upsert puts each of add in rows, in place of the row with the same key
+// or at the end. A few rows are matched by scanning, which allocates
+// nothing; many through an index of the keys.
+func upsert(rows, add [][]any, idx []int) [][]any {
+	if len(add) <= 4 {
+	next:
+		for _, r := range add {
+			for i := len(rows) - 1; i >= 0; i-- { // recent rows are likelier
+				if sameKey(rows[i], r, idx) {
+					rows[i] = r
+					continue next
+				}
+			}
+			rows = append(rows, r)
+		}
+		return rows
+	}
+	pos := make(map[string]int, len(rows))
+	for i, r := range rows {
+		pos[keyOf(r, idx)] = i
+	}
+	for _, r := range add {
+		k := keyOf(r, idx)
+		if p, ok := pos[k]; ok {
+			rows[p] = r
+			continue
+		}
+		pos[k] = len(rows)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// sameKey reports whether two rows have equal values in the key columns.
+// Values are strings, float64s (never NaN, and -0 is 0), bools or nil,
+// for which == is equality.
+func sameKey(a, b []any, idx []int) bool {
+	for _, i := range idx {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// retain drops the oldest rows past the retention. It reslices rather
+// than copies: the array is replaced, with only the kept rows, the next
+// time append outgrows it, so a full chart's appends cost O(1) each and
+// hold at most a retention's worth of dropped rows.
 func (s *State) retain(rows [][]any) [][]any {
 	if r := s.retention(); len(rows) > r {
-		return append(rows[:0:0], rows[len(rows)-r:]...)
+		return rows[len(rows)-r:]
 	}
 	return rows
 }
@@ -308,27 +345,10 @@ func (s *State) keyIndex(field string) ([]int, error) {
 	return idx, nil
 }
 
-func (s *State) positions(idx []int) map[string]int {
-	pos := make(map[string]int, len(s.Data.Rows))
-	for i, r := range s.Data.Rows {
-		pos[keyOf(r, idx)] = i
-	}
-	return pos
-}
-
 func cloneRows(rows [][]any) [][]any {
 	out := make([][]any, len(rows))
 	for i, r := range rows {
 		out[i] = append([]any(nil), r...)
 	}
 	return out
-}
-
-// stripRowIndex removes the leading "[0]" that validateRows puts on a
-// single-row error.
-func stripRowIndex(err error) error {
-	if fe, ok := err.(*FieldError); ok && strings.HasPrefix(fe.Field, "[0]") {
-		return &FieldError{Field: strings.TrimPrefix(fe.Field, "[0]"), Message: fe.Message}
-	}
-	return err
 }

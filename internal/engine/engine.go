@@ -464,10 +464,9 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority
 		// A stopped query loop or a gone client: nothing to apply.
 		return 0, apperr.Errorf(apperr.Unavailable, "update cancelled")
 	}
-	// Apply to a copy and commit only once the op is broadcast, so that the
+	// Check first and apply only once the op is broadcast, so that the
 	// state never holds an op its viewers did not get.
-	next := s.state
-	if err := next.Apply(op); err != nil {
+	if err := s.state.Check(op); err != nil {
 		return 0, err
 	}
 	offset := s.offset + 1
@@ -486,7 +485,12 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority
 		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", offset, "err", err)
 		return 0, apperr.Errorf(apperr.Unavailable, "the update could not be broadcast; it was not applied")
 	}
-	s.state, s.offset, s.dirty = next, offset, true
+	if err := s.state.Apply(op); err != nil {
+		// Check passed under the same lock, so this cannot happen; the
+		// viewers got the op, so they will see the gap and resubscribe.
+		e.cfg.Logger.Error("apply a checked op", "stream", s.ID, "offset", offset, "err", err)
+	}
+	s.offset, s.dirty = offset, true
 	e.cfg.Metrics.UpdatesIn.Inc()
 	s.remember(Frame{offset, frame}, e.cfg.RecentFrames, e.cfg.RecentBytes)
 	return offset, nil
