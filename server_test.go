@@ -387,6 +387,7 @@ func TestRoutes(t *testing.T) {
 		{"/api/v1/dashboards/nope", 404, "application/json", `"not_found"`},
 		{"/api/v1/charts/nope", 404, "application/json", `"not_found"`},
 		{"/api/v1/nope", 404, "application/json", `"not_found"`},
+		{"/live?format=xml", 400, "text/plain", "not json or binary"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

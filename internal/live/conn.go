@@ -28,6 +28,9 @@ type conn struct {
 	ws  *websocket.Conn
 	id  string
 	q   *queue
+	// binary is the connection's format: binary records, with large
+	// frames compressed, rather than JSON lines.
+	binary bool
 
 	// subs maps stream id to chart id; only the read goroutine uses it
 	// until run's cleanup.
@@ -52,7 +55,11 @@ func (c *conn) run(hubCtx context.Context) {
 	ctx, cancel := context.WithCancel(hubCtx)
 	defer cancel()
 	// Queued before the reader starts, so that hello is the first frame.
-	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id})
+	format := "json"
+	if c.binary {
+		format = "binary"
+	}
+	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id, "format": format})
 	c.send(hello)
 	var reader sync.WaitGroup
 	reader.Add(1)
@@ -179,24 +186,33 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 		buf.Reset()
 		return nil
 	}
-	add := func(frame []byte) error {
+	add := func(it item) error {
+		frame, flags := it.data, byte(0)
+		if c.binary && it.z != nil {
+			frame, flags = it.z.get(it.data, m), flagDeflate
+		}
 		if buf.Len() > 0 && buf.Len()+1+len(frame) > c.hub.cfg.MaxBatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		if buf.Len() > 0 {
+		switch {
+		case c.binary:
+			appendRecord(buf, flags, frame)
+		case buf.Len() > 0:
 			buf.WriteByte('\n')
+			buf.Write(frame)
+		default:
+			buf.Write(frame)
 		}
-		buf.Write(frame)
 		frames++
 		return nil
 	}
 	for stream := range resync {
-		if frame, off, ok := c.hub.resnapshot(c, stream); ok {
-			sent[stream] = off
+		if it, ok := c.hub.resnapshot(c, stream); ok {
+			sent[stream] = it.offset
 			m.Snapshots.Inc()
-			if err := add(frame); err != nil {
+			if err := add(it); err != nil {
 				return err
 			}
 		}
@@ -220,7 +236,7 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 				m.Latency.Observe(float64(now-it.at) / 1e9)
 			}
 		}
-		if err := add(it.data); err != nil {
+		if err := add(it); err != nil {
 			return err
 		}
 	}
@@ -233,7 +249,11 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 func (c *conn) write(ctx context.Context, msg []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, c.hub.cfg.WriteTimeout)
 	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageText, msg); err != nil {
+	typ := websocket.MessageText
+	if c.binary {
+		typ = websocket.MessageBinary
+	}
+	if err := c.ws.Write(wctx, typ, msg); err != nil {
 		return err
 	}
 	c.hub.cfg.Metrics.Messages.Inc()

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,9 @@ type HubConfig struct {
 	BatchWindow time.Duration
 	// MaxBatchBytes is the size past which a batch is split; 64 KiB.
 	MaxBatchBytes int
+	// CompressThreshold is the frame size from which frames go compressed
+	// to binary viewers; 1 KiB. Negative turns compression off.
+	CompressThreshold int
 	// PingInterval is how often the server pings a connection; 25s.
 	PingInterval time.Duration
 	// PingTimeout is how long a ping may wait for its pong; 10s.
@@ -98,6 +102,24 @@ type topic struct {
 	// viewers maps each viewer to the offset it holds when it joined; it
 	// receives only ops past it.
 	viewers map[*conn]uint64
+	// snapZ is the compressed form of the snapshot at offset snapAt.
+	snapZ  *compressed
+	snapAt uint64
+}
+
+// snapshotItem returns the queue item of a snapshot frame, sharing its
+// compressed form with the other viewers of the same snapshot. t.mu must
+// be held for writing.
+func (t *topic) snapshotItem(frame []byte, offset uint64, threshold int) item {
+	it := item{data: frame, stream: t.id, offset: offset, kind: snapshot}
+	if threshold < 0 || len(frame) < threshold {
+		return it
+	}
+	if t.snapZ == nil || t.snapAt != offset {
+		t.snapZ, t.snapAt = &compressed{}, offset
+	}
+	it.z = t.snapZ
+	return it
 }
 
 // NewHub returns a hub; Close ends its connections.
@@ -118,6 +140,7 @@ func NewHub(cfg HubConfig) *Hub {
 	def(&cfg.MaxPendingOps, 256)
 	def(&cfg.MaxPendingControl, 256)
 	def(&cfg.MaxBatchBytes, 64<<10)
+	def(&cfg.CompressThreshold, 1<<10)
 	def(&cfg.MaxSubscriptions, 256)
 	defDur(&cfg.WriteTimeout, 20*time.Second)
 	defDur(&cfg.BatchWindow, 5*time.Millisecond)
@@ -153,6 +176,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.conns.Add(1)
 	h.mu.Unlock()
 	defer h.conns.Done()
+	var binary bool
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+	case "binary":
+		binary = true
+	default:
+		http.Error(w, fmt.Sprintf("format %q is not json or binary", f), http.StatusBadRequest)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		// Accept has written the HTTP error.
@@ -163,6 +195,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// too_large reply; larger ones close the connection.
 	ws.SetReadLimit(16 * h.cfg.MaxMessageBytes)
 	c := newConn(h, ws)
+	c.binary = binary
 	h.cfg.Metrics.Connections.Inc()
 	defer h.cfg.Metrics.Connections.Dec()
 	c.run(h.ctx)
@@ -202,7 +235,13 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 	t, ok := sh.topics[s.ID]
 	if !ok {
 		t = &topic{id: s.ID, viewers: map[*conn]uint64{}}
-		unsub, err := h.cfg.Broker.Subscribe(s.Subject, t.deliver)
+		unsub, err := h.cfg.Broker.Subscribe(s.Subject, func(offset uint64, frame []byte, high bool, published int64) {
+			var z *compressed
+			if h.cfg.CompressThreshold >= 0 && len(frame) >= h.cfg.CompressThreshold {
+				z = &compressed{} // made by the first binary viewer's writer
+			}
+			t.deliver(item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published, z: z})
+		})
 		if err != nil {
 			sh.mu.Unlock()
 			return false, err
@@ -220,7 +259,11 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 		if frames, cur, ok := h.cfg.Streams.Since(s.ID, from.epoch, from.offset); ok {
 			c.push(item{stream: s.ID, offset: from.offset, kind: start})
 			for _, f := range frames {
-				c.push(item{data: f.Data, stream: s.ID, offset: f.Offset, kind: op, high: true})
+				it := item{data: f.Data, stream: s.ID, offset: f.Offset, kind: op, high: true}
+				if h.cfg.CompressThreshold >= 0 && len(f.Data) >= h.cfg.CompressThreshold {
+					it.z = &compressed{}
+				}
+				c.push(it)
 			}
 			t.viewers[c] = cur
 			t.mu.Unlock()
@@ -231,7 +274,7 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 	}
 	frame, off, err := h.cfg.Streams.Snapshot(s.ID)
 	if err == nil {
-		c.push(item{data: frame, stream: s.ID, offset: off, kind: snapshot})
+		c.push(t.snapshotItem(frame, off, h.cfg.CompressThreshold))
 		t.viewers[c] = off
 	}
 	t.mu.Unlock()
@@ -244,25 +287,25 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 // resnapshot gives c a fresh snapshot of a stream whose pending ops were
 // conflated, and moves its place in the stream to the snapshot's offset.
 // ok is false when c no longer views the stream.
-func (h *Hub) resnapshot(c *conn, streamID string) (frame []byte, offset uint64, ok bool) {
+func (h *Hub) resnapshot(c *conn, streamID string) (it item, ok bool) {
 	sh := h.shardOf(streamID)
 	sh.mu.Lock()
 	t := sh.topics[streamID]
 	sh.mu.Unlock()
 	if t == nil {
-		return nil, 0, false
+		return item{}, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.viewers[c]; !ok {
-		return nil, 0, false
+		return item{}, false
 	}
 	frame, offset, err := h.cfg.Streams.Snapshot(streamID)
 	if err != nil {
-		return nil, 0, false
+		return item{}, false
 	}
 	t.viewers[c] = offset
-	return frame, offset, true
+	return t.snapshotItem(frame, offset, h.cfg.CompressThreshold), true
 }
 
 // unsubscribe removes c from the stream's viewers; the last viewer on
@@ -288,12 +331,12 @@ func (h *Hub) unsubscribe(c *conn, streamID string) {
 // deliver queues an op frame to every viewer whose place in the stream
 // predates it. It runs on the broker subscription's goroutine and never
 // blocks: the same bytes go to every viewer.
-func (t *topic) deliver(offset uint64, frame []byte, high bool, published int64) {
+func (t *topic) deliver(it item) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for c, from := range t.viewers {
-		if offset > from {
-			c.push(item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published})
+		if it.offset > from {
+			c.push(it)
 		}
 	}
 }

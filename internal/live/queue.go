@@ -29,7 +29,8 @@ type item struct {
 	offset uint64
 	kind   kind
 	high   bool
-	at     int64 // op frames: publish time, Unix nanoseconds
+	at     int64       // op frames: publish time, Unix nanoseconds
+	z      *compressed // frames over the threshold: their compressed form
 }
 
 // queue is a connection's bounded queue of frames, shared by the

@@ -15,15 +15,20 @@ type Metrics struct {
 	UpdatesOut prometheus.Counter
 	// Messages and BytesOut count WebSocket messages and their bytes
 	// written to viewers; a message may batch several frames.
-	Messages      prometheus.Counter
-	BytesOut      prometheus.Counter
-	Snapshots     prometheus.Counter
-	Conflations   prometheus.Counter
-	Resumes       *prometheus.CounterVec
-	Disconnects   *prometheus.CounterVec
-	QueueDepth    prometheus.Histogram
-	BatchFrames   prometheus.Histogram
-	Latency       prometheus.Histogram
+	Messages    prometheus.Counter
+	BytesOut    prometheus.Counter
+	Snapshots   prometheus.Counter
+	Conflations prometheus.Counter
+	Resumes     *prometheus.CounterVec
+	Disconnects *prometheus.CounterVec
+	QueueDepth  prometheus.Histogram
+	BatchFrames prometheus.Histogram
+	Latency     prometheus.Histogram
+	// CompressIn and CompressOut are the bytes of frames compressed for
+	// binary viewers, before and after; their ratio is the compression
+	// ratio. Each frame is compressed once, whatever its viewers.
+	CompressIn    prometheus.Counter
+	CompressOut   prometheus.Counter
 	QueryRuns     *prometheus.CounterVec
 	ActiveQueries prometheus.Gauge
 }
@@ -60,6 +65,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ashreports_delivery_latency_seconds", Help: "Time from an op's publish to its write to a viewer's socket.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}),
+		CompressIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_compress_in_bytes_total", Help: "Bytes of frames compressed (once each) for binary viewers."}),
+		CompressOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ashreports_compress_out_bytes_total", Help: "Bytes those frames compressed to."}),
 		QueryRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ashreports_query_runs_total", Help: "Chart query runs by result (changed, same, error)."}, []string{"result"}),
 		ActiveQueries: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -67,7 +76,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.UpdatesIn, m.UpdatesOut, m.Messages, m.BytesOut,
 		m.Snapshots, m.Conflations, m.Resumes, m.Disconnects, m.QueueDepth, m.BatchFrames, m.Latency,
-		m.QueryRuns, m.ActiveQueries)
+		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries)
 	return m
 }
 
