@@ -32,113 +32,162 @@ type conn struct {
 	// frames compressed, rather than JSON lines.
 	binary bool
 
+	writers sync.WaitGroup
+	// done is closed when the connection ends; a running writer stops.
+	done chan struct{}
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed once the socket is closed
+	reason    string        // why, for the disconnects metric
+
 	// subs maps stream id to chart id; only the read goroutine uses it
 	// until run's cleanup.
 	subs map[string]string
+	// sent is the offset of each stream the viewer holds, to skip op
+	// frames that a snapshot already covers; only the writer uses it.
+	sent map[string]uint64
 }
 
 func newConn(h *Hub, ws *websocket.Conn) *conn {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), q: newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl, h.cfg.Metrics.Conflations), subs: map[string]string{}}
+	c := &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{}), subs: map[string]string{}, sent: map[string]uint64{}}
+	c.q = newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl, h.cfg.Metrics.Conflations, &c.writers)
+	return c
 }
 
-// push queues a frame without blocking. Past the queue's limits, op frames
-// are conflated; too many control frames make the writer close the
-// connection.
-func (c *conn) push(it item) { c.q.push(it) }
+// push queues a frame without blocking, starting the writer if none runs.
+// Past the queue's limits, op frames are conflated; too many control
+// frames make the writer close the connection.
+func (c *conn) push(it item) {
+	if c.q.push(it) {
+		go c.writeLoop()
+	}
+}
+
+// ping asks the writer to ping the peer.
+func (c *conn) ping() {
+	if c.q.requestPing() {
+		go c.writeLoop()
+	}
+}
 
 // send queues a control frame.
 func (c *conn) send(frame []byte) { c.push(item{data: frame, kind: control}) }
 
-func (c *conn) run(hubCtx context.Context) {
-	ctx, cancel := context.WithCancel(hubCtx)
-	defer cancel()
-	// Queued before the reader starts, so that hello is the first frame.
+// close closes the socket once, with the first code and reason given, and
+// waits until it is closed. Closing unblocks the reader.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.reason = disconnectReason(code, reason)
+		_ = c.ws.Close(code, reason)
+		close(c.closed)
+	})
+	<-c.closed
+}
+
+// run serves the connection on the calling goroutine, which reads; a
+// writer goroutine runs only while there is something to write.
+func (c *conn) run() {
+	stop := context.AfterFunc(c.hub.ctx, func() { c.close(websocket.StatusGoingAway, "server shutting down") })
 	format := "json"
 	if c.binary {
 		format = "binary"
 	}
+	// Queued before reading starts, so that hello is the first frame.
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id, "format": format})
 	c.send(hello)
-	var reader sync.WaitGroup
-	reader.Add(1)
-	go func() {
-		defer reader.Done()
-		defer cancel() // the peer went away: stop the writer
-		c.readLoop()
-	}()
-	code, reason := c.writeLoop(ctx)
-	c.hub.cfg.Metrics.Disconnects.WithLabelValues(disconnectReason(code, reason)).Inc()
-	// Close unblocks the reader; when the peer closed first it returns
-	// at once.
-	_ = c.ws.Close(code, reason)
-	reader.Wait()
+	c.readLoop()
+	if !stop() {
+		<-c.closed // the shutdown close is under way
+	}
+	c.close(websocket.StatusNormalClosure, "") // the peer went away first
+	c.q.shutdown()
+	close(c.done)
+	c.writers.Wait()
 	for id := range c.subs {
 		c.hub.unsubscribe(c, id)
 		c.hub.cfg.Streams.Release(id)
 	}
 	c.hub.cfg.Metrics.Subscriptions.Sub(float64(len(c.subs)))
+	c.hub.cfg.Metrics.Disconnects.WithLabelValues(c.reason).Inc()
 }
 
 // buffers are the writers' and readers' scratch space, shared so that an
 // idle connection holds none.
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// writeLoop is the only writer to the socket. It waits for frames, lets
-// normal-priority ones gather for up to the batching window, and writes
-// them as few WebSocket messages, one protocol message per line.
-func (c *conn) writeLoop(ctx context.Context) (websocket.StatusCode, string) {
+// writeLoop is the only writer to the socket. It writes what is pending,
+// then waits for more, letting normal-priority frames gather for up to the
+// batching window; it ends at a tick of the hub's idle clock that finds
+// nothing to do, or when the connection ends.
+func (c *conn) writeLoop() {
+	defer c.writers.Done()
 	var spare []item
-	// sent is the offset of each stream the viewer holds, to skip op
-	// frames that a snapshot already covers.
-	sent := map[string]uint64{}
+	idle := c.hub.idle.next()
 	for {
-		select {
-		case <-c.q.ready:
-		case <-c.hub.ping.next():
-			pctx, cancel := context.WithTimeout(ctx, c.hub.cfg.PingTimeout)
-			err := c.ws.Ping(pctx)
+		// take hands spare to the queue and returns the queue's array,
+		// which is this writer's until the next take.
+		items, resync, overflow, ping := c.q.take(spare)
+		spare = items[:0]
+		if overflow {
+			c.close(websocket.StatusPolicyViolation, "slow consumer: too many frames pending")
+			return
+		}
+		if ping {
+			ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.PingTimeout)
+			err := c.ws.Ping(ctx)
 			cancel()
 			if err != nil {
-				if ctx.Err() != nil {
-					return c.endStatus()
-				}
-				return websocket.StatusPolicyViolation, "ping timeout"
+				c.close(websocket.StatusPolicyViolation, "ping timeout")
+				return
 			}
+		}
+		if len(items) > 0 || len(resync) > 0 {
+			c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
+			if err := c.writeBatch(items, resync); err != nil {
+				c.close(websocket.StatusPolicyViolation, "slow consumer: write timed out")
+				return
+			}
+			clear(items)
+			if cap(spare) > 1024 {
+				spare = nil // a burst is over; do not keep its array
+			}
+			idle = c.hub.idle.next()
 			continue
-		case <-ctx.Done():
-			return c.endStatus()
 		}
-		if c.hub.cfg.BatchWindow > 0 {
-		window:
-			for !c.q.urgent() {
-				select {
-				case <-c.hub.batch.next():
-					break window
-				case <-c.q.ready:
-				case <-ctx.Done():
-					return c.endStatus()
-				}
+		select {
+		case <-c.q.ready:
+			if !c.batchWindow() {
+				return
 			}
-		}
-		items, resync, overflow := c.q.take(spare)
-		c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
-		if overflow {
-			return websocket.StatusPolicyViolation, "slow consumer: too many frames pending"
-		}
-		if err := c.writeBatch(ctx, items, resync, sent); err != nil {
-			if ctx.Err() != nil {
-				return c.endStatus()
+		case <-idle:
+			if c.q.retire() {
+				return
 			}
-			return websocket.StatusPolicyViolation, "slow consumer: write timed out"
-		}
-		clear(items)
-		spare = items[:0]
-		if cap(spare) > 1024 {
-			spare = nil // a burst is over; do not keep its array
+			idle = c.hub.idle.next()
+		case <-c.done:
+			return
 		}
 	}
+}
+
+// batchWindow waits until the next tick of the batching clock, unless a
+// frame is urgent; false when the connection ended meanwhile.
+func (c *conn) batchWindow() bool {
+	if c.hub.cfg.BatchWindow <= 0 {
+		return true
+	}
+	for !c.q.urgent() {
+		select {
+		case <-c.hub.batch.next():
+			return true
+		case <-c.q.ready:
+		case <-c.done:
+			return false
+		}
+	}
+	return true
 }
 
 // disconnectReason is the metric label of a close.
@@ -156,17 +205,11 @@ func disconnectReason(code websocket.StatusCode, reason string) string {
 	return "error"
 }
 
-func (c *conn) endStatus() (websocket.StatusCode, string) {
-	if c.hub.ctx.Err() != nil {
-		return websocket.StatusGoingAway, "server shutting down"
-	}
-	return websocket.StatusNormalClosure, ""
-}
-
 // writeBatch writes the snapshots of conflated streams, then the queued
 // frames, joined by newlines into messages of at most MaxBatchBytes (a
 // larger frame goes alone).
-func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]bool, sent map[string]uint64) error {
+func (c *conn) writeBatch(items []item, resync map[string]bool) error {
+	sent := c.sent
 	buf := buffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 1<<20 {
@@ -180,7 +223,7 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 	flush := func() error {
 		m.BatchFrames.Observe(float64(frames))
 		frames = 0
-		if err := c.write(ctx, buf.Bytes()); err != nil {
+		if err := c.write(buf.Bytes()); err != nil {
 			return err
 		}
 		buf.Reset()
@@ -246,8 +289,8 @@ func (c *conn) writeBatch(ctx context.Context, items []item, resync map[string]b
 	return flush()
 }
 
-func (c *conn) write(ctx context.Context, msg []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, c.hub.cfg.WriteTimeout)
+func (c *conn) write(msg []byte) error {
+	wctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.WriteTimeout)
 	defer cancel()
 	typ := websocket.MessageText
 	if c.binary {

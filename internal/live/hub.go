@@ -81,8 +81,11 @@ type Hub struct {
 	conns  sync.WaitGroup
 	clocks sync.WaitGroup
 	batch  *clock // the batching window, shared by all writers
-	ping   *clock // the ping interval, shared by all writers
+	idle   *clock // ends writers with nothing to do, shared by all
 	seed   maphash.Seed
+
+	liveMu sync.Mutex
+	live   map[*conn]struct{} // open connections, for the pinger
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -153,15 +156,39 @@ func NewHub(cfg HubConfig) *Hub {
 		cfg.Metrics = telemetry.Discard()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{cfg: cfg, ctx: ctx, cancel: cancel, batch: newClock(), ping: newClock(), seed: maphash.MakeSeed()}
+	h := &Hub{cfg: cfg, ctx: ctx, cancel: cancel, batch: newClock(), idle: newClock(), seed: maphash.MakeSeed(), live: map[*conn]struct{}{}}
 	for i := range h.shard {
 		h.shard[i].topics = map[string]*topic{}
 	}
 	if cfg.BatchWindow > 0 {
 		h.clocks.Go(func() { h.batch.run(cfg.BatchWindow, ctx.Done()) })
 	}
-	h.clocks.Go(func() { h.ping.run(cfg.PingInterval, ctx.Done()) })
+	h.clocks.Go(func() { h.idle.run(time.Second, ctx.Done()) })
+	h.clocks.Go(h.pingLoop)
 	return h
+}
+
+// pingLoop asks every connection's writer for a ping each PingInterval:
+// one timer for all connections.
+func (h *Hub) pingLoop() {
+	t := time.NewTicker(h.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.liveMu.Lock()
+		conns := make([]*conn, 0, len(h.live))
+		for c := range h.live {
+			conns = append(conns, c)
+		}
+		h.liveMu.Unlock()
+		for _, c := range conns {
+			c.ping()
+		}
+	}
 }
 
 // ServeHTTP upgrades the request to a live connection and serves it until
@@ -175,7 +202,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.conns.Add(1)
 	h.mu.Unlock()
-	defer h.conns.Done()
 	var binary bool
 	switch f := r.URL.Query().Get("format"); f {
 	case "", "json":
@@ -183,12 +209,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		binary = true
 	default:
 		http.Error(w, fmt.Sprintf("format %q is not json or binary", f), http.StatusBadRequest)
+		h.conns.Done()
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		// Accept has written the HTTP error.
 		h.cfg.Logger.Debug("websocket accept", "err", err)
+		h.conns.Done()
 		return
 	}
 	// Messages up to 16 times the limit are read and refused with a
@@ -196,9 +224,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(16 * h.cfg.MaxMessageBytes)
 	c := newConn(h, ws)
 	c.binary = binary
-	h.cfg.Metrics.Connections.Inc()
-	defer h.cfg.Metrics.Connections.Dec()
-	c.run(h.ctx)
+	// The connection runs on a new goroutine and the handler returns: the
+	// handler's stack grew in the HTTP handshake, and an idle connection
+	// should hold one small stack.
+	go func() {
+		defer h.conns.Done()
+		h.cfg.Metrics.Connections.Inc()
+		defer h.cfg.Metrics.Connections.Dec()
+		h.liveMu.Lock()
+		h.live[c] = struct{}{}
+		h.liveMu.Unlock()
+		c.run()
+		h.liveMu.Lock()
+		delete(h.live, c)
+		h.liveMu.Unlock()
+	}()
 }
 
 // Close closes every connection with "going away" and waits for them to

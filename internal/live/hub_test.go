@@ -58,12 +58,17 @@ func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool, int64) {
 	return b.handlers[subject]
 }
 
+// testConn is a connection without a socket; no writer ever starts, the
+// test takes the queued frames itself.
 func testConn(h *Hub, queue int) *conn {
-	return &conn{hub: h, q: newQueue(queue, queue, h.cfg.Metrics.Conflations), subs: map[string]string{}}
+	c := &conn{hub: h, subs: map[string]string{}}
+	c.q = newQueue(queue, queue, h.cfg.Metrics.Conflations, &c.writers)
+	c.q.writing = true
+	return c
 }
 
 func drain(c *conn) []string {
-	items, _, _ := c.q.take(nil)
+	items, _, _, _ := c.q.take(nil)
 	var out []string
 	for _, it := range items {
 		out = append(out, string(it.data))
@@ -141,7 +146,8 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 
 func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
 	conflations := prometheus.NewCounter(prometheus.CounterOpts{Name: "c"})
-	q := newQueue(3, 2, conflations)
+	q := newQueue(3, 2, conflations, new(sync.WaitGroup))
+	q.writing = true
 	for i := uint64(1); i <= 3; i++ {
 		q.push(item{data: []byte("a"), stream: "a", offset: i, kind: op})
 	}
@@ -149,7 +155,7 @@ func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
 	// The fourth op of a full queue drops the pending ops, keeps the reply
 	// and asks for snapshots of the streams it dropped.
 	q.push(item{data: []byte("b"), stream: "b", offset: 1, kind: op})
-	items, resync, overflow := q.take(nil)
+	items, resync, overflow, _ := q.take(nil)
 	if overflow || len(items) != 1 || string(items[0].data) != "reply" {
 		t.Fatalf("after conflation: items %v, overflow %v; want only the reply", items, overflow)
 	}
@@ -161,13 +167,15 @@ func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
 	}
 	// Control frames are never dropped: past their limit the connection
 	// must go.
-	if !q.push(item{kind: control}) || !q.push(item{kind: control}) {
-		t.Fatal("control frames within the limit refused")
+	q.push(item{kind: control})
+	q.push(item{kind: control})
+	if _, _, overflow, _ := q.take(nil); overflow {
+		t.Fatal("control frames within the limit overflowed")
 	}
-	if q.push(item{kind: control}) {
-		t.Fatal("a control frame past the limit accepted")
+	for range 3 {
+		q.push(item{kind: control})
 	}
-	if _, _, overflow := q.take(nil); !overflow {
+	if _, _, overflow, _ := q.take(nil); !overflow {
 		t.Fatal("overflow not reported")
 	}
 }

@@ -46,46 +46,98 @@ type queue struct {
 
 	conflations prometheus.Counter
 
+	// writers counts the connection's writer goroutines (one at most).
+	writers *sync.WaitGroup
+
 	mu        sync.Mutex
 	items     []item
 	ops, ctrl int
 	high      bool            // a high-priority frame is pending
 	resync    map[string]bool // streams to resend as a snapshot
 	overflow  bool            // control frames past the limit
+	pingDue   bool            // the hub asked for a ping
+	writing   bool            // a writer goroutine runs
+	closed    bool            // the connection is ending: no more writers
 
 	// ready has a value when items are pending.
 	ready chan struct{}
 }
 
-func newQueue(maxOps, maxControl int, conflations prometheus.Counter) *queue {
-	return &queue{maxOps: maxOps, maxControl: maxControl, conflations: conflations, ready: make(chan struct{}, 1)}
+func newQueue(maxOps, maxControl int, conflations prometheus.Counter, writers *sync.WaitGroup) *queue {
+	return &queue{maxOps: maxOps, maxControl: maxControl, conflations: conflations, writers: writers, ready: make(chan struct{}, 1)}
 }
 
-// push queues it and reports whether the connection can go on: false when
-// control frames overflowed.
-func (q *queue) push(it item) bool {
+// push queues it. It reports whether the caller must start a writer
+// goroutine, which a connection runs only while it has something to write
+// (so that an idle connection holds one goroutine, its reader).
+func (q *queue) push(it item) (startWriter bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
-	case q.overflow:
+	case q.closed, q.overflow:
 		return false
 	case it.kind == op && q.ops >= q.maxOps:
 		q.conflate(it.stream)
-		return true
 	case it.kind != op && q.ctrl >= q.maxControl:
 		q.overflow = true
 		q.signal()
+	default:
+		if it.kind == op {
+			q.ops++
+		} else {
+			q.ctrl++
+		}
+		q.high = q.high || it.high
+		q.items = append(q.items, it)
+		q.signal()
+	}
+	return q.wake()
+}
+
+// requestPing asks the writer for a ping; it reports whether the caller
+// must start a writer.
+func (q *queue) requestPing() (startWriter bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
 		return false
 	}
-	if it.kind == op {
-		q.ops++
-	} else {
-		q.ctrl++
-	}
-	q.high = q.high || it.high
-	q.items = append(q.items, it)
+	q.pingDue = true
 	q.signal()
+	return q.wake()
+}
+
+// wake marks a writer as running if none is; q.mu must be held. The
+// WaitGroup is counted under the lock, so that shutdown's Wait cannot miss
+// a writer about to start.
+func (q *queue) wake() bool {
+	if q.writing || q.closed {
+		return false
+	}
+	q.writing = true
+	q.writers.Add(1)
 	return true
+}
+
+// retire ends the writer if nothing is pending; false means there is work
+// and the writer goes on.
+func (q *queue) retire() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 || q.resync != nil || q.pingDue || q.overflow {
+		return false
+	}
+	q.writing = false
+	return true
+}
+
+// shutdown stops new writers from starting and drops what is pending.
+func (q *queue) shutdown() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	clear(q.items)
+	q.items, q.resync = nil, nil
 }
 
 // conflate drops every pending op frame and marks their streams, and the
@@ -116,16 +168,16 @@ func (q *queue) signal() {
 	}
 }
 
-// take returns the pending frames, the streams to resync, whether a
-// high-priority frame is among them, and whether control frames
-// overflowed. It hands over buf, emptied, as the next items slice.
-func (q *queue) take(buf []item) (items []item, resync map[string]bool, overflow bool) {
+// take returns the pending frames, the streams to resync, whether control
+// frames overflowed and whether a ping is due. It hands over buf, emptied,
+// as the next items slice.
+func (q *queue) take(buf []item) (items []item, resync map[string]bool, overflow, ping bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items, resync, overflow = q.items, q.resync, q.overflow
+	items, resync, overflow, ping = q.items, q.resync, q.overflow, q.pingDue
 	q.items, q.resync = buf[:0], nil
-	q.ops, q.ctrl, q.high = 0, 0, false
-	return items, resync, overflow
+	q.ops, q.ctrl, q.high, q.pingDue = 0, 0, false, false
+	return items, resync, overflow, ping
 }
 
 // urgent reports whether the writer should write without waiting for the
