@@ -2,6 +2,7 @@
 //
 //	ashreports serve [flags]     run the server
 //	ashreports check-config FILE validate a config file
+//	ashreports bench [flags]     load-test a server (docs/BENCHMARKS.md)
 //	ashreports version           print the version
 package main
 
@@ -18,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/internal/bench"
 )
 
 func main() {
@@ -38,6 +40,7 @@ const usage = `usage: ashreports <command> [flags]
 commands:
   serve         run the server (ashreports serve -h for flags)
   check-config  validate a config file: ashreports check-config FILE
+  bench         load-test a server with many viewers (ashreports bench -h for flags)
   version       print the version
 `
 
@@ -49,6 +52,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		err := bench.Main(ctx, args[1:], stdout, stderr)
+		var ue bench.UsageError
+		if errors.As(err, &ue) {
+			return usageError{err}
+		}
+		return err
 	case "check-config":
 		if len(args) != 2 {
 			return usageError{errors.New("usage: ashreports check-config FILE")}

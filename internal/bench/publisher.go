@@ -161,7 +161,9 @@ func (p *publisher) run(ctx context.Context, rate float64, d time.Duration, work
 		st.End = time.Now()
 		return st
 	}
-	jobs := make(chan int64, 4096)
+	// Few jobs wait: a publisher that falls behind shows as a lower
+	// achieved rate, not as ops sent after the phase.
+	jobs := make(chan int64, workers)
 	var wg sync.WaitGroup
 	c := int64(len(p.charts))
 	for range workers {
@@ -188,7 +190,7 @@ func (p *publisher) run(ctx context.Context, rate float64, d time.Duration, work
 		})
 	}
 	pc := newPacer(start, rate, total)
-	deadline := start.Add(d + 100*time.Millisecond)
+	deadline := time.NewTimer(time.Until(start.Add(d + 100*time.Millisecond)))
 	tick := time.NewTicker(time.Millisecond)
 	var next int64
 loop:
@@ -196,21 +198,23 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
+		case <-deadline.C:
+			break loop
 		case now := <-tick.C:
-			if now.After(deadline) {
-				break loop
-			}
 			for n := pc.due(now); n > 0; n-- {
 				select {
 				case jobs <- next:
 					next++
 				case <-ctx.Done():
 					break loop
+				case <-deadline.C:
+					break loop
 				}
 			}
 		}
 	}
 	tick.Stop()
+	deadline.Stop()
 	close(jobs)
 	wg.Wait()
 	st.Scheduled, st.OK, st.Errors = next, p.ok.Load(), p.errs.Load()

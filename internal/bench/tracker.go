@@ -58,6 +58,7 @@ type tracker struct {
 	// the offset and epoch fields of subscribe.
 	resumeRefused *atomic.Bool
 	lat           *Histogram // latencies of ops published after the viewer (re)subscribed
+	ops           *opCache   // shared by the viewers of the chart; nil: parse every op
 
 	// Held stream.
 	have   bool // a snapshot was received
@@ -105,6 +106,7 @@ type trackerStats struct {
 	SnapshotRecov   uint64 // recoveries where it sent a snapshot
 	Resyncs         uint64 // fresh snapshots asked for after a gap or an error
 	LastError       string
+	ProtocolError   string // the first protocol error
 }
 
 func newTracker(chartID string, lat *Histogram, resumeRefused *atomic.Bool) *tracker {
@@ -153,6 +155,9 @@ func (t *tracker) handle(line []byte, now int64) action {
 	if len(line) == 0 {
 		return actNone
 	}
+	if env, ok := scanOpFrame(line); ok {
+		return t.op(env.stream, env.epoch, env.offset, env.op, now)
+	}
 	f := &t.f
 	f.reset()
 	if err := json.Unmarshal(line, f); err != nil {
@@ -163,12 +168,11 @@ func (t *tracker) handle(line []byte, now int64) action {
 	switch f.Type {
 	case "hello":
 		if f.V != 1 {
-			t.stats.ProtocolErrors++
-			t.fail("hello: protocol version %d, want 1", f.V)
+			t.protocolError("hello: protocol version %d, want 1", f.V)
 			return actClose
 		}
 		if t.fresh {
-			t.stats.ProtocolErrors++
+			t.protocolError("a second hello on one connection")
 			return actNone
 		}
 		t.fresh = true
@@ -176,7 +180,7 @@ func (t *tracker) handle(line []byte, now int64) action {
 	case "snapshot":
 		return t.snapshot(f)
 	case "op":
-		return t.op(f, now)
+		return t.op([]byte(f.Stream), []byte(f.Epoch), f.Offset, f.Op, now)
 	case "reply":
 		return t.reply(f)
 	}
@@ -188,8 +192,7 @@ func (t *tracker) snapshot(f *frame) action {
 		return actNone
 	}
 	if f.State == nil {
-		t.stats.ProtocolErrors++
-		t.fail("snapshot without state")
+		t.protocolError("snapshot without state")
 		return actNone
 	}
 	switch {
@@ -199,8 +202,7 @@ func (t *tracker) snapshot(f *frame) action {
 		// The stream's history restarted: what it skipped cannot be told.
 		t.stats.EpochChanges++
 	case f.Offset < t.off:
-		t.stats.ProtocolErrors++
-		t.fail("snapshot at offset %d, behind the held %d", f.Offset, t.off)
+		t.protocolError("snapshot at offset %d, behind the held %d", f.Offset, t.off)
 	default:
 		skipped := f.Offset - t.off
 		t.stats.Skipped += skipped
@@ -234,36 +236,36 @@ func (t *tracker) findTS() {
 	}
 }
 
-func (t *tracker) op(f *frame, now int64) action {
-	if f.Stream != t.chart {
+// op handles an op frame of stream at epoch and offset, whose op is raw.
+func (t *tracker) op(stream, epoch []byte, offset uint64, raw []byte, now int64) action {
+	if string(stream) != t.chart {
 		return actNone
 	}
 	resyncing := t.pendingRef != "" && !t.pendingResume && !t.pendingSnap
 	switch {
 	case !t.have:
-		t.stats.ProtocolErrors++
-		t.fail("op at offset %d before any snapshot", f.Offset)
+		t.protocolError("op at offset %d before any snapshot", offset)
 		return actNone
 	case resyncing:
 		// A fresh snapshot is on its way; it replaces what these would do.
 		return actNone
-	case f.Epoch != t.epoch:
+	case string(epoch) != t.epoch:
 		t.stats.EpochMismatches++
-		t.fail("op of epoch %q, held %q", f.Epoch, t.epoch)
+		t.fail("op of epoch %q, held %q", epoch, t.epoch)
 		return t.resync()
-	case f.Offset <= t.off:
+	case offset <= t.off:
 		t.stats.Duplicates++
-		t.fail("op at offset %d, already held %d", f.Offset, t.off)
+		t.fail("op at offset %d, already held %d", offset, t.off)
 		return actNone
-	case f.Offset != t.off+1:
+	case offset != t.off+1:
 		t.stats.Gaps++
-		t.fail("op at offset %d after %d", f.Offset, t.off)
+		t.fail("op at offset %d after %d", offset, t.off)
 		return t.resync()
 	}
-	op, err := chart.ParseOp(f.Op)
+	op, err := t.ops.parse(t.epoch, offset, raw)
 	if err != nil {
 		t.stats.DecodeErrors++
-		t.fail("op at offset %d: %v", f.Offset, err)
+		t.fail("op at offset %d: %v", offset, err)
 		return t.resync()
 	}
 	var ts int64 = -1
@@ -274,13 +276,13 @@ func (t *tracker) op(f *frame, now int64) action {
 	}
 	if err := t.state.Apply(op); err != nil {
 		t.stats.ApplyErrors++
-		t.fail("apply op at offset %d: %v", f.Offset, err)
+		t.fail("apply op at offset %d: %v", offset, err)
 		return t.resync()
 	}
 	if op.Kind == chart.OpReplace {
 		t.findTS()
 	}
-	t.off = f.Offset
+	t.off = offset
 	t.offset.Store(t.off)
 	t.stats.Received++
 	if ts >= 0 {
@@ -307,10 +309,11 @@ func (t *tracker) resync() action {
 func (t *tracker) reply(f *frame) action {
 	if f.Ref == "" || f.Ref != t.pendingRef {
 		if !f.OK {
-			t.stats.ProtocolErrors++
+			msg := "no error"
 			if f.Error != nil {
-				t.fail("error reply to %q: %s: %s", f.Ref, f.Error.Code, f.Error.Message)
+				msg = f.Error.Code + ": " + f.Error.Message
 			}
+			t.protocolError("error reply to %q, not the outstanding subscribe: %s", f.Ref, msg)
 		}
 		return actNone
 	}
@@ -328,15 +331,13 @@ func (t *tracker) reply(f *frame) action {
 		return actClose
 	}
 	if !t.have {
-		t.stats.ProtocolErrors++
-		t.fail("subscribe reply before any snapshot")
+		t.protocolError("subscribe reply before any snapshot")
 		return actClose
 	}
 	if t.recovering {
 		resumed := !t.pendingSnap
 		if f.Resumed != nil && *f.Resumed != resumed {
-			t.stats.ProtocolErrors++
-			t.fail("reply says resumed=%v, but a snapshot came=%v", *f.Resumed, t.pendingSnap)
+			t.protocolError("reply says resumed=%v, but a snapshot came=%v", *f.Resumed, t.pendingSnap)
 		}
 		if resumed {
 			t.stats.Resumed++
@@ -345,7 +346,9 @@ func (t *tracker) reply(f *frame) action {
 		}
 		t.recovering = false
 	}
-	t.subbed = true
+	if !t.subbed {
+		t.subbed = true // once: read by others after the viewer's ready signal
+	}
 	t.pendingResume = false
 	t.settled.Store(true)
 	return actNone
@@ -353,4 +356,13 @@ func (t *tracker) reply(f *frame) action {
 
 func (t *tracker) fail(format string, args ...any) {
 	t.stats.LastError = fmt.Sprintf(format, args...)
+}
+
+// protocolError counts a frame that breaks the protocol.
+func (t *tracker) protocolError(format string, args ...any) {
+	t.stats.ProtocolErrors++
+	t.fail(format, args...)
+	if t.stats.ProtocolError == "" {
+		t.stats.ProtocolError = t.stats.LastError
+	}
 }

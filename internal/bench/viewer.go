@@ -79,6 +79,7 @@ type viewer struct {
 
 	ready     chan struct{}
 	readyOnce sync.Once
+	alive     bool // subscribed after the ramp; Run's own
 
 	// Owned by the viewer's goroutine; read after it ended.
 	failed        string

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ashreports/ashreports"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// startServer runs a real server in this process (the command starts a
+// child process instead; a test binary is not ashreports) with the bench
+// charts.
+func startServer(t *testing.T, charts int) string {
+	t.Helper()
+	dir := t.TempDir()
+	dash := filepath.Join(dir, "dashboards")
+	if err := WriteDashboards(dash, charts, 100); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemo: true})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		srv.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// The whole bench at a small scale against a real server: every viewer,
+// including those that drop their connection and resume, must end with
+// the server's state, having received every op.
+func TestRunEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	url := startServer(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{
+		URL: url, Viewers: 50, Charts: 5, Rate: 200, Duration: 2 * time.Second,
+		ReconnectFrac: 0.2, ReconnectPause: 200 * time.Millisecond, Seed: 1,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if testing.Verbose() {
+		_ = rep.WriteText(t.Output())
+	}
+	if rep.Connect.Connected != 50 {
+		t.Errorf("%d viewers subscribed, want 50 (%s)", rep.Connect.Connected, rep.Connect.FirstFailure)
+	}
+	if !rep.Converged {
+		t.Errorf("not converged: %d viewers differ from the server; errors %+v", rep.NotConverged, rep.Errors)
+	}
+	if rep.Publish.OK == 0 || rep.Publish.Errors != 0 {
+		t.Errorf("published %d ops, %d errors (%v)", rep.Publish.OK, rep.Publish.Errors, rep.Publish.ErrorKinds)
+	}
+	rc := rep.Reconnect
+	if rc == nil || rc.Viewers != 10 {
+		t.Fatalf("reconnect report %+v, want 10 viewers", rc)
+	}
+	if rc.Drops+rc.DropsMissed != 10 || rc.Recoveries != uint64(rc.Drops) {
+		t.Errorf("reconnect: %d drops (%d missed), %d recoveries; want every drop recovered", rc.Drops, rc.DropsMissed, rc.Recoveries)
+	}
+	if rc.ResumeRefused {
+		// A server without resume: reconnected viewers get snapshots and
+		// skip ops, so delivery cannot be complete.
+		t.Logf("the server refused resuming; delivered ratio %v not checked", rep.DeliveredRatio)
+	} else if rep.DeliveredRatio != 1 || rep.Delivered != rep.Expected || rep.Expected == 0 {
+		t.Errorf("delivered %d of %d (ratio %v), want all", rep.Delivered, rep.Expected, rep.DeliveredRatio)
+	}
+	if n := rep.Errors.total(); n != 0 {
+		t.Errorf("%d protocol errors: %+v", n, rep.Errors)
+	}
+	if rep.LatencyMS.Count == 0 {
+		t.Error("no latency recorded")
+	}
+	if !rep.Pass && !rc.ResumeRefused {
+		t.Errorf("failures: %v", rep.Failures)
+	}
+	// Without a server process the report says so, and the JSON field is
+	// null rather than a made-up number.
+	if rep.ServerRSSBytesPerConn != nil || rep.Server.CPUCores != nil {
+		t.Error("server memory or CPU reported without a server pid")
+	}
+}
