@@ -24,6 +24,7 @@ type fileConfig struct {
 	DemoGenerator  bool              `yaml:"demo_generator"`
 	DemoRate       float64           `yaml:"demo_rate"`
 	LogLevel       string            `yaml:"log_level"`
+	DebugAddr      string            `yaml:"debug_addr"`
 	Sources        map[string]string `yaml:"sources"`
 	OriginPatterns []string          `yaml:"origin_patterns"`
 }
@@ -80,6 +81,7 @@ func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileC
 	demo := fs.String("demo", "", "create the demo data source and dashboard (true|false, default true); env ASHREPORTS_DEMO")
 	gen := fs.String("demo-generator", "", "keep inserting demo orders (true|false, default true); env ASHREPORTS_DEMO_GENERATOR")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error; env ASHREPORTS_LOG_LEVEL")
+	debugAddr := fs.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; env ASHREPORTS_DEBUG_ADDR")
 	if err := fs.Parse(args); err != nil {
 		return fileConfig{}, usageError{err}
 	}
@@ -118,6 +120,7 @@ func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileC
 	str(&cfg.DataDir, "ASHREPORTS_DATA_DIR", *dataDir)
 	str(&cfg.DashboardsDir, "ASHREPORTS_DASHBOARDS_DIR", *dashDir)
 	str(&cfg.LogLevel, "ASHREPORTS_LOG_LEVEL", *logLevel)
+	str(&cfg.DebugAddr, "ASHREPORTS_DEBUG_ADDR", *debugAddr)
 	if err := boolean(&cfg.Demo, "demo", "ASHREPORTS_DEMO", *demo); err != nil {
 		return cfg, err
 	}

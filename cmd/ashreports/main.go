@@ -109,6 +109,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
+	}
 	srv, err := ashreports.New(ctx, ashreports.Config{
 		DataDir:         cfg.DataDir,
 		DashboardsDir:   cfg.DashboardsDir,

@@ -344,7 +344,15 @@ func (c *conn) readMessage(typ websocket.MessageType, r io.Reader, limit int64) 
 	case typ != websocket.MessageText:
 		c.reply("", nil, apperr.Errorf(apperr.Invalid, "binary frames are not supported by protocol version %d", ProtocolVersion))
 	default:
-		c.handle(buf.Bytes())
+		// Handled on a goroutine of its own, waited for: handling (JSON,
+		// subscribe) needs a deep stack, which would stay with the reader,
+		// idle most of its life, if it ran there.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.handle(buf.Bytes())
+		}()
+		<-done
 	}
 	return true
 }

@@ -1,0 +1,42 @@
+package live
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+)
+
+// Buffer sizes of a live connection. net/http hands a hijacked connection
+// 4 KiB read and write buffers, which the WebSocket library keeps for the
+// connection's life: 8 KiB for each idle viewer. Client messages are small
+// and rare, and a server frame larger than the write buffer goes straight
+// to the socket, so smaller buffers cost little.
+const (
+	readBufferSize  = 512
+	writeBufferSize = 1024
+)
+
+// smallBuffers is a ResponseWriter whose Hijack gives the connection small
+// buffers instead of net/http's.
+type smallBuffers struct {
+	http.ResponseWriter
+}
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Bytes the client sent after the handshake and net/http already read.
+	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	r := io.Reader(nc)
+	if len(pending) > 0 {
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), nc)
+	}
+	return nc, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), bufio.NewWriterSize(nc, writeBufferSize)), nil
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
