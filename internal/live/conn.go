@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -46,6 +47,26 @@ type conn struct {
 	// sent is the offset of each stream the viewer holds, to skip op
 	// frames that a snapshot already covers; only the writer uses it.
 	sent map[string]uint64
+
+	// writingSince is when the write in progress began (Unix nanoseconds,
+	// 0 when none), for the hub's watchdog; lastWrite when the last one
+	// ended, for the batching window. stalled is set by the watchdog.
+	writingSince, lastWrite atomic.Int64
+	stalled                 atomic.Bool
+}
+
+// checkStalled closes the connection if a write has blocked for longer
+// than WriteTimeout; the hub's watchdog calls it.
+func (c *conn) checkStalled(now int64) {
+	since := c.writingSince.Load()
+	if since == 0 || time.Duration(now-since) < c.hub.cfg.WriteTimeout {
+		return
+	}
+	if c.stalled.CompareAndSwap(false, true) {
+		// Closing the socket ends the blocked write; the writer then
+		// closes the connection as a slow consumer.
+		_ = c.ws.CloseNow()
+	}
 }
 
 func newConn(h *Hub, ws *websocket.Conn) *conn {
@@ -146,7 +167,11 @@ func (c *conn) writeLoop() {
 		if len(items) > 0 || len(resync) > 0 {
 			c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
 			if err := c.writeBatch(items, resync); err != nil {
-				c.close(websocket.StatusPolicyViolation, "slow consumer: write timed out")
+				if c.stalled.Load() {
+					c.close(websocket.StatusPolicyViolation, "slow consumer: write timed out")
+				} else {
+					c.close(websocket.StatusInternalError, "write failed")
+				}
 				return
 			}
 			clear(items)
@@ -174,8 +199,12 @@ func (c *conn) writeLoop() {
 
 // batchWindow waits until the next tick of the batching clock, unless a
 // frame is urgent; false when the connection ended meanwhile.
+//
+// Only a connection that wrote within the last window waits: the first
+// frame after a quiet spell has nothing to share a message with, and goes
+// at once.
 func (c *conn) batchWindow() bool {
-	if c.hub.cfg.BatchWindow <= 0 {
+	if c.hub.cfg.BatchWindow <= 0 || time.Since(time.Unix(0, c.lastWrite.Load())) >= c.hub.cfg.BatchWindow {
 		return true
 	}
 	for !c.q.urgent() {
@@ -289,14 +318,19 @@ func (c *conn) writeBatch(items []item, resync map[string]bool) error {
 	return flush()
 }
 
+// write writes one message. It sets no timer of its own: the hub's
+// watchdog closes a connection whose write blocks past WriteTimeout.
 func (c *conn) write(msg []byte) error {
-	wctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.WriteTimeout)
-	defer cancel()
 	typ := websocket.MessageText
 	if c.binary {
 		typ = websocket.MessageBinary
 	}
-	if err := c.ws.Write(wctx, typ, msg); err != nil {
+	c.writingSince.Store(time.Now().UnixNano())
+	err := c.ws.Write(context.Background(), typ, msg)
+	now := time.Now().UnixNano()
+	c.writingSince.Store(0)
+	c.lastWrite.Store(now)
+	if err != nil {
 		return err
 	}
 	c.hub.cfg.Metrics.Messages.Inc()

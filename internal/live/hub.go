@@ -164,15 +164,18 @@ func NewHub(cfg HubConfig) *Hub {
 		h.clocks.Go(func() { h.batch.run(cfg.BatchWindow, ctx.Done()) })
 	}
 	h.clocks.Go(func() { h.idle.run(time.Second, ctx.Done()) })
-	h.clocks.Go(h.pingLoop)
+	h.clocks.Go(h.watchLoop)
 	return h
 }
 
-// pingLoop asks every connection's writer for a ping each PingInterval:
-// one timer for all connections.
-func (h *Hub) pingLoop() {
-	t := time.NewTicker(h.cfg.PingInterval)
+// watchLoop is the one timer for all connections: each second it closes
+// connections whose write has blocked past WriteTimeout, and each
+// PingInterval it asks every connection's writer for a ping.
+func (h *Hub) watchLoop() {
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var conns []*conn
+	nextPing := time.Now().Add(h.cfg.PingInterval)
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -180,14 +183,23 @@ func (h *Hub) pingLoop() {
 		case <-t.C:
 		}
 		h.liveMu.Lock()
-		conns := make([]*conn, 0, len(h.live))
+		conns = conns[:0]
 		for c := range h.live {
 			conns = append(conns, c)
 		}
 		h.liveMu.Unlock()
-		for _, c := range conns {
-			c.ping()
+		now := time.Now()
+		ping := !now.Before(nextPing)
+		if ping {
+			nextPing = now.Add(h.cfg.PingInterval)
 		}
+		for _, c := range conns {
+			c.checkStalled(now.UnixNano())
+			if ping {
+				c.ping()
+			}
+		}
+		clear(conns)
 	}
 }
 
