@@ -114,7 +114,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 }
 
 func (b *Broker) setup(ctx context.Context, cfg Config) error {
-	js, err := jetstream.New(b.nc)
+	js, err := jetstream.New(b.nc,
+		jetstream.WithPublishAsyncMaxPending(maxPendingAcks),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			// The update reached its live viewers (core delivery does not
+			// wait for the store) but is missing from the history, so a
+			// viewer that resumes across it gets a snapshot instead.
+			b.log.Error("store update in JetStream", "subject", m.Subject, "offset", m.Header.Get(HeaderOffset), "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -134,9 +141,10 @@ func (b *Broker) setup(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// Publish stores one update frame of a chart stream in JetStream and
-// delivers it to the subscribers of subject. It returns once JetStream has
-// acknowledged it.
+// Publish sends one update frame of a chart stream to the subscribers of
+// subject and to JetStream's history, in publish order. It does not wait
+// for JetStream's acknowledgement, which would serialize a chart's updates
+// behind a round trip; a failed store is logged.
 func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error {
 	msg := &nats.Msg{Subject: subject, Data: frame, Header: nats.Header{
 		HeaderOffset: []string{strconv.FormatUint(offset, 10)},
@@ -145,10 +153,23 @@ func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, fra
 	if high {
 		msg.Header.Set(HeaderPriority, "high")
 	}
-	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
+	if _, err := b.js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait(ctx))); err != nil {
 		return fmt.Errorf("publish %s offset %d: %w", subject, offset, err)
 	}
 	return nil
+}
+
+// maxPendingAcks bounds the updates published but not yet acknowledged by
+// JetStream; past it, Publish waits (back-pressure on the publishers).
+const maxPendingAcks = 4096
+
+// stallWait is how long Publish may wait for room among the pending acks:
+// until ctx's deadline, or 10 s.
+func stallWait(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 10 * time.Second
 }
 
 // Subscribe calls fn with every update published to subject from now on,
@@ -193,6 +214,11 @@ func (b *Broker) Ready(ctx context.Context) error {
 
 // Close drains the connection and shuts the embedded server down.
 func (b *Broker) Close() {
+	select {
+	case <-b.js.PublishAsyncComplete():
+	case <-time.After(5 * time.Second):
+		b.log.Warn("closing with JetStream acknowledgements outstanding")
+	}
 	if err := b.nc.Drain(); err != nil {
 		b.nc.Close()
 	}

@@ -1,7 +1,11 @@
 package natsbroker
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +18,8 @@ import (
 func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx := context.Background()
-	b, err := Start(ctx, Config{StoreDir: t.TempDir()})
+	var logs syncBuffer
+	b, err := Start(ctx, Config{StoreDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +63,7 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		}
 	}
 	unsub()
+	<-b.js.PublishAsyncComplete()
 	info, err := b.js.Stream(ctx, StreamName)
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +71,14 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	if n := info.CachedInfo().State.Msgs; n != 3 {
 		t.Errorf("JetStream holds %d updates, want 3", n)
 	}
-	// A publish outside the stream's subjects is refused by JetStream.
-	if err := b.Publish(ctx, "elsewhere", 1, nil, false); err == nil {
-		t.Error("publish to a subject outside the stream succeeded")
+	// A publish outside the stream's subjects is not stored; the failure
+	// is logged.
+	if err := b.Publish(ctx, "elsewhere", 1, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	<-b.js.PublishAsyncComplete()
+	if !strings.Contains(logs.String(), "store update in JetStream") {
+		t.Errorf("the failed store was not logged: %q", logs.String())
 	}
 }
 
@@ -82,4 +93,22 @@ func TestPayloadLimit(t *testing.T) {
 	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024), false); err != nil {
 		t.Fatalf("publish just under the limit: %v", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
