@@ -56,7 +56,7 @@ type Config struct {
 	// WebSocket message with others; 5ms when zero, none when negative.
 	BatchWindow time.Duration
 	// WriteTimeout is how long a write to a viewer may block before the
-	// viewer is disconnected as a slow consumer; 20s when zero.
+	// viewer is disconnected as a slow consumer; 30s when zero.
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
 }

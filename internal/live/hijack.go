@@ -19,15 +19,24 @@ const (
 )
 
 // smallBuffers is a ResponseWriter whose Hijack gives the connection small
-// buffers instead of net/http's.
+// buffers instead of net/http's, and a bounded kernel send buffer.
 type smallBuffers struct {
 	http.ResponseWriter
+	// sendBuffer is the socket's send buffer size; 0 leaves the kernel's
+	// autotuning.
+	sendBuffer int
 }
 
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
+	}
+	// Linux grows a socket's send buffer up to 4 MiB for a reader that
+	// lags: frames there are out of reach of conflation, and a viewer
+	// that reads again would first wade through seconds of stale ops.
+	if tc, ok := nc.(*net.TCPConn); ok && w.sendBuffer > 0 {
+		_ = tc.SetWriteBuffer(w.sendBuffer)
 	}
 	// Bytes the client sent after the handshake and net/http already read.
 	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())

@@ -44,8 +44,11 @@ type HubConfig struct {
 	// wait for one connection before it is closed as a slow consumer; 256.
 	MaxPendingControl int
 	// WriteTimeout is how long one write may block before the connection
-	// is closed as a slow consumer; 20s.
+	// is closed as a slow consumer; 30s.
 	WriteTimeout time.Duration
+	// SendBuffer is the kernel send buffer of each connection's socket;
+	// 64 KiB. Negative leaves the kernel's autotuning (up to 4 MiB).
+	SendBuffer int
 	// BatchWindow is how long normal-priority frames may wait to share one
 	// WebSocket message; 5ms. Negative turns batching off.
 	BatchWindow time.Duration
@@ -145,7 +148,8 @@ func NewHub(cfg HubConfig) *Hub {
 	def(&cfg.MaxBatchBytes, 64<<10)
 	def(&cfg.CompressThreshold, 1<<10)
 	def(&cfg.MaxSubscriptions, 256)
-	defDur(&cfg.WriteTimeout, 20*time.Second)
+	defDur(&cfg.WriteTimeout, 30*time.Second)
+	def(&cfg.SendBuffer, 64<<10)
 	defDur(&cfg.BatchWindow, 5*time.Millisecond)
 	defDur(&cfg.PingInterval, 25*time.Second)
 	defDur(&cfg.PingTimeout, 10*time.Second)
@@ -224,7 +228,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.conns.Done()
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	ws, err := websocket.Accept(smallBuffers{ResponseWriter: w, sendBuffer: h.cfg.SendBuffer}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		// Accept has written the HTTP error.
 		h.cfg.Logger.Debug("websocket accept", "err", err)
