@@ -53,6 +53,10 @@ type conn struct {
 	// ended, for the batching window. stalled is set by the watchdog.
 	writingSince, lastWrite atomic.Int64
 	stalled                 atomic.Bool
+
+	// pingSlot is the second of the ping interval at which the hub pings
+	// this connection.
+	pingSlot int
 }
 
 // checkStalled closes the connection if a write has blocked for longer

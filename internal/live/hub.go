@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -87,8 +88,9 @@ type Hub struct {
 	idle   *clock // ends writers with nothing to do, shared by all
 	seed   maphash.Seed
 
-	liveMu sync.Mutex
-	live   map[*conn]struct{} // open connections, for the pinger
+	liveMu    sync.Mutex
+	live      map[*conn]struct{} // open connections, for the watchdog
+	connCount atomic.Uint64      // connections so far, to spread ping slots
 
 	mu     sync.Mutex // guards closed
 	closed bool
@@ -173,14 +175,15 @@ func NewHub(cfg HubConfig) *Hub {
 }
 
 // watchLoop is the one timer for all connections: each second it closes
-// connections whose write has blocked past WriteTimeout, and each
-// PingInterval it asks every connection's writer for a ping.
+// connections whose write has blocked past WriteTimeout, and asks the
+// connections of one ping slot for a ping, so that every connection is
+// pinged each PingInterval, spread over it rather than all at once.
 func (h *Hub) watchLoop() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var conns []*conn
-	nextPing := time.Now().Add(h.cfg.PingInterval)
-	for {
+	slots := h.pingSlots()
+	for tick := 0; ; tick++ {
 		select {
 		case <-h.ctx.Done():
 			return
@@ -192,19 +195,20 @@ func (h *Hub) watchLoop() {
 			conns = append(conns, c)
 		}
 		h.liveMu.Unlock()
-		now := time.Now()
-		ping := !now.Before(nextPing)
-		if ping {
-			nextPing = now.Add(h.cfg.PingInterval)
-		}
+		now := time.Now().UnixNano()
 		for _, c := range conns {
-			c.checkStalled(now.UnixNano())
-			if ping {
+			c.checkStalled(now)
+			if c.pingSlot == tick%slots {
 				c.ping()
 			}
 		}
 		clear(conns)
 	}
+}
+
+// pingSlots is the number of one-second slots in a ping interval.
+func (h *Hub) pingSlots() int {
+	return max(1, int(h.cfg.PingInterval/time.Second))
 }
 
 // ServeHTTP upgrades the request to a live connection and serves it until
@@ -240,6 +244,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(16 * h.cfg.MaxMessageBytes)
 	c := newConn(h, ws)
 	c.binary = binary
+	c.pingSlot = int(h.connCount.Add(1) % uint64(h.pingSlots()))
 	// The connection runs on a new goroutine and the handler returns: the
 	// handler's stack grew in the HTTP handshake, and an idle connection
 	// should hold one small stack.
