@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,12 +42,14 @@ type conn struct {
 	closed    chan struct{} // closed once the socket is closed
 	reason    string        // why, for the disconnects metric
 
-	// subs maps stream id to chart id; only the read goroutine uses it
-	// until run's cleanup.
-	subs map[string]string
+	// subs are the streams the connection subscribes to; only the read
+	// goroutine uses it until run's cleanup. Slices rather than maps: a
+	// connection holds few streams, and a map costs several times more
+	// memory per idle connection.
+	subs []string
 	// sent is the offset of each stream the viewer holds, to skip op
 	// frames that a snapshot already covers; only the writer uses it.
-	sent map[string]uint64
+	sent offsets
 
 	// writingSince is when the write in progress began (Unix nanoseconds,
 	// 0 when none), for the hub's watchdog; lastWrite when the last one
@@ -76,7 +79,7 @@ func (c *conn) checkStalled(now int64) {
 func newConn(h *Hub, ws *websocket.Conn) *conn {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	c := &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{}), subs: map[string]string{}, sent: map[string]uint64{}}
+	c := &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{})}
 	c.q = newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl, h.cfg.Metrics.Conflations, &c.writers)
 	return c
 }
@@ -114,7 +117,6 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 // run serves the connection on the calling goroutine, which reads; a
 // writer goroutine runs only while there is something to write.
 func (c *conn) run() {
-	stop := context.AfterFunc(c.hub.ctx, func() { c.close(websocket.StatusGoingAway, "server shutting down") })
 	format := "json"
 	if c.binary {
 		format = "binary"
@@ -123,14 +125,13 @@ func (c *conn) run() {
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id, "format": format})
 	c.send(hello)
 	c.readLoop()
-	if !stop() {
-		<-c.closed // the shutdown close is under way
-	}
-	c.close(websocket.StatusNormalClosure, "") // the peer went away first
+	// The peer went away first, or this waits for the close under way
+	// (shutdown, slow consumer).
+	c.close(websocket.StatusNormalClosure, "")
 	c.q.shutdown()
 	close(c.done)
 	c.writers.Wait()
-	for id := range c.subs {
+	for _, id := range c.subs {
 		c.hub.unsubscribe(c, id)
 		c.hub.cfg.Streams.Release(id)
 	}
@@ -242,7 +243,7 @@ func disconnectReason(code websocket.StatusCode, reason string) string {
 // frames, joined by newlines into messages of at most MaxBatchBytes (a
 // larger frame goes alone).
 func (c *conn) writeBatch(items []item, resync map[string]bool) error {
-	sent := c.sent
+	sent := &c.sent
 	buf := buffers.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 1<<20 {
@@ -286,7 +287,7 @@ func (c *conn) writeBatch(items []item, resync map[string]bool) error {
 	}
 	for stream := range resync {
 		if it, ok := c.hub.resnapshot(c, stream); ok {
-			sent[stream] = it.offset
+			sent.set(stream, it.offset)
 			m.Snapshots.Inc()
 			if err := add(it); err != nil {
 				return err
@@ -297,16 +298,19 @@ func (c *conn) writeBatch(items []item, resync map[string]bool) error {
 	for _, it := range items {
 		switch it.kind {
 		case start:
-			sent[it.stream] = it.offset
+			sent.set(it.stream, it.offset)
+			continue
+		case forget:
+			sent.remove(it.stream)
 			continue
 		case snapshot:
-			sent[it.stream] = it.offset
+			sent.set(it.stream, it.offset)
 			m.Snapshots.Inc()
 		case op:
-			if it.offset <= sent[it.stream] {
+			if it.offset <= sent.get(it.stream) {
 				continue
 			}
-			sent[it.stream] = it.offset
+			sent.set(it.stream, it.offset)
 			m.UpdatesOut.Inc()
 			if it.at > 0 {
 				m.Latency.Observe(float64(now-it.at) / 1e9)
@@ -520,7 +524,7 @@ func (c *conn) subscribe(m clientMsg) {
 		c.reply(m.Ref, nil, err)
 		return
 	}
-	_, again := c.subs[s.ID]
+	again := slices.Contains(c.subs, s.ID)
 	if again {
 		c.hub.cfg.Streams.Release(s.ID) // one hold per stream per connection
 	} else if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
@@ -543,18 +547,22 @@ func (c *conn) subscribe(m clientMsg) {
 	if !again {
 		c.hub.cfg.Metrics.Subscriptions.Inc()
 	}
-	c.subs[s.ID] = s.ChartID
+	if !again {
+		c.subs = append(c.subs, s.ID)
+	}
 	c.reply(m.Ref, map[string]any{"stream": s.ID, "resumed": resumed}, nil)
 }
 
 func (c *conn) unsubscribe(m clientMsg) {
-	if _, ok := c.subs[m.Stream]; !ok {
+	i := slices.Index(c.subs, m.Stream)
+	if i < 0 {
 		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.NotFound, Field: "stream", Message: fmt.Sprintf("not subscribed to stream %q", m.Stream)})
 		return
 	}
-	delete(c.subs, m.Stream)
+	c.subs = slices.Delete(c.subs, i, i+1)
 	c.hub.cfg.Metrics.Subscriptions.Dec()
 	c.hub.unsubscribe(c, m.Stream)
+	c.push(item{stream: m.Stream, kind: forget})
 	c.hub.cfg.Streams.Release(m.Stream)
 	c.reply(m.Ref, nil, nil)
 }
@@ -616,4 +624,35 @@ func (c *conn) reply(ref string, fields map[string]any, err error) {
 	}
 	b, _ := json.Marshal(msg)
 	c.send(b)
+}
+
+// offsets maps stream ids to offsets in a slice.
+type offsets []streamOffset
+
+type streamOffset struct {
+	stream string
+	offset uint64
+}
+
+func (o offsets) get(stream string) uint64 {
+	for _, so := range o {
+		if so.stream == stream {
+			return so.offset
+		}
+	}
+	return 0
+}
+
+func (o *offsets) remove(stream string) {
+	*o = slices.DeleteFunc(*o, func(so streamOffset) bool { return so.stream == stream })
+}
+
+func (o *offsets) set(stream string, offset uint64) {
+	for i := range *o {
+		if (*o)[i].stream == stream {
+			(*o)[i].offset = offset
+			return
+		}
+	}
+	*o = append(*o, streamOffset{stream, offset})
 }

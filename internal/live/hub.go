@@ -255,6 +255,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.liveMu.Lock()
 		h.live[c] = struct{}{}
 		h.liveMu.Unlock()
+		if h.ctx.Err() != nil {
+			// Close began before this connection was registered.
+			go c.close(websocket.StatusGoingAway, "server shutting down")
+		}
 		c.run()
 		h.liveMu.Lock()
 		delete(h.live, c)
@@ -269,6 +273,17 @@ func (h *Hub) Close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.cancel()
+	h.liveMu.Lock()
+	conns := make([]*conn, 0, len(h.live))
+	for c := range h.live {
+		conns = append(conns, c)
+	}
+	h.liveMu.Unlock()
+	var closers sync.WaitGroup
+	for _, c := range conns {
+		closers.Go(func() { c.close(websocket.StatusGoingAway, "server shutting down") })
+	}
+	closers.Wait()
 	h.conns.Wait()
 	h.clocks.Wait()
 }

@@ -61,7 +61,7 @@ func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool, int64) {
 // testConn is a connection without a socket; no writer ever starts, the
 // test takes the queued frames itself.
 func testConn(h *Hub, queue int) *conn {
-	c := &conn{hub: h, subs: map[string]string{}}
+	c := &conn{hub: h}
 	c.q = newQueue(queue, queue, h.cfg.Metrics.Conflations, &c.writers)
 	c.q.writing = true
 	return c

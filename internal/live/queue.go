@@ -20,6 +20,8 @@ const (
 	// start marks where a resumed stream's delivery begins; it writes
 	// nothing.
 	start
+	// forget ends a stream's delivery (unsubscribed); it writes nothing.
+	forget
 )
 
 // item is one frame waiting to be written.
