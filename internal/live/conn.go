@@ -114,6 +114,18 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	<-c.closed
 }
 
+// abort closes the socket at once, without the close handshake, for a peer
+// that does not answer: waiting for its close frame would only hold the
+// connection open longer.
+func (c *conn) abort(reason string) {
+	c.closeOnce.Do(func() {
+		c.reason = disconnectReason(websocket.StatusPolicyViolation, reason)
+		_ = c.ws.CloseNow()
+		close(c.closed)
+	})
+	<-c.closed
+}
+
 // run serves the connection on the calling goroutine, which reads; a
 // writer goroutine runs only while there is something to write.
 func (c *conn) run() {
@@ -165,7 +177,7 @@ func (c *conn) writeLoop() {
 			err := c.ws.Ping(ctx)
 			cancel()
 			if err != nil {
-				c.close(websocket.StatusPolicyViolation, "ping timeout")
+				c.abort("ping timeout")
 				return
 			}
 		}
@@ -173,7 +185,7 @@ func (c *conn) writeLoop() {
 			c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
 			if err := c.writeBatch(items, resync); err != nil {
 				if c.stalled.Load() {
-					c.close(websocket.StatusPolicyViolation, "slow consumer: write timed out")
+					c.abort("slow consumer: write timed out")
 				} else {
 					c.close(websocket.StatusInternalError, "write failed")
 				}
