@@ -247,6 +247,34 @@ func (s *Server) BroadcastChartUpdate(ctx context.Context, chartID string, op ch
 	return Update{Chart: st.ChartID, Stream: st.ID, Offset: off}, nil
 }
 
+// FilteredStream is a chart stream kept running from Go, as a viewer keeps
+// one: its query loop runs until Stop.
+type FilteredStream struct {
+	// ID is the stream's id, as viewers subscribing with the same filters
+	// see it.
+	ID   string
+	stop func()
+}
+
+// Stop releases the stream; its query loop ends when it has no viewer
+// either. Stop may be called more than once.
+func (f *FilteredStream) Stop() { f.stop() }
+
+// StartFilteredStream starts the stream of a SQL-bound chart with the given
+// filter values (bound as query parameters) and keeps it running until
+// Stop, whether or not anyone views it. Viewers that subscribe with equal
+// filters share it. The query, its data source and its interval are the
+// chart's; filters must be among the chart's declared parameters. It
+// returns once the query has run a first time.
+func (s *Server) StartFilteredStream(ctx context.Context, chartID string, filters map[string]string) (*FilteredStream, error) {
+	st, err := s.engine.Acquire(ctx, chartID, filters)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return &FilteredStream{ID: st.ID, stop: func() { once.Do(func() { s.engine.Release(st.ID) }) }}, nil
+}
+
 // Serve serves HTTP on ln until ctx ends, then shuts the HTTP server down
 // gracefully. It does not Close the Server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {

@@ -403,3 +403,33 @@ func TestRoutes(t *testing.T) {
 		})
 	}
 }
+
+// TestStartFilteredStream starts a filtered stream from Go: it runs its
+// query with the filter bound, a viewer with the same filters shares it,
+// and a filter the chart does not declare is refused.
+func TestStartFilteredStream(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	fs, err := s.StartFilteredStream(ctx, "product-performance", map[string]string{"region": "Europe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Stop()
+	if fs.ID != "product-performance?region=Europe" {
+		t.Fatalf("stream id %q", fs.ID)
+	}
+	c := dial(t, s.URL)
+	snap := c.subscribe("1", "product-performance", map[string]string{"region": "Europe"})
+	if snap.Stream != fs.ID || snap.Offset != 1 || len(snap.State.Data.Rows) == 0 {
+		t.Fatalf("viewer got stream %q at offset %d with %d rows; want the started stream, its first query result",
+			snap.Stream, snap.Offset, len(snap.State.Data.Rows))
+	}
+	if _, err := s.StartFilteredStream(ctx, "product-performance", map[string]string{"colour": "red"}); err == nil || !strings.Contains(err.Error(), "no filter") {
+		t.Fatalf("undeclared filter: %v", err)
+	}
+	if _, err := s.StartFilteredStream(ctx, "nope", nil); err == nil {
+		t.Fatal("unknown chart accepted")
+	}
+	fs.Stop()
+	fs.Stop()
+}
