@@ -39,6 +39,7 @@ type conn struct {
 	done chan struct{}
 
 	closeOnce sync.Once
+	closing   atomic.Bool   // a close has begun
 	closed    chan struct{} // closed once the socket is closed
 	reason    string        // why, for the disconnects metric
 
@@ -53,26 +54,29 @@ type conn struct {
 
 	// writingSince is when the write in progress began (Unix nanoseconds,
 	// 0 when none), for the hub's watchdog; lastWrite when the last one
-	// ended, for the batching window. stalled is set by the watchdog.
+	// ended, for the batching window.
 	writingSince, lastWrite atomic.Int64
-	stalled                 atomic.Bool
+	// pingingSince is when the ping in progress was sent (0 when none).
+	pingingSince atomic.Int64
 
 	// pingSlot is the second of the ping interval at which the hub pings
 	// this connection.
 	pingSlot int
 }
 
-// checkStalled closes the connection if a write has blocked for longer
-// than WriteTimeout; the hub's watchdog calls it.
+// checkStalled drops the connection if a write has blocked for longer
+// than WriteTimeout or a ping has gone unanswered for longer than
+// PingTimeout; the hub's watchdog calls it.
 func (c *conn) checkStalled(now int64) {
-	since := c.writingSince.Load()
-	if since == 0 || time.Duration(now-since) < c.hub.cfg.WriteTimeout {
-		return
+	if c.closing.Load() {
+		return // a close under way ends any write or ping; never wait for it here
 	}
-	if c.stalled.CompareAndSwap(false, true) {
-		// Closing the socket ends the blocked write; the writer then
-		// closes the connection as a slow consumer.
-		_ = c.ws.CloseNow()
+	// Dropping the socket ends the blocked write or ping.
+	if since := c.writingSince.Load(); since != 0 && time.Duration(now-since) >= c.hub.cfg.WriteTimeout {
+		c.abort("slow consumer: write timed out")
+	}
+	if since := c.pingingSince.Load(); since != 0 && time.Duration(now-since) >= c.hub.cfg.PingTimeout {
+		c.abort("ping timeout")
 	}
 }
 
@@ -107,6 +111,7 @@ func (c *conn) send(frame []byte) { c.push(item{data: frame, kind: control}) }
 // waits until it is closed. Closing unblocks the reader.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		c.reason = disconnectReason(code, reason)
 		_ = c.ws.Close(code, reason)
 		close(c.closed)
@@ -119,6 +124,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 // connection open longer.
 func (c *conn) abort(reason string) {
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		c.reason = disconnectReason(websocket.StatusPolicyViolation, reason)
 		_ = c.ws.CloseNow()
 		close(c.closed)
@@ -173,22 +179,26 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if ping {
-			ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.PingTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
+			// No timer of its own: the hub's watchdog drops a connection
+			// whose ping goes unanswered past PingTimeout, which ends Ping.
+			c.pingingSince.Store(time.Now().UnixNano())
+			err := c.ws.Ping(context.Background())
+			c.pingingSince.Store(0)
 			if err != nil {
 				c.abort("ping timeout")
+				return
+			}
+			// Woken only to ping: retire now rather than linger, so that a
+			// second's pings do not hold a second's worth of stacks.
+			if len(items) == 0 && len(resync) == 0 && c.q.retire() {
 				return
 			}
 		}
 		if len(items) > 0 || len(resync) > 0 {
 			c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
 			if err := c.writeBatch(items, resync); err != nil {
-				if c.stalled.Load() {
-					c.abort("slow consumer: write timed out")
-				} else {
-					c.close(websocket.StatusInternalError, "write failed")
-				}
+				// Unless the watchdog dropped it already (and said why).
+				c.close(websocket.StatusInternalError, "write failed")
 				return
 			}
 			clear(items)

@@ -14,8 +14,8 @@ import (
 // and rare, and a server frame larger than the write buffer goes straight
 // to the socket, so smaller buffers cost little.
 const (
-	readBufferSize  = 512
-	writeBufferSize = 1024
+	readBufferSize  = 256
+	writeBufferSize = 512
 )
 
 // smallBuffers is a ResponseWriter whose Hijack gives the connection small

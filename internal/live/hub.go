@@ -174,15 +174,17 @@ func NewHub(cfg HubConfig) *Hub {
 	return h
 }
 
-// watchLoop is the one timer for all connections: each second it closes
-// connections whose write has blocked past WriteTimeout, and asks the
-// connections of one ping slot for a ping, so that every connection is
-// pinged each PingInterval, spread over it rather than all at once.
+// watchLoop is the one timer for all connections: every tick it drops
+// connections whose write has blocked past WriteTimeout or whose ping went
+// unanswered past PingTimeout, and each second it asks the connections of
+// one ping slot for a ping, so that every connection is pinged each
+// PingInterval, spread over it rather than all at once.
 func (h *Hub) watchLoop() {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(h.watchTick())
 	defer t.Stop()
 	var conns []*conn
 	slots := h.pingSlots()
+	perSecond := int(time.Second / h.watchTick())
 	for tick := 0; ; tick++ {
 		select {
 		case <-h.ctx.Done():
@@ -198,12 +200,19 @@ func (h *Hub) watchLoop() {
 		now := time.Now().UnixNano()
 		for _, c := range conns {
 			c.checkStalled(now)
-			if c.pingSlot == tick%slots {
+			if tick%perSecond == 0 && c.pingSlot == (tick/perSecond)%slots {
 				c.ping()
 			}
 		}
 		clear(conns)
 	}
+}
+
+// watchTick is the watchdog's period: a quarter of the ping timeout, at
+// most a second, so that an unanswered ping is noticed soon after its
+// timeout.
+func (h *Hub) watchTick() time.Duration {
+	return min(time.Second, max(h.cfg.PingTimeout/4, 10*time.Millisecond))
 }
 
 // pingSlots is the number of one-second slots in a ping interval.
