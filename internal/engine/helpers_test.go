@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ashreports/ashreports/internal/logtest"
 	"log/slog"
 	"maps"
 	"sync"
@@ -212,42 +213,12 @@ func giveAsync(t *testing.T, results chan<- result, r result) {
 	}()
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Records returns the JSON log records written so far.
-func (s *syncBuffer) Records(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	data := bytes.Clone(s.b.Bytes())
-	s.mu.Unlock()
-	var out []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for dec.More() {
-		var r map[string]any
-		if err := dec.Decode(&r); err != nil {
-			t.Fatalf("log record: %v\n%s", err, data)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 // env is an engine wired to fakes, closed when the test ends.
 type env struct {
 	*Engine
 	broker  *fakeBroker
 	querier *fakeQuerier
-	log     *syncBuffer
+	log     *logtest.Buffer
 	now     time.Time
 }
 
@@ -262,7 +233,7 @@ func newEnv(t *testing.T, defs fakeDefinitions, q *fakeQuerier, opts ...func(*Co
 	ev := &env{
 		broker:  &fakeBroker{},
 		querier: q,
-		log:     &syncBuffer{},
+		log:     &logtest.Buffer{},
 		now:     time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, time.UTC),
 	}
 	cfg := Config{

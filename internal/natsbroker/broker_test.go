@@ -1,11 +1,10 @@
 package natsbroker
 
 import (
-	"bytes"
 	"context"
+	"github.com/ashreports/ashreports/internal/logtest"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	b, err := Start(ctx, Config{StoreDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -93,22 +92,4 @@ func TestPayloadLimit(t *testing.T) {
 	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024), false); err != nil {
 		t.Fatalf("publish just under the limit: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
