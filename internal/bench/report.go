@@ -332,7 +332,7 @@ func (r *Report) evaluate(cfg Config, viewers []*viewer, finals []serverChart, s
 			groups = append(groups, &slowG)
 			if v.paused {
 				slowPaused++
-				slowPausedFor += v.pausedFor
+				slowPausedFor += time.Duration(v.pausedFor.Load())
 			}
 		case v.reconnect:
 			groups = append(groups, &recG, &others)

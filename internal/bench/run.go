@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"runtime"
@@ -145,8 +144,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want http://host:port", cfg.URL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want http://host:port (the bench's viewers do not speak TLS)", cfg.URL)
 	}
 	base := u.Scheme + "://" + u.Host
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/live"
@@ -207,14 +206,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		caches[k] = new(opCache)
 	}
 	slowHist := newShardedHist(4)
-	clients := map[[2]int]*http.Client{}
-	client := func(addr int, slow bool) *http.Client {
+	polls, err := newPollers(runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	defer polls.close()
+	dialers := map[[2]int]*net.Dialer{}
+	dialer := func(addr int, slow bool) *net.Dialer {
 		k := [2]int{addr, 0}
 		if slow {
 			k[1] = 1
 		}
-		if c, ok := clients[k]; ok {
-			return c
+		if d, ok := dialers[k]; ok {
+			return d
 		}
 		var ip net.IP
 		if len(srcIPs) > 0 {
@@ -224,15 +228,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if slow {
 			rcv = cfg.SlowRcvBuf
 		}
-		c := viewerClient(ip, rcv)
-		clients[k] = c
-		return c
+		d := viewerDialer(ip, rcv)
+		dialers[k] = d
+		return d
 	}
-	defer func() {
-		for _, c := range clients {
-			c.CloseIdleConnections()
-		}
-	}()
 	nSlow := int(math.Round(float64(cfg.Viewers) * cfg.SlowFrac))
 	nRec := int(math.Round(float64(cfg.Viewers) * cfg.ReconnectFrac))
 	roles := rng.Perm(cfg.Viewers) // the first nSlow are slow, the next nRec reconnect
@@ -258,7 +257,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			v.reconnect = true
 			v.dropAt = time.Duration((0.2 + 0.6*rng.Float64()) * float64(cfg.Duration))
 		}
-		v.client = client(addr, v.slow)
+		v.dialer, v.ps = dialer(addr, v.slow), polls
 		v.t = newTracker(ChartID(v.chart), hist, &resumeRefused)
 		v.t.ops = caches[v.chart]
 		viewers[i] = v

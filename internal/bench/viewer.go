@@ -3,18 +3,16 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // splitFrames calls fn with every protocol message of one WebSocket
@@ -38,10 +36,6 @@ func splitFrames(msg []byte, fn func(line []byte) bool) {
 	}
 }
 
-// readBuffers hold messages while they are handled, so that an idle viewer
-// holds no buffer.
-var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // errGiveUp ends a viewer: the server broke the protocol or refused its
 // subscription.
 var errGiveUp = errors.New("viewer gave up")
@@ -59,7 +53,8 @@ type viewer struct {
 	chart  int
 	t      *tracker
 	wsURL  string
-	client *http.Client
+	dialer *net.Dialer
+	ps     *pollers
 	shared *runShared
 	rng    *rand.Rand
 
@@ -73,7 +68,7 @@ type viewer struct {
 	stopCh chan struct{} // closed when the run stops
 
 	mu       sync.Mutex
-	ws       *websocket.Conn
+	ws       *wsConn
 	planned  bool
 	stopping bool
 
@@ -89,7 +84,7 @@ type viewer struct {
 	dialErrors    int
 	dropsMissed   int // guarded by mu
 	paused        bool
-	pausedFor     time.Duration
+	pausedFor     atomic.Int64 // ns; set when the pause ends
 	everConnected bool
 }
 
@@ -103,7 +98,7 @@ func (v *viewer) run() {
 		if v.isStopping() {
 			return
 		}
-		ws, err := v.dial()
+		ws, rest, err := v.dial()
 		if err != nil {
 			v.dialErrors++
 			attempts++
@@ -119,15 +114,14 @@ func (v *viewer) run() {
 		attempts = 0
 		v.everConnected = true
 		if !v.attach(ws) {
-			ws.CloseNow()
+			ws.end(nil)
 			return
 		}
-		err = v.session(ws)
+		err = v.session(ws, rest)
 		planned, stopping := v.detach()
 		if stopping {
-			return // the stopper closes ws
+			return
 		}
-		ws.CloseNow()
 		if errors.Is(err, errGiveUp) {
 			v.failed = v.t.stats.LastError
 			return
@@ -150,13 +144,13 @@ func (v *viewer) run() {
 // closeKey names how a connection ended: the WebSocket close code, or
 // "none" when it broke without a close frame.
 func closeKey(err error) string {
-	if c := websocket.CloseStatus(err); c != -1 {
-		return strconv.Itoa(int(c))
+	if ce, ok := errors.AsType[*closeError](err); ok {
+		return strconv.Itoa(ce.code)
 	}
 	return "none"
 }
 
-func (v *viewer) dial() (*websocket.Conn, error) {
+func (v *viewer) dial() (*wsConn, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	go func() {
@@ -166,8 +160,7 @@ func (v *viewer) dial() (*websocket.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	ws, _, err := websocket.Dial(ctx, v.wsURL, &websocket.DialOptions{HTTPClient: v.client})
-	return ws, err
+	return dialWS(ctx, v.dialer, v.wsURL)
 }
 
 // sleep waits d, or until the run stops; false when it stopped.
@@ -192,7 +185,7 @@ func (v *viewer) isStopping() bool {
 }
 
 // attach makes ws the current connection; false when the run stopped.
-func (v *viewer) attach(ws *websocket.Conn) bool {
+func (v *viewer) attach(ws *wsConn) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.stopping {
@@ -222,7 +215,7 @@ func (v *viewer) drop() {
 	}
 	v.planned = true
 	v.mu.Unlock()
-	ws.CloseNow()
+	ws.shutdown()
 }
 
 // stop ends the viewer: a normal close of its connection.
@@ -235,52 +228,48 @@ func (v *viewer) stop(now bool) {
 		return
 	}
 	if now {
-		ws.CloseNow()
+		ws.shutdown()
 		return
 	}
-	_ = ws.Close(websocket.StatusNormalClosure, "bench done")
+	// A paused viewer reads again, to see the server's answer.
+	ws.resume()
+	_ = ws.write(0x8, append(binary.BigEndian.AppendUint16(nil, 1000), "bench done"...))
 }
 
-// session reads one connection until it ends.
-func (v *viewer) session(ws *websocket.Conn) error {
-	ws.SetReadLimit(64 << 20)
+// session serves one connection on a poller until it ends.
+func (v *viewer) session(ws *wsConn, rest []byte) error {
 	v.t.connected(time.Now().UnixNano())
-	for {
-		typ, r, err := ws.Reader(context.Background())
-		if err != nil {
-			return err
-		}
-		buf := readBuffers.Get().(*bytes.Buffer)
-		buf.Reset()
-		_, err = buf.ReadFrom(r)
-		now := time.Now().UnixNano()
-		if err == nil && typ != websocket.MessageText {
-			v.t.stats.ProtocolErrors++
-			v.t.fail("binary message")
-		} else if err == nil {
-			err = v.handle(ws, buf.Bytes(), now)
-		}
-		if buf.Cap() <= 1<<20 {
-			readBuffers.Put(buf)
-		}
-		if err != nil {
-			return err
-		}
-		if v.t.subbed {
-			v.signalReady()
-		}
-		if v.slow && !v.paused {
-			v.maybePause(now)
-		}
-	}
+	ws.v = v
+	v.ps.pick().register(ws, rest)
+	return <-ws.done
 }
 
-func (v *viewer) handle(ws *websocket.Conn, msg []byte, now int64) error {
+// message handles one WebSocket message, on the connection's poller; an
+// error ends the connection.
+func (v *viewer) message(ws *wsConn, op byte, msg []byte, now int64) error {
+	if op != 0x1 {
+		v.t.stats.ProtocolErrors++
+		v.t.fail("binary message")
+		return nil
+	}
+	if err := v.handle(ws, msg, now); err != nil {
+		return err
+	}
+	if v.t.subbed {
+		v.signalReady()
+	}
+	if v.slow && !v.paused {
+		v.maybePause(ws, now)
+	}
+	return nil
+}
+
+func (v *viewer) handle(ws *wsConn, msg []byte, now int64) error {
 	var err error
 	splitFrames(msg, func(line []byte) bool {
 		switch v.t.handle(line, now) {
 		case actSubscribe:
-			err = v.write(ws, v.t.subscribeMsg())
+			err = ws.write(0x1, v.t.subscribeMsg())
 		case actClose:
 			err = errGiveUp
 		}
@@ -289,29 +278,22 @@ func (v *viewer) handle(ws *websocket.Conn, msg []byte, now int64) error {
 	return err
 }
 
-func (v *viewer) write(ws *websocket.Conn, msg []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return ws.Write(ctx, websocket.MessageText, msg)
-}
-
 // maybePause stops reading for slowPause once the slow moment came.
-func (v *viewer) maybePause(now int64) {
+func (v *viewer) maybePause(ws *wsConn, now int64) {
 	start := v.shared.publishStart.Load()
 	if start == 0 || now < start+int64(v.slowAt) {
 		return
 	}
 	v.paused = true
 	t0 := time.Now()
-	v.sleep(v.slowPause)
-	v.pausedFor = time.Since(t0)
+	ws.pause(v.slowPause, func() { v.pausedFor.Store(int64(time.Since(t0))) })
 }
 
-// viewerClient returns an HTTP client whose connections leave from the
-// local address ip (any port), and, when rcvbuf > 0, have a receive buffer
-// that small (a slow viewer's, so that not reading backs up into the
-// server rather than into the kernel).
-func viewerClient(ip net.IP, rcvbuf int) *http.Client {
+// viewerDialer returns a dialer whose connections leave from the local
+// address ip (any port), and, when rcvbuf > 0, have a receive buffer that
+// small (a slow viewer's, so that not reading backs up into the server
+// rather than into the kernel).
+func viewerDialer(ip net.IP, rcvbuf int) *net.Dialer {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	if ip != nil {
 		d.LocalAddr = &net.TCPAddr{IP: ip}
@@ -330,9 +312,5 @@ func viewerClient(ip net.IP, rcvbuf int) *http.Client {
 			return nil
 		}
 	}
-	return &http.Client{Transport: &http.Transport{
-		DialContext:         d.DialContext,
-		DisableCompression:  true,
-		TLSHandshakeTimeout: 10 * time.Second,
-	}}
+	return d
 }

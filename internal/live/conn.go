@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,13 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
+	"unicode/utf8"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
@@ -25,22 +26,33 @@ import (
 // ProtocolVersion is the live protocol version (docs/protocol.md).
 const ProtocolVersion = 1
 
+// closeTimeout is how long a close waits for a blocked write to give up
+// and for the peer's close frame.
+const closeTimeout = 2 * time.Second
+
 type conn struct {
 	hub *Hub
-	ws  *websocket.Conn
+	nc  net.Conn
+	br  *bufio.Reader
+	// raw writes without waiting for the socket; nil when the socket is
+	// not plain TCP, and every write goes through a writer goroutine.
+	raw *rawWriter
 	id  string
 	q   *queue
 	// binary is the connection's format: binary records, with large
 	// frames compressed, rather than JSON lines.
 	binary bool
 
+	// writers counts the goroutine that is the connection's writer, one
+	// at most: a writer goroutine, or a goroutine that delivered a frame
+	// and writes it itself (flush).
 	writers sync.WaitGroup
 	// done is closed when the connection ends; a running writer stops.
 	done chan struct{}
 
 	closeOnce sync.Once
 	closing   atomic.Bool   // a close has begun
-	closed    chan struct{} // closed once the socket is closed
+	closed    chan struct{} // closed once the close frame is sent, or the socket closed
 	reason    string        // why, for the disconnects metric
 
 	// subs are the streams the connection subscribes to; only the read
@@ -49,14 +61,22 @@ type conn struct {
 	// memory per idle connection.
 	subs []string
 	// sent is the offset of each stream the viewer holds, to skip op
-	// frames that a snapshot already covers; only the writer uses it.
-	sent offsets
+	// frames that a snapshot already covers; spare is the writer's array
+	// for the next take. Only the writer uses them.
+	sent  offsets
+	spare []item
 
-	// writingSince is when the write in progress began (Unix nanoseconds,
-	// 0 when none), for the hub's watchdog; lastWrite when the last one
-	// ended, for the batching window.
+	// wmu serializes writes to the socket: the writer's and the close
+	// frame. rest, guarded by it, is what a write that would have blocked
+	// left unwritten; it goes before anything else.
+	wmu  sync.Mutex
+	rest []byte
+
+	// writingSince is when the blocking write in progress began (Unix
+	// nanoseconds, 0 when none), for the hub's watchdog; lastWrite when
+	// the last one ended, for the batching window.
 	writingSince, lastWrite atomic.Int64
-	// pingingSince is when the ping in progress was sent (0 when none).
+	// pingingSince is when the unanswered ping was sent (0 when none).
 	pingingSince atomic.Int64
 
 	// pingSlot is the second of the ping interval at which the hub pings
@@ -69,9 +89,9 @@ type conn struct {
 // PingTimeout; the hub's watchdog calls it.
 func (c *conn) checkStalled(now int64) {
 	if c.closing.Load() {
-		return // a close under way ends any write or ping; never wait for it here
+		return // a close under way ends any write; never wait for it here
 	}
-	// Dropping the socket ends the blocked write or ping.
+	// Dropping the socket ends the blocked write.
 	if since := c.writingSince.Load(); since != 0 && time.Duration(now-since) >= c.hub.cfg.WriteTimeout {
 		c.abort("slow consumer: write timed out")
 	}
@@ -80,40 +100,82 @@ func (c *conn) checkStalled(now int64) {
 	}
 }
 
-func newConn(h *Hub, ws *websocket.Conn) *conn {
+func newConn(h *Hub, nc net.Conn, br *bufio.Reader) *conn {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	c := &conn{hub: h, ws: ws, id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{})}
+	c := &conn{hub: h, nc: nc, br: br, raw: newRawWriter(nc), id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{})}
 	c.q = newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl, h.cfg.Metrics.Conflations, &c.writers)
 	return c
 }
 
-// push queues a frame without blocking, starting the writer if none runs.
-// Past the queue's limits, op frames are conflated; too many control
-// frames make the writer close the connection.
+// push queues a frame and sees that it is written: at once on the calling
+// goroutine when it can (see enqueue), else by a writer goroutine. It
+// never waits for the socket. Past the queue's limits, op frames are
+// conflated; too many control frames make the writer close the
+// connection.
 func (c *conn) push(it item) {
-	if c.q.push(it) {
-		go c.writeLoop()
+	if c.enqueue(it) {
+		c.flush()
 	}
+}
+
+// enqueue queues a frame; true means the caller is now the connection's
+// writer and must call flush, once it holds no lock.
+//
+// A frame is written by the goroutine that delivers it when no writer runs
+// and the socket is plain TCP, unless it is a normal-priority op within
+// the batching window of the last write: then a writer goroutine waits
+// out the window, so that the ops arriving meanwhile share one message.
+func (c *conn) enqueue(it item) (flush bool) {
+	if !c.q.push(it) {
+		return false
+	}
+	if c.raw != nil && (it.high || it.kind != op || !c.inWindow()) {
+		return true
+	}
+	go c.writeLoop(true)
+	return false
+}
+
+// inWindow reports whether the last write was within the batching window.
+func (c *conn) inWindow() bool {
+	w := c.hub.cfg.BatchWindow
+	return w > 0 && time.Duration(time.Now().UnixNano()-c.lastWrite.Load()) < w
 }
 
 // ping asks the writer to ping the peer.
 func (c *conn) ping() {
-	if c.q.requestPing() {
-		go c.writeLoop()
+	if !c.q.requestPing() {
+		return
 	}
+	if c.raw != nil {
+		c.flush()
+		return
+	}
+	go c.writeLoop(false)
 }
 
 // send queues a control frame.
 func (c *conn) send(frame []byte) { c.push(item{data: frame, kind: control}) }
 
-// close closes the socket once, with the first code and reason given, and
-// waits until it is closed. Closing unblocks the reader.
-func (c *conn) close(code websocket.StatusCode, reason string) {
+// close sends a close frame with the first code and reason given, once,
+// and waits until it is sent; the reader then ends when the peer answers,
+// or after closeTimeout, and run closes the socket.
+func (c *conn) close(code statusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
 		c.reason = disconnectReason(code, reason)
-		_ = c.ws.Close(code, reason)
+		// A write blocked on a peer that does not read gives up by this
+		// deadline, and so does the close frame.
+		_ = c.nc.SetWriteDeadline(time.Now().Add(closeTimeout))
+		c.wmu.Lock()
+		// Finish a message cut short, so that the close frame is a frame.
+		if _, err := c.nc.Write(c.rest); err == nil {
+			_, _ = c.nc.Write(frame(nil, opClose, closePayload(code, reason)))
+		}
+		c.rest = nil
+		c.wmu.Unlock()
+		_ = c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
 		close(c.closed)
 	})
 	<-c.closed
@@ -125,15 +187,15 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 func (c *conn) abort(reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
-		c.reason = disconnectReason(websocket.StatusPolicyViolation, reason)
-		_ = c.ws.CloseNow()
+		c.reason = disconnectReason(statusPolicyViolation, reason)
+		_ = c.nc.Close()
 		close(c.closed)
 	})
 	<-c.closed
 }
 
 // run serves the connection on the calling goroutine, which reads; a
-// writer goroutine runs only while there is something to write.
+// writer runs only while there is something to write.
 func (c *conn) run() {
 	format := "json"
 	if c.binary {
@@ -143,12 +205,13 @@ func (c *conn) run() {
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": ProtocolVersion, "conn": c.id, "format": format})
 	c.send(hello)
 	c.readLoop()
-	// The peer went away first, or this waits for the close under way
-	// (shutdown, slow consumer).
-	c.close(websocket.StatusNormalClosure, "")
+	// The peer went away or closed first, or this waits for the close
+	// under way (shutdown, slow consumer).
+	c.close(statusNormalClosure, "")
 	c.q.shutdown()
 	close(c.done)
 	c.writers.Wait()
+	_ = c.nc.Close()
 	for _, id := range c.subs {
 		c.hub.unsubscribe(c, id)
 		c.hub.cfg.Streams.Release(id)
@@ -161,49 +224,53 @@ func (c *conn) run() {
 // idle connection holds none.
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// writeLoop is the only writer to the socket. It writes what is pending,
-// then waits for more, letting normal-priority frames gather for up to the
-// batching window; it ends at a tick of the hub's idle clock that finds
-// nothing to do, or when the connection ends.
-func (c *conn) writeLoop() {
-	defer c.writers.Done()
-	var spare []item
-	idle := c.hub.idle.next()
-	for {
-		// take hands spare to the queue and returns the queue's array,
-		// which is this writer's until the next take.
-		items, resync, overflow, ping := c.q.take(spare)
-		spare = items[:0]
-		if overflow {
-			c.close(websocket.StatusPolicyViolation, "slow consumer: too many frames pending")
+// writeState is what writePending did.
+type writeState uint8
+
+const (
+	nothing writeState = iota // nothing was pending
+	wrote                     // it wrote what was pending
+	blocked                   // the socket was full; the rest waits in c.rest
+	ended                     // the connection is ending; the writer stops
+)
+
+// flush writes what is pending without waiting for the socket, on the
+// calling goroutine, which is the connection's writer until it returns.
+// What cannot be written now (the socket's buffer is full, frames came
+// meanwhile) it hands to a writer goroutine.
+func (c *conn) flush() {
+	switch c.writePending(true) {
+	case ended:
+		c.writers.Done()
+	case blocked:
+		go c.writeLoop(false)
+	default:
+		if c.q.retire() {
+			c.writers.Done()
 			return
 		}
-		if ping {
-			// No timer of its own: the hub's watchdog drops a connection
-			// whose ping goes unanswered past PingTimeout, which ends Ping.
-			c.pingingSince.Store(time.Now().UnixNano())
-			err := c.ws.Ping(context.Background())
-			c.pingingSince.Store(0)
-			if err != nil {
-				c.abort("ping timeout")
+		go c.writeLoop(true)
+	}
+}
+
+// writeLoop is a writer goroutine. It writes what is pending, then waits
+// for more, letting normal-priority frames gather for up to the batching
+// window (first, when wait is true); it ends when nothing is pending (on a
+// socket that flush can write to) or at a tick of the hub's idle clock
+// that finds nothing to do, or when the connection ends.
+func (c *conn) writeLoop(wait bool) {
+	defer c.writers.Done()
+	if wait && !c.batchWindow() {
+		return
+	}
+	idle := c.hub.idle.next()
+	for {
+		switch c.writePending(false) {
+		case ended:
+			return
+		case wrote:
+			if c.raw != nil && c.q.retire() {
 				return
-			}
-			// Woken only to ping: retire now rather than linger, so that a
-			// second's pings do not hold a second's worth of stacks.
-			if len(items) == 0 && len(resync) == 0 && c.q.retire() {
-				return
-			}
-		}
-		if len(items) > 0 || len(resync) > 0 {
-			c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
-			if err := c.writeBatch(items, resync); err != nil {
-				// Unless the watchdog dropped it already (and said why).
-				c.close(websocket.StatusInternalError, "write failed")
-				return
-			}
-			clear(items)
-			if cap(spare) > 1024 {
-				spare = nil // a burst is over; do not keep its array
 			}
 			idle = c.hub.idle.next()
 			continue
@@ -224,6 +291,66 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// writePending writes the rest of a message cut short, a ping if one is
+// due, and the pending frames. With nonblock it never waits for the
+// socket.
+func (c *conn) writePending(nonblock bool) writeState {
+	if c.closing.Load() {
+		return ended
+	}
+	state := nothing
+	if !nonblock {
+		switch n, err := c.writeRest(); {
+		case err != nil:
+			c.close(statusInternalError, "write failed")
+			return ended
+		case n > 0:
+			state = wrote
+		}
+	}
+	// take hands spare to the queue and returns the queue's array, which
+	// is this writer's until the next take.
+	items, resync, overflow, ping := c.q.take(c.spare)
+	c.spare = items[:0]
+	if overflow {
+		c.close(statusPolicyViolation, "slow consumer: too many frames pending")
+		return ended
+	}
+	if ping {
+		// No timer of its own: the hub's watchdog drops a connection
+		// whose ping goes unanswered past PingTimeout; the reader clears
+		// pingingSince when the pong comes.
+		c.pingingSince.CompareAndSwap(0, time.Now().UnixNano())
+		full, err := c.writeMsg(frame(nil, opPing, nil), nonblock)
+		if err != nil {
+			c.close(statusInternalError, "write failed")
+			return ended
+		}
+		state = max(state, wrote)
+		if full {
+			state = blocked
+		}
+	}
+	if len(items) > 0 || len(resync) > 0 {
+		c.hub.cfg.Metrics.QueueDepth.Observe(float64(len(items)))
+		full, err := c.writeBatch(items, resync, nonblock)
+		if err != nil {
+			// Unless the watchdog dropped it already (and said why).
+			c.close(statusInternalError, "write failed")
+			return ended
+		}
+		clear(items)
+		if cap(c.spare) > 1024 {
+			c.spare = nil // a burst is over; do not keep its array
+		}
+		state = max(state, wrote)
+		if full {
+			state = blocked
+		}
+	}
+	return state
+}
+
 // batchWindow waits until the next tick of the batching clock, unless a
 // frame is urgent; false when the connection ended meanwhile.
 //
@@ -231,7 +358,7 @@ func (c *conn) writeLoop() {
 // frame after a quiet spell has nothing to share a message with, and goes
 // at once.
 func (c *conn) batchWindow() bool {
-	if c.hub.cfg.BatchWindow <= 0 || time.Since(time.Unix(0, c.lastWrite.Load())) >= c.hub.cfg.BatchWindow {
+	if !c.inWindow() {
 		return true
 	}
 	for !c.q.urgent() {
@@ -247,11 +374,11 @@ func (c *conn) batchWindow() bool {
 }
 
 // disconnectReason is the metric label of a close.
-func disconnectReason(code websocket.StatusCode, reason string) string {
+func disconnectReason(code statusCode, reason string) string {
 	switch {
-	case code == websocket.StatusGoingAway:
+	case code == statusGoingAway:
 		return "shutdown"
-	case code == websocket.StatusNormalClosure:
+	case code == statusNormalClosure:
 		return "client"
 	case strings.HasPrefix(reason, "slow consumer"):
 		return "slow_consumer"
@@ -263,8 +390,9 @@ func disconnectReason(code websocket.StatusCode, reason string) string {
 
 // writeBatch writes the snapshots of conflated streams, then the queued
 // frames, joined by newlines into messages of at most MaxBatchBytes (a
-// larger frame goes alone).
-func (c *conn) writeBatch(items []item, resync map[string]bool) error {
+// larger frame goes alone). With nonblock it never waits for the socket
+// and reports full when the socket took only part.
+func (c *conn) writeBatch(items []item, resync map[string]bool, nonblock bool) (full bool, err error) {
 	sent := &c.sent
 	buf := buffers.Get().(*bytes.Buffer)
 	defer func() {
@@ -273,36 +401,61 @@ func (c *conn) writeBatch(items []item, resync map[string]bool) error {
 			buffers.Put(buf)
 		}
 	}()
+	// Each message is built after room for its frame header.
+	var room [maxHeader]byte
 	buf.Reset()
+	buf.Write(room[:])
 	m := c.hub.cfg.Metrics
 	frames := 0
+	opcode := byte(opText)
+	if c.binary {
+		opcode = opBinary
+	}
 	flush := func() error {
 		m.BatchFrames.Observe(float64(frames))
 		frames = 0
-		if err := c.write(buf.Bytes()); err != nil {
+		b := buf.Bytes()
+		i := putHeader(b, opcode, len(b)-maxHeader)
+		f, err := c.writeMsg(b[i:], nonblock)
+		if err != nil {
 			return err
 		}
+		full = full || f
+		m.Messages.Inc()
+		m.BytesOut.Add(float64(len(b) - maxHeader))
 		buf.Reset()
+		buf.Write(room[:])
 		return nil
 	}
 	add := func(it item) error {
-		frame, flags := it.data, byte(0)
-		if c.binary && it.z != nil {
-			frame, flags = it.z.get(it.data, m), flagDeflate
+		if it.ctl != 0 {
+			// A control frame (pong) goes alone, between messages.
+			if buf.Len() > maxHeader {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			f, err := c.writeMsg(frame(nil, it.ctl, it.data), nonblock)
+			full = full || f
+			return err
 		}
-		if buf.Len() > 0 && buf.Len()+1+len(frame) > c.hub.cfg.MaxBatchBytes {
+		data, flags := it.data, byte(0)
+		if c.binary && it.z != nil {
+			data, flags = it.z.get(it.data, m), flagDeflate
+		}
+		if buf.Len() > maxHeader && buf.Len()-maxHeader+1+len(data) > c.hub.cfg.MaxBatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		switch {
 		case c.binary:
-			appendRecord(buf, flags, frame)
-		case buf.Len() > 0:
+			appendRecord(buf, flags, data)
+		case buf.Len() > maxHeader:
 			buf.WriteByte('\n')
-			buf.Write(frame)
+			buf.Write(data)
 		default:
-			buf.Write(frame)
+			buf.Write(data)
 		}
 		frames++
 		return nil
@@ -312,7 +465,7 @@ func (c *conn) writeBatch(items []item, resync map[string]bool) error {
 			sent.set(stream, it.offset)
 			m.Snapshots.Inc()
 			if err := add(it); err != nil {
-				return err
+				return full, err
 			}
 		}
 	}
@@ -339,74 +492,109 @@ func (c *conn) writeBatch(items []item, resync map[string]bool) error {
 			}
 		}
 		if err := add(it); err != nil {
-			return err
+			return full, err
 		}
 	}
-	if buf.Len() == 0 {
+	if buf.Len() == maxHeader {
+		return full, nil
+	}
+	return full, flush()
+}
+
+// writeMsg writes b, which holds whole frames, after any rest. With
+// nonblock it writes what the socket takes now and keeps the remainder in
+// c.rest (full is then true); otherwise it waits, with no timer of its
+// own: the hub's watchdog closes a connection whose write blocks past
+// WriteTimeout.
+func (c *conn) writeMsg(b []byte, nonblock bool) (full bool, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closing.Load() {
+		return false, errors.New("connection closing")
+	}
+	if nonblock {
+		if len(c.rest) == 0 {
+			n, err := c.raw.write(b)
+			if err != nil {
+				return false, err
+			}
+			if n == len(b) {
+				c.lastWrite.Store(time.Now().UnixNano())
+				return false, nil
+			}
+			b = b[n:]
+		}
+		c.rest = append(c.rest, b...)
+		return true, nil
+	}
+	if err := c.blockingWrite(c.rest); err != nil {
+		return false, err
+	}
+	c.rest = nil
+	return false, c.blockingWrite(b)
+}
+
+// writeRest writes what a non-blocking write left, waiting for the socket.
+func (c *conn) writeRest() (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n := len(c.rest)
+	if n == 0 {
+		return 0, nil
+	}
+	err := c.blockingWrite(c.rest)
+	c.rest = nil
+	return n, err
+}
+
+// blockingWrite writes b; c.wmu must be held.
+func (c *conn) blockingWrite(b []byte) error {
+	if len(b) == 0 {
 		return nil
 	}
-	return flush()
-}
-
-// write writes one message. It sets no timer of its own: the hub's
-// watchdog closes a connection whose write blocks past WriteTimeout.
-func (c *conn) write(msg []byte) error {
-	typ := websocket.MessageText
-	if c.binary {
-		typ = websocket.MessageBinary
-	}
 	c.writingSince.Store(time.Now().UnixNano())
-	err := c.ws.Write(context.Background(), typ, msg)
-	now := time.Now().UnixNano()
+	_, err := c.nc.Write(b)
 	c.writingSince.Store(0)
-	c.lastWrite.Store(now)
-	if err != nil {
-		return err
-	}
-	c.hub.cfg.Metrics.Messages.Inc()
-	c.hub.cfg.Metrics.BytesOut.Add(float64(len(msg)))
-	return nil
+	c.lastWrite.Store(time.Now().UnixNano())
+	return err
 }
 
+// readLoop reads client messages until the peer closes the connection, it
+// breaks, or the peer breaks the protocol (closed with the matching code).
 func (c *conn) readLoop() {
 	limit := c.hub.cfg.MaxMessageBytes
 	for {
-		typ, r, err := c.ws.Reader(context.Background())
-		if err != nil {
-			// The peer closed, the connection broke, or a message was over
-			// the hard read limit (closed with 1009 "message too big").
-			return
+		buf := buffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		ok := c.readMessage(buf, limit)
+		if buf.Cap() <= 64<<10 {
+			buffers.Put(buf)
 		}
-		if !c.readMessage(typ, r, limit) {
+		if !ok {
 			return
 		}
 	}
 }
 
-// readMessage reads and handles one client message; false when the
-// connection broke.
-func (c *conn) readMessage(typ websocket.MessageType, r io.Reader, limit int64) bool {
-	buf := buffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			buf.Reset()
-			buffers.Put(buf)
-		}
-	}()
-	buf.Reset()
-	n, err := io.Copy(buf, io.LimitReader(r, limit+1))
+// readMessage reads and handles one client message, answering the control
+// frames before it; false when the connection ended.
+func (c *conn) readMessage(buf *bytes.Buffer, limit int64) bool {
+	typ, size, err := c.readData(buf, limit+1, 16*limit)
 	if err != nil {
+		var pe *errProtocol
+		if errors.As(err, &pe) {
+			c.close(pe.code, pe.msg)
+		}
 		return false
 	}
 	switch {
-	case n > limit:
-		// Drain the rest, so the connection stays usable, and say why.
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return false
-		}
+	case size > limit:
 		c.reply(refOf(buf.Bytes()), nil, apperr.Errorf(apperr.TooLarge, "message larger than %d bytes", limit))
-	case typ != websocket.MessageText:
+	case typ != opText:
 		c.reply("", nil, apperr.Errorf(apperr.Invalid, "binary frames are not supported by protocol version %d", ProtocolVersion))
+	case !utf8.Valid(buf.Bytes()):
+		c.close(statusInvalidPayload, "text message is not UTF-8")
+		return false
 	default:
 		// Handled on a goroutine of its own, waited for: handling (JSON,
 		// subscribe) needs a deep stack, which would stay with the reader,
@@ -419,6 +607,59 @@ func (c *conn) readMessage(typ websocket.MessageType, r io.Reader, limit int64) 
 		<-done
 	}
 	return true
+}
+
+// readData reads frames until a whole data message is read, keeping its
+// first keep bytes in buf and returning its opcode and whole size. It
+// answers pings, notes pongs, and returns io.EOF at the peer's close
+// frame. A message over hard bytes is an error.
+func (c *conn) readData(buf *bytes.Buffer, keep, hard int64) (typ byte, size int64, err error) {
+	for {
+		h, err := readHeader(c.br)
+		if err != nil {
+			return 0, 0, err
+		}
+		switch h.op {
+		case opPing, opPong, opClose:
+			var p [125]byte
+			b := p[:h.length]
+			if _, err := io.ReadFull(c.br, b); err != nil {
+				return 0, 0, err
+			}
+			unmask(b, h.mask, 0)
+			switch h.op {
+			case opPing:
+				c.push(item{data: bytes.Clone(b), kind: control, ctl: opPong})
+			case opPong:
+				c.pingingSince.Store(0)
+			default:
+				if len(b) == 1 {
+					return 0, 0, &errProtocol{statusProtocolError, "close frame with a 1-byte body"}
+				}
+				return 0, 0, io.EOF
+			}
+			continue
+		case opContinuation:
+			if typ == 0 {
+				return 0, 0, &errProtocol{statusProtocolError, "continuation frame outside a message"}
+			}
+		default:
+			if typ != 0 {
+				return 0, 0, &errProtocol{statusProtocolError, "new message before the last one ended"}
+			}
+			typ = h.op
+		}
+		if size+h.length > hard {
+			return 0, 0, &errProtocol{statusMessageTooBig, "message too big"}
+		}
+		if err := readPayload(c.br, h, buf, max(0, min(h.length, keep-size))); err != nil {
+			return 0, 0, err
+		}
+		size += h.length
+		if h.fin {
+			return typ, size, nil
+		}
+	}
 }
 
 // refOf finds the ref of a message that could not be decoded whole (it may

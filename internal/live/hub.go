@@ -6,11 +6,10 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/engine"
@@ -67,8 +66,7 @@ type HubConfig struct {
 	// MaxMessageBytes is the largest client message; 1 MiB.
 	MaxMessageBytes int64
 	// OriginPatterns are the hosts, besides the request's own, from which
-	// browsers may connect (path.Match patterns, as in
-	// websocket.AcceptOptions).
+	// browsers may connect (path.Match patterns, case-insensitive).
 	OriginPatterns []string
 }
 
@@ -241,17 +239,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.conns.Done()
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{ResponseWriter: w, sendBuffer: h.cfg.SendBuffer}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	nc, br, err := accept(w, r, h.cfg.OriginPatterns, h.cfg.SendBuffer)
 	if err != nil {
-		// Accept has written the HTTP error.
+		// accept has written the HTTP error.
 		h.cfg.Logger.Debug("websocket accept", "err", err)
 		h.conns.Done()
 		return
 	}
-	// Messages up to 16 times the limit are read and refused with a
-	// too_large reply; larger ones close the connection.
-	ws.SetReadLimit(16 * h.cfg.MaxMessageBytes)
-	c := newConn(h, ws)
+	c := newConn(h, nc, br)
 	c.binary = binary
 	c.pingSlot = int(h.connCount.Add(1) % uint64(h.pingSlots()))
 	// The connection runs on a new goroutine and the handler returns: the
@@ -266,7 +261,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.liveMu.Unlock()
 		if h.ctx.Err() != nil {
 			// Close began before this connection was registered.
-			go c.close(websocket.StatusGoingAway, "server shutting down")
+			go c.close(statusGoingAway, "server shutting down")
 		}
 		c.run()
 		h.liveMu.Lock()
@@ -290,7 +285,7 @@ func (h *Hub) Close() {
 	h.liveMu.Unlock()
 	var closers sync.WaitGroup
 	for _, c := range conns {
-		closers.Go(func() { c.close(websocket.StatusGoingAway, "server shutting down") })
+		closers.Go(func() { c.close(statusGoingAway, "server shutting down") })
 	}
 	closers.Wait()
 	h.conns.Wait()
@@ -339,16 +334,24 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 	}
 	sh.mu.Unlock()
 
+	// Frames are queued under the topic's lock, so that none of the
+	// stream's later ops is queued before them, and written after it.
+	flush := false
+	defer func() {
+		if flush {
+			c.flush()
+		}
+	}()
 	t.mu.Lock()
 	if from != nil {
 		if frames, cur, ok := h.cfg.Streams.Since(s.ID, from.epoch, from.offset); ok {
-			c.push(item{stream: s.ID, offset: from.offset, kind: start})
+			flush = c.enqueue(item{stream: s.ID, offset: from.offset, kind: start}) || flush
 			for _, f := range frames {
 				it := item{data: f.Data, stream: s.ID, offset: f.Offset, kind: op, high: true}
 				if h.cfg.CompressThreshold >= 0 && len(f.Data) >= h.cfg.CompressThreshold {
 					it.z = &compressed{}
 				}
-				c.push(it)
+				flush = c.enqueue(it) || flush
 			}
 			t.viewers[c] = cur
 			t.mu.Unlock()
@@ -359,7 +362,7 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 	}
 	frame, off, err := h.cfg.Streams.Snapshot(s.ID)
 	if err == nil {
-		c.push(t.snapshotItem(frame, off, h.cfg.CompressThreshold))
+		flush = c.enqueue(t.snapshotItem(frame, off, h.cfg.CompressThreshold)) || flush
 		t.viewers[c] = off
 	}
 	t.mu.Unlock()
@@ -414,14 +417,40 @@ func (h *Hub) unsubscribe(c *conn, streamID string) {
 }
 
 // deliver queues an op frame to every viewer whose place in the stream
-// predates it. It runs on the broker subscription's goroutine and never
-// blocks: the same bytes go to every viewer.
+// predates it, then writes it to those with no writer running (see
+// conn.enqueue). It runs on the broker subscription's goroutine and never
+// waits for a socket: the same bytes go to every viewer.
 func (t *topic) deliver(it item) {
+	flush := flushLists.Get().(*[]*conn)
 	t.mu.RLock()
-	defer t.mu.RUnlock()
 	for c, from := range t.viewers {
-		if it.offset > from {
-			c.push(it)
+		if it.offset > from && c.enqueue(it) {
+			*flush = append(*flush, c)
 		}
+	}
+	t.mu.RUnlock()
+	// Writing to a large topic's viewers is shared with other goroutines,
+	// so that one stream's fan-out can use every core.
+	conns := *flush
+	for len(conns) > flushChunk {
+		chunk := slices.Clone(conns[len(conns)-flushChunk:])
+		conns = conns[:len(conns)-flushChunk]
+		go flushAll(chunk)
+	}
+	flushAll(conns)
+	clear(*flush)
+	*flush = (*flush)[:0]
+	flushLists.Put(flush)
+}
+
+// flushChunk is how many viewers one goroutine writes an op to.
+const flushChunk = 256
+
+// flushLists are deliver's lists of connections to flush.
+var flushLists = sync.Pool{New: func() any { return new([]*conn) }}
+
+func flushAll(conns []*conn) {
+	for _, c := range conns {
+		c.flush()
 	}
 }

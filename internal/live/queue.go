@@ -31,8 +31,11 @@ type item struct {
 	offset uint64
 	kind   kind
 	high   bool
-	at     int64       // op frames: publish time, Unix nanoseconds
-	z      *compressed // frames over the threshold: their compressed form
+	// ctl is the opcode of a WebSocket control frame (a pong) whose
+	// payload is data; 0 for frames of the protocol.
+	ctl byte
+	at  int64       // op frames: publish time, Unix nanoseconds
+	z   *compressed // frames over the threshold: their compressed form
 }
 
 // queue is a connection's bounded queue of frames, shared by the
