@@ -32,7 +32,9 @@ import (
 // closeError is a connection the server closed with a close frame.
 type closeError struct{ code int }
 
-func (e *closeError) Error() string { return "closed by the server with status " + strconv.Itoa(e.code) }
+func (e *closeError) Error() string {
+	return "closed by the server with status " + strconv.Itoa(e.code)
+}
 
 // wsConn is one viewer connection, owned by a poller once registered.
 type wsConn struct {
