@@ -188,10 +188,18 @@ func (c *conn) abort(reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
 		c.reason = disconnectReason(statusPolicyViolation, reason)
-		_ = c.nc.Close()
+		_ = c.closeSocket()
 		close(c.closed)
 	})
 	<-c.closed
+}
+
+// closeSocket closes the socket; a second close only fails.
+func (c *conn) closeSocket() error {
+	if c.raw != nil {
+		return c.raw.close()
+	}
+	return c.nc.Close()
 }
 
 // run serves the connection on the calling goroutine, which reads; a
@@ -211,7 +219,7 @@ func (c *conn) run() {
 	c.q.shutdown()
 	close(c.done)
 	c.writers.Wait()
-	_ = c.nc.Close()
+	_ = c.closeSocket()
 	for _, id := range c.subs {
 		c.hub.unsubscribe(c, id)
 		c.hub.cfg.Streams.Release(id)

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -287,8 +288,18 @@ func accept(w http.ResponseWriter, r *http.Request, patterns []string, sendBuffe
 // and rare; net/http's 4 KiB would be kept for each idle viewer.
 const readBufferSize = 256
 
-// rawWriter writes to a socket without ever waiting for it.
-type rawWriter struct{ rc syscall.RawConn }
+// rawWriter writes to a socket without ever waiting for it, with write(2)
+// on its descriptor: net's RawConn would re-arm the poller on every call,
+// for writes that never wait.
+type rawWriter struct {
+	nc net.Conn
+	fd int
+	// mu is held for reading by writes and for writing by close, so that
+	// the descriptor is not closed, and its number not reused, under a
+	// write.
+	mu     sync.RWMutex
+	closed bool
+}
 
 // newRawWriter returns the non-blocking writer of nc, or nil when nc is
 // not a plain TCP socket (TLS, a test pipe): its frames then always go
@@ -302,32 +313,41 @@ func newRawWriter(nc net.Conn) *rawWriter {
 	if err != nil {
 		return nil
 	}
-	return &rawWriter{rc}
+	w := &rawWriter{nc: nc, fd: -1}
+	if rc.Control(func(fd uintptr) { w.fd = int(fd) }) != nil || w.fd < 0 {
+		return nil
+	}
+	return w
 }
 
 // write writes as much of b as the socket takes now; n < len(b) with a nil
-// error means the send buffer is full.
+// error means the send buffer is full. The descriptor is non-blocking, as
+// net leaves it.
 func (w *rawWriter) write(b []byte) (n int, err error) {
-	var werr error
-	err = w.rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if e == syscall.EINTR {
-				continue
-			}
-			if e == syscall.EAGAIN {
-				break
-			}
-			if e != nil {
-				werr = e
-				break
-			}
-			n += m
-		}
-		return true // never wait for the socket
-	})
-	if err == nil {
-		err = werr
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return 0, net.ErrClosed
 	}
-	return n, err
+	for n < len(b) {
+		m, err := syscall.Write(w.fd, b[n:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return n, nil
+		case err != nil:
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// close closes the socket once no write is under way.
+func (w *rawWriter) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	return w.nc.Close()
 }
