@@ -24,7 +24,7 @@ import (
 // server it measures, so its viewers must cost little CPU: a goroutine
 // per viewer blocked in a read costs a wake-up, a failed read and a
 // scheduling round per message, as much as the read itself. Here a few
-// pollers read every viewer's socket with epoll (edge-triggered), one
+// pollers read every viewer's socket with epoll (level-triggered), one
 // read per ready socket, and the viewer's goroutine only dials, waits for
 // its session to end and reconnects. Server frames are not masked; the
 // client masks its own (RFC 6455).
@@ -35,9 +35,6 @@ type closeError struct{ code int }
 func (e *closeError) Error() string {
 	return "closed by the server with status " + strconv.Itoa(e.code)
 }
-
-// epollET is EPOLLET as the uint32 of EpollEvent.Events.
-const epollET = 1 << 31
 
 // wsConn is one viewer connection, owned by a poller once registered.
 type wsConn struct {
@@ -204,7 +201,7 @@ func (c *wsConn) arm() {
 	if c.closed || c.armed || c.p == nil {
 		return
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(c.fd)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(c.fd)}
 	if syscall.EpollCtl(c.p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev) == nil {
 		c.armed = true
 	}
@@ -416,27 +413,18 @@ func (p *poller) loop() {
 	}
 }
 
-// drain reads c until its socket is empty: the poller is told only when
-// data arrives (edge-triggered). A short read says the socket is empty,
-// sparing the read that would fail with EAGAIN.
+// drain reads what c's socket holds, with one read: the poller reports a
+// socket again while it holds data (level-triggered).
 func (c *wsConn) drain(buf []byte, now int64) {
-	for {
-		m, err := syscall.Read(c.fd, buf)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return
-		case err != nil:
-			c.end(err)
-			return
-		case m == 0:
-			c.end(io.EOF)
-			return
-		}
-		if !c.feed(buf[:m], now) || m < len(buf) {
-			return
-		}
+	m, err := syscall.Read(c.fd, buf)
+	switch {
+	case err == syscall.EINTR || err == syscall.EAGAIN:
+	case err != nil:
+		c.end(err)
+	case m == 0:
+		c.end(io.EOF)
+	default:
+		c.feed(buf[:m], now)
 	}
 }
 
