@@ -1,0 +1,197 @@
+package live
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ashreports/ashreports/internal/telemetry"
+)
+
+func wsHub(t *testing.T) *httptest.Server {
+	t.Helper()
+	h := NewHub(HubConfig{
+		Streams: &fakeStreams{},
+		Broker:  &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}},
+		Metrics: telemetry.Discard(),
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close()
+	})
+	return srv
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	srv := wsHub(t)
+	upgrade := func(r *http.Request) {
+		r.Header.Set("Connection", "Upgrade")
+		r.Header.Set("Upgrade", "websocket")
+		r.Header.Set("Sec-WebSocket-Version", "13")
+		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		edit   func(*http.Request)
+		want   int
+	}{
+		{"POST", http.MethodPost, upgrade, http.StatusMethodNotAllowed},
+		{"plain GET", http.MethodGet, func(*http.Request) {}, http.StatusUpgradeRequired},
+		{"version 8", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Sec-WebSocket-Version", "8") }, http.StatusUpgradeRequired},
+		{"bad key", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Sec-WebSocket-Key", "short") }, http.StatusBadRequest},
+		{"foreign origin", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Origin", "https://evil.example") }, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL, nil)
+			tc.edit(req)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
+
+// rawClient is a WebSocket client that writes frames by hand.
+type rawClient struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, srv *httptest.Server) *rawClient {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	key := "dGhlIHNhbXBsZSBub25jZQ=="
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(nc, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake: %s, accept %q", resp.Status, resp.Header.Get("Sec-WebSocket-Accept"))
+	}
+	c := &rawClient{t: t, nc: nc, br: br}
+	if op, p := c.read(); op != opText || !strings.Contains(string(p), `"hello"`) {
+		t.Fatalf("first frame: op %d %q, want hello", op, p)
+	}
+	return c
+}
+
+// send writes one frame; masked as a client must unless told otherwise.
+func (c *rawClient) send(b0 byte, payload []byte, masked bool) {
+	b := []byte{b0, byte(len(payload))}
+	key := [4]byte{1, 2, 3, 4}
+	if masked {
+		b[1] |= 0x80
+		b = append(b, key[:]...)
+	}
+	start := len(b)
+	b = append(b, payload...)
+	if masked {
+		unmask(b[start:], key, 0)
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawClient) read() (op byte, payload []byte) {
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		c.t.Fatalf("read frame: %v", err)
+	}
+	n := int(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var ext [2]byte
+		_, _ = io.ReadFull(c.br, ext[:])
+		n = int(binary.BigEndian.Uint16(ext[:]))
+	case 127:
+		var ext [8]byte
+		_, _ = io.ReadFull(c.br, ext[:])
+		n = int(binary.BigEndian.Uint64(ext[:]))
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, payload); err != nil {
+		c.t.Fatalf("read payload: %v", err)
+	}
+	return h[0] & 0x0F, payload
+}
+
+// closeCode reads frames up to a close frame and returns its code.
+func (c *rawClient) closeCode() int {
+	for {
+		op, p := c.read()
+		if op == opClose {
+			if len(p) < 2 {
+				return 1005
+			}
+			return int(binary.BigEndian.Uint16(p))
+		}
+	}
+}
+
+func TestFramesFromTheClient(t *testing.T) {
+	srv := wsHub(t)
+	t.Run("fragmented message is reassembled", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		msg := `{"type":"ping","ref":"r1"}`
+		c.send(opText, []byte(msg[:10]), true)
+		c.send(0x80|opContinuation, []byte(msg[10:]), true)
+		op, p := c.read()
+		if op != opText || !strings.Contains(string(p), `"ref":"r1"`) || !strings.Contains(string(p), `"ok":true`) {
+			t.Errorf("reply: op %d %s", op, p)
+		}
+	})
+	t.Run("ping gets its pong", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		c.send(0x80|opPing, []byte("abc"), true)
+		if op, p := c.read(); op != opPong || string(p) != "abc" {
+			t.Errorf("got op %d %q, want pong abc", op, p)
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		b0     byte
+		data   []byte
+		masked bool
+		want   int
+	}{
+		{"unmasked frame", 0x80 | opText, []byte(`{}`), false, 1002},
+		{"reserved bit", 0xC0 | opText, []byte(`{}`), true, 1002},
+		{"unknown opcode", 0x80 | 0x3, nil, true, 1002},
+		{"stray continuation", 0x80 | opContinuation, []byte(`{}`), true, 1002},
+		{"not UTF-8", 0x80 | opText, []byte{0xff, 0xfe}, true, 1007},
+		{"client close", 0x80 | opClose, []byte{0x03, 0xe8}, true, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, srv)
+			c.send(tc.b0, tc.data, tc.masked)
+			if code := c.closeCode(); code != tc.want {
+				t.Errorf("close code %d, want %d", code, tc.want)
+			}
+		})
+	}
+}
