@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/telemetry"
 )
 
@@ -193,5 +195,74 @@ func TestFramesFromTheClient(t *testing.T) {
 				t.Errorf("close code %d, want %d", code, tc.want)
 			}
 		})
+	}
+}
+
+// TestFanOutOverTCP delivers ops to more viewers than one goroutine writes
+// to (flushChunk), over real sockets: every viewer gets its snapshot and
+// then every op, in order, written by the delivering goroutines and the
+// writers they hand over to.
+func TestFanOutOverTCP(t *testing.T) {
+	const viewers, ops = 2*flushChunk + 100, 20
+	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) { return []byte("snap"), 0, nil }}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}}
+	h := NewHub(HubConfig{Streams: streams, Broker: broker, Metrics: telemetry.Discard()})
+	defer h.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
+	conns := make([]*conn, viewers)
+	clients := make([]*rawClient, viewers)
+	for i := range conns {
+		cc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = cc.SetDeadline(time.Now().Add(20 * time.Second))
+		clients[i] = &rawClient{t: t, nc: cc, br: bufio.NewReader(cc)}
+		conns[i] = newConn(h, sc, bufio.NewReader(sc))
+		if conns[i].raw == nil {
+			t.Fatal("a TCP connection has no raw writer")
+		}
+		if _, err := h.subscribe(conns[i], s, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver := broker.handler(s.Subject)
+	for i := uint64(1); i <= ops; i++ {
+		deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0)
+	}
+	for v, c := range clients {
+		var got []string
+		for len(got) < ops+1 {
+			op, p := c.read()
+			if op != opText {
+				t.Fatalf("viewer %d: frame opcode %d", v, op)
+			}
+			got = append(got, strings.Split(string(p), "\n")...)
+		}
+		if got[0] != "snap" {
+			t.Fatalf("viewer %d: first frame %q, want the snapshot", v, got[0])
+		}
+		for i, f := range got[1:] {
+			if want := "op " + strconv.Itoa(i+1); f != want {
+				t.Fatalf("viewer %d: frame %d is %q, want %q", v, i+1, f, want)
+			}
+		}
+	}
+	for i, c := range conns {
+		h.unsubscribe(c, s.ID)
+		c.q.shutdown()
+		close(c.done)
+		c.writers.Wait()
+		_ = c.closeSocket()
+		clients[i].nc.Close()
 	}
 }
