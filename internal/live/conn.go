@@ -321,7 +321,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 	items, resync, overflow, ping := c.q.take(c.spare)
 	c.spare = items[:0]
 	if overflow {
-		c.close(statusPolicyViolation, "slow consumer: too many frames pending")
+		c.end(nonblock, statusPolicyViolation, "slow consumer: too many frames pending")
 		return ended
 	}
 	if ping {
@@ -331,7 +331,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 		c.pingingSince.CompareAndSwap(0, time.Now().UnixNano())
 		full, err := c.writeMsg(frame(nil, opPing, nil), nonblock)
 		if err != nil {
-			c.close(statusInternalError, "write failed")
+			c.end(nonblock, statusInternalError, "write failed")
 			return ended
 		}
 		state = max(state, wrote)
@@ -344,7 +344,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 		full, err := c.writeBatch(items, resync, nonblock)
 		if err != nil {
 			// Unless the watchdog dropped it already (and said why).
-			c.close(statusInternalError, "write failed")
+			c.end(nonblock, statusInternalError, "write failed")
 			return ended
 		}
 		clear(items)
@@ -357,6 +357,18 @@ func (c *conn) writePending(nonblock bool) writeState {
 		}
 	}
 	return state
+}
+
+// end closes the connection from its writer. A writer that must not wait
+// for the socket (nonblock: it is delivering to other viewers too) leaves
+// the close, which writes a close frame, to a goroutine of its own.
+func (c *conn) end(nonblock bool, code statusCode, reason string) {
+	if !nonblock {
+		c.close(code, reason)
+		return
+	}
+	c.closing.Store(true) // no more writes meanwhile
+	go c.close(code, reason)
 }
 
 // batchWindow waits until the next tick of the batching clock, unless a

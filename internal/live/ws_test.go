@@ -266,3 +266,46 @@ func TestFanOutOverTCP(t *testing.T) {
 		clients[i].nc.Close()
 	}
 }
+
+// TestControlFloodClosesAsSlowConsumer: a viewer that does not read while
+// more replies than MaxPendingControl pile up is closed with 1008 once the
+// blocked write ends, and counted as a slow consumer.
+func TestControlFloodClosesAsSlowConsumer(t *testing.T) {
+	m := telemetry.Discard()
+	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}},
+		Metrics: m, MaxPendingControl: 4, SendBuffer: 4096})
+	defer h.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	_ = cc.(*net.TCPConn).SetReadBuffer(4096)
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sc.(*net.TCPConn).SetWriteBuffer(4096)
+	c := newConn(h, sc, bufio.NewReader(sc))
+	big := []byte(strings.Repeat("x", 64<<10))
+	for range 10 {
+		c.send(big) // the first fills the socket; the rest wait, past the limit
+	}
+	_ = cc.SetDeadline(time.Now().Add(20 * time.Second))
+	client := &rawClient{t: t, nc: cc, br: bufio.NewReader(cc)}
+	if code := client.closeCode(); code != int(statusPolicyViolation) {
+		t.Errorf("close code %d, want %d", code, statusPolicyViolation)
+	}
+	c.q.shutdown()
+	close(c.done)
+	c.writers.Wait()
+	_ = c.closeSocket()
+	if c.reason != "slow_consumer" {
+		t.Errorf("disconnect reason %q, want slow_consumer", c.reason)
+	}
+}
