@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/live"
 )
 
 // The viewers' WebSocket client. The bench shares the machine with the
@@ -87,8 +88,7 @@ func dialWS(ctx context.Context, d *net.Dialer, rawURL string) (*wsConn, []byte,
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, nil, fmt.Errorf("handshake: %s: %s", resp.Status, body)
 	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
+	if resp.Header.Get("Sec-WebSocket-Accept") != live.AcceptKey(key) {
 		return nil, nil, errors.New("handshake: wrong Sec-WebSocket-Accept")
 	}
 	rest, _ := br.Peek(br.Buffered())

@@ -220,8 +220,9 @@ func headerHas(h http.Header, name, token string) bool {
 	return false
 }
 
-// acceptKey is the Sec-WebSocket-Accept of a Sec-WebSocket-Key.
-func acceptKey(key string) string {
+// AcceptKey is the Sec-WebSocket-Accept answering a Sec-WebSocket-Key
+// (RFC 6455, section 4.2.2); the bench's client checks it too.
+func AcceptKey(key string) string {
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	return base64.StdEncoding.EncodeToString(h[:])
 }
@@ -274,7 +275,7 @@ func accept(w http.ResponseWriter, r *http.Request, patterns []string, sendBuffe
 		pending, _ := brw.Reader.Peek(n)
 		rd = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), nc)
 	}
-	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + AcceptKey(key) + "\r\n\r\n"
 	_ = nc.SetWriteDeadline(time.Now().Add(handshakeTimeout))
 	if _, err := io.WriteString(nc, resp); err != nil {
 		nc.Close()
