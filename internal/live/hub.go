@@ -25,9 +25,12 @@ type Streams interface {
 	Apply(ctx context.Context, chartID string, op chart.Op, pri engine.Priority) (engine.Stream, uint64, error)
 }
 
-// Broker delivers the ops published on a subject.
+// Broker delivers the ops published on a subject, in order, on one
+// goroutine per subscription. more reports that the next op of the
+// subscription has already arrived: the hub then holds the op back to
+// write it together with the ones waiting behind it.
 type Broker interface {
-	Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64)) (func(), error)
+	Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64, more bool)) (func(), error)
 }
 
 // HubConfig configures a Hub. Zero values take the defaults below.
@@ -111,6 +114,11 @@ type topic struct {
 	// snapZ is the compressed form of the snapshot at offset snapAt.
 	snapZ  *compressed
 	snapAt uint64
+
+	// held are ops received while more were waiting in the broker,
+	// delivered together (see Broker); only the subscription's goroutine
+	// uses it.
+	held []item
 }
 
 // snapshotItem returns the queue item of a snapshot frame, sharing its
@@ -315,12 +323,18 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 	t, ok := sh.topics[s.ID]
 	if !ok {
 		t = &topic{id: s.ID, viewers: map[*conn]uint64{}}
-		unsub, err := h.cfg.Broker.Subscribe(s.Subject, func(offset uint64, frame []byte, high bool, published int64) {
+		unsub, err := h.cfg.Broker.Subscribe(s.Subject, func(offset uint64, frame []byte, high bool, published int64, more bool) {
 			var z *compressed
 			if h.cfg.CompressThreshold >= 0 && len(frame) >= h.cfg.CompressThreshold {
 				z = &compressed{} // made by the first binary viewer's writer
 			}
-			t.deliver(item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published, z: z})
+			t.held = append(t.held, item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published, z: z})
+			if more && len(t.held) < maxHeld {
+				return
+			}
+			t.deliver(t.held)
+			clear(t.held)
+			t.held = t.held[:0]
 		})
 		if err != nil {
 			sh.mu.Unlock()
@@ -416,15 +430,29 @@ func (h *Hub) unsubscribe(c *conn, streamID string) {
 	}
 }
 
-// deliver queues an op frame to every viewer whose place in the stream
-// predates it, then writes it to those with no writer running (see
-// conn.enqueue). It runs on the broker subscription's goroutine and never
-// waits for a socket: the same bytes go to every viewer.
-func (t *topic) deliver(it item) {
+// maxHeld is how many ops a topic holds back while more are waiting.
+const maxHeld = 64
+
+// deliver queues op frames, in order, to every viewer whose place in the
+// stream predates them, then writes them to those with no writer running
+// (see conn.enqueue): ops that arrived together leave in one write. It
+// runs on the broker subscription's goroutine and never waits for a
+// socket: the same bytes go to every viewer.
+//
+// An op is held back only while the next one is already waiting, so a
+// server that falls behind makes fewer, larger writes and catches up,
+// instead of one system call per op and viewer.
+func (t *topic) deliver(items []item) {
 	flush := flushLists.Get().(*[]*conn)
 	t.mu.RLock()
 	for c, from := range t.viewers {
-		if it.offset > from && c.enqueue(it) {
+		must := false
+		for _, it := range items {
+			if it.offset > from && c.enqueue(it) {
+				must = true
+			}
+		}
+		if must {
 			*flush = append(*flush, c)
 		}
 	}

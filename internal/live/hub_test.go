@@ -36,11 +36,11 @@ func (f *fakeStreams) Since(string, string, uint64) ([]engine.Frame, uint64, boo
 // fakeBroker hands the test the delivery function of each subscription.
 type fakeBroker struct {
 	mu       sync.Mutex
-	handlers map[string]func(uint64, []byte, bool, int64)
+	handlers map[string]func(uint64, []byte, bool, int64, bool)
 	unsubs   int
 }
 
-func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool, int64)) (func(), error) {
+func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool, int64, bool)) (func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.handlers[subject] = fn
@@ -52,7 +52,7 @@ func (b *fakeBroker) Subscribe(subject string, fn func(uint64, []byte, bool, int
 	}, nil
 }
 
-func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool, int64) {
+func (b *fakeBroker) handler(subject string) func(uint64, []byte, bool, int64, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.handlers[subject]
@@ -87,7 +87,7 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 		defer mu.Unlock()
 		return []byte("snap " + strconv.FormatUint(current, 10)), current, nil
 	}}
-	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker})
 	defer h.Close()
 	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
@@ -106,7 +106,7 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 			mu.Lock()
 			current = i
 			mu.Unlock()
-			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0)
+			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0, false)
 		}
 	})
 	for v := range conns {
@@ -185,7 +185,7 @@ func TestQueueConflatesOpsAndBoundsControlFrames(t *testing.T) {
 func BenchmarkFanOut10k(b *testing.B) {
 	const viewers = 10_000
 	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) { return []byte("snap"), 0, nil }}
-	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker})
 	defer h.Close()
 	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
@@ -202,7 +202,7 @@ func BenchmarkFanOut10k(b *testing.B) {
 	var off uint64
 	for b.Loop() {
 		off++
-		deliver(off, frame, false, 0)
+		deliver(off, frame, false, 0, false)
 		if off%500 == 0 { // writers would have taken these
 			b.StopTimer()
 			for _, c := range conns {

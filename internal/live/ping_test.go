@@ -20,7 +20,7 @@ func TestDeadConnectionIsClosedByPing(t *testing.T) {
 	m := telemetry.Discard()
 	h := NewHub(HubConfig{
 		Streams:      &fakeStreams{},
-		Broker:       &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}},
+		Broker:       &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}},
 		Metrics:      m,
 		PingInterval: time.Second,
 		PingTimeout:  300 * time.Millisecond,

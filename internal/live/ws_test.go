@@ -20,7 +20,7 @@ func wsHub(t *testing.T) *httptest.Server {
 	t.Helper()
 	h := NewHub(HubConfig{
 		Streams: &fakeStreams{},
-		Broker:  &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}},
+		Broker:  &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}},
 		Metrics: telemetry.Discard(),
 	})
 	srv := httptest.NewServer(h)
@@ -205,7 +205,7 @@ func TestFramesFromTheClient(t *testing.T) {
 func TestFanOutOverTCP(t *testing.T) {
 	const viewers, ops = 2*flushChunk + 100, 20
 	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) { return []byte("snap"), 0, nil }}
-	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker, Metrics: telemetry.Discard()})
 	defer h.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -237,7 +237,7 @@ func TestFanOutOverTCP(t *testing.T) {
 	}
 	deliver := broker.handler(s.Subject)
 	for i := uint64(1); i <= ops; i++ {
-		deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0)
+		deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0, false)
 	}
 	for v, c := range clients {
 		var got []string
@@ -267,12 +267,66 @@ func TestFanOutOverTCP(t *testing.T) {
 	}
 }
 
+// TestHeldOpsLeaveTogether: ops that the broker reports as arriving
+// together (more waiting) reach a viewer in one WebSocket message, at most
+// maxHeld ops to a message, even with the batching window off.
+func TestHeldOpsLeaveTogether(t *testing.T) {
+	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) { return []byte("snap"), 0, nil }}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
+	h := NewHub(HubConfig{Streams: streams, Broker: broker, Metrics: telemetry.Discard(), BatchWindow: -1})
+	defer h.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cc.SetDeadline(time.Now().Add(20 * time.Second))
+	client := &rawClient{t: t, nc: cc, br: bufio.NewReader(cc)}
+	c := newConn(h, sc, bufio.NewReader(sc))
+	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
+	if _, err := h.subscribe(c, s, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := client.read(); string(p) != "snap" {
+		t.Fatalf("first message %q, want the snapshot", p)
+	}
+	deliver := broker.handler(s.Subject)
+	const ops = maxHeld + 6
+	for i := uint64(1); i <= ops; i++ {
+		deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0, i < ops)
+	}
+	for _, want := range [][2]int{{1, maxHeld}, {maxHeld + 1, ops}} {
+		_, p := client.read()
+		var lines []string
+		for i := want[0]; i <= want[1]; i++ {
+			lines = append(lines, "op "+strconv.Itoa(i))
+		}
+		if got := string(p); got != strings.Join(lines, "\n") {
+			t.Fatalf("message %q, want ops %d to %d in one message", got, want[0], want[1])
+		}
+	}
+	h.unsubscribe(c, s.ID)
+	c.q.shutdown()
+	close(c.done)
+	c.writers.Wait()
+	_ = c.closeSocket()
+}
+
 // TestControlFloodClosesAsSlowConsumer: a viewer that does not read while
 // more replies than MaxPendingControl pile up is closed with 1008 once the
 // blocked write ends, and counted as a slow consumer.
 func TestControlFloodClosesAsSlowConsumer(t *testing.T) {
 	m := telemetry.Discard()
-	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64){}},
+	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}},
 		Metrics: m, MaxPendingControl: 4, SendBuffer: 4096})
 	defer h.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

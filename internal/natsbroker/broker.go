@@ -173,10 +173,11 @@ func stallWait(ctx context.Context) time.Duration {
 }
 
 // Subscribe calls fn with every update published to subject from now on,
-// in order, on one goroutine: its offset, frame, priority and publish time
-// (Unix nanoseconds). The subscription is active on the server
-// when Subscribe returns. The returned function ends it.
-func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64)) (func(), error) {
+// in order, on one goroutine: its offset, frame, priority, publish time
+// (Unix nanoseconds), and whether the next update has already arrived.
+// The subscription is active on the server when Subscribe returns. The
+// returned function ends it.
+func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64, more bool)) (func(), error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
 		off, err := strconv.ParseUint(m.Header.Get(HeaderOffset), 10, 64)
 		if err != nil {
@@ -184,7 +185,10 @@ func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, 
 			return
 		}
 		at, _ := strconv.ParseInt(m.Header.Get(HeaderTime), 10, 64)
-		fn(off, m.Data, m.Header.Get(HeaderPriority) == "high", at)
+		// The client counts an update as pending until its callback
+		// returns: this one is among them.
+		pending, _, err := m.Sub.Pending()
+		fn(off, m.Data, m.Header.Get(HeaderPriority) == "high", at, err == nil && pending > 1)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)

@@ -32,7 +32,7 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		high  bool
 	}
 	got := make(chan msg, 10)
-	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte, high bool, at int64) {
+	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, frame []byte, high bool, at int64, _ bool) {
 		if at == 0 {
 			t.Error("update without publish time")
 		}
@@ -41,7 +41,7 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte, bool, int64) { t.Error("update delivered to another chart's subject") })
+	other, err := b.Subscribe("ash.chart.d._", func(uint64, []byte, bool, int64, bool) { t.Error("update delivered to another chart's subject") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,5 +91,55 @@ func TestPayloadLimit(t *testing.T) {
 	defer b.Close()
 	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024), false); err != nil {
 		t.Fatalf("publish just under the limit: %v", err)
+	}
+}
+
+// TestSubscribeReportsWaitingUpdates: an update is reported with more when
+// the next one had arrived before it was handed over: the first (nothing
+// behind it yet) and the last are not, the second, which arrived with the
+// third while the subscriber was busy with the first, is.
+func TestSubscribeReportsWaitingUpdates(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx := context.Background()
+	b, err := Start(ctx, Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	busy, release := make(chan struct{}), make(chan struct{})
+	got := make(chan bool, 3)
+	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, _ []byte, _ bool, _ int64, more bool) {
+		if off == 1 {
+			close(busy)
+			<-release
+		}
+		got <- more
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	for i := uint64(1); i <= 3; i++ {
+		if err := b.Publish(ctx, "ash.chart.c._", i, []byte("x"), false); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			<-busy
+		}
+	}
+	// The server sends the client its messages before the pong of a flush.
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	for i, want := range []bool{false, true, false} {
+		select {
+		case more := <-got:
+			if more != want {
+				t.Errorf("update %d: more = %v, want %v", i+1, more, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("update %d did not arrive", i+1)
+		}
 	}
 }
