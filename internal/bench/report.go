@@ -23,6 +23,9 @@ type Report struct {
 	// slow, over every op they applied except those a reconnected viewer
 	// caught up with (published before it resubscribed).
 	LatencyMS Latency `json:"latency_ms"`
+	// Timeline is the same latencies by second of the publish phase (by
+	// publish time): ops, how many took over 50 ms, and the largest.
+	Timeline []SecondStats `json:"timeline"`
 	// Delivered counts the ops viewers applied; Expected the ops of their
 	// charts after their first snapshot, up to the chart's final offset.
 	Delivered      uint64  `json:"delivered"`
@@ -530,6 +533,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		who = "viewers that are not slow"
 	}
 	row("latency", "p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms  (%d ops, %s)", l.P50, l.P95, l.P99, l.Max, l.Count, who)
+	row("seconds > 50 ms", "%s", slowSeconds(r.Timeline, 10))
 	row("delivered", "%d / %d expected (ratio %.6f)", r.Delivered, r.Expected, r.DeliveredRatio)
 	conv := "yes"
 	if !r.Converged {

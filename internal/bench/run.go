@@ -201,6 +201,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	stopCh := make(chan struct{})
 	var resumeRefused atomic.Bool
 	steady := newShardedHist(16)
+	timelines := make([]*timeline, 16)
+	for i := range timelines {
+		timelines[i] = newTimeline(&shared.publishStart, int(math.Ceil(cfg.Duration.Seconds())))
+	}
 	caches := make([]*opCache, cfg.Charts)
 	for k := range caches {
 		caches[k] = new(opCache)
@@ -259,6 +263,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		v.dialer, v.ps = dialer(addr, v.slow), polls
 		v.t = newTracker(ChartID(v.chart), hist, &resumeRefused)
+		if !v.slow {
+			v.t.tl = timelines[i%len(timelines)]
+		}
+		v.t.spread = i
 		v.t.ops = caches[v.chart]
 		viewers[i] = v
 	}
@@ -458,6 +466,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Bench.RSSBytes, _ = procRSS(os.Getpid())
 	rep.evaluate(cfg, viewers, finals, steady.merged(), slowHist.merged(), resumeRefused.Load())
+	rep.Timeline = mergeTimelines(timelines)
 	return rep, nil
 }
 

@@ -400,7 +400,6 @@ func (p *poller) loop() {
 			time.Sleep(pollerNap)
 			continue
 		}
-		now := time.Now().UnixNano()
 		for _, ev := range events[:n] {
 			p.mu.Lock()
 			c := p.conns[int(ev.Fd)]
@@ -408,14 +407,16 @@ func (p *poller) loop() {
 			if c == nil {
 				continue
 			}
-			c.drain(buf, now)
+			c.drain(buf)
 		}
 	}
 }
 
 // drain reads what c's socket holds, with one read: the poller reports a
-// socket again while it holds data (level-triggered).
-func (c *wsConn) drain(buf []byte, now int64) {
+// socket again while it holds data (level-triggered). What it read was
+// received when the read returned, not when the poller woke: the sockets
+// before it in the poller's batch count in its latency.
+func (c *wsConn) drain(buf []byte) {
 	m, err := syscall.Read(c.fd, buf)
 	switch {
 	case err == syscall.EINTR || err == syscall.EAGAIN:
@@ -424,7 +425,7 @@ func (c *wsConn) drain(buf []byte, now int64) {
 	case m == 0:
 		c.end(io.EOF)
 	default:
-		c.feed(buf[:m], now)
+		c.feed(buf[:m], time.Now().UnixNano())
 	}
 }
 
