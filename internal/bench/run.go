@@ -266,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if !v.slow {
 			v.t.tl = timelines[i%len(timelines)]
 		}
-		v.t.spread = i
+		v.t.spread = i / cfg.Charts // the copies of one chart get different spreads
 		v.t.ops = caches[v.chart]
 		viewers[i] = v
 	}

@@ -28,7 +28,8 @@ type Streams interface {
 // Broker delivers the ops published on a subject, in order, on one
 // goroutine per subscription. more reports that the next op of the
 // subscription has already arrived: the hub then holds the op back to
-// write it together with the ones waiting behind it.
+// write it together with the ones waiting behind it. A nil frame carries
+// no op (one the broker could not read) and only ends such a run.
 type Broker interface {
 	Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64, more bool)) (func(), error)
 }
@@ -324,17 +325,7 @@ func (h *Hub) subscribe(c *conn, s engine.Stream, again bool, from *resume) (res
 	if !ok {
 		t = &topic{id: s.ID, viewers: map[*conn]uint64{}}
 		unsub, err := h.cfg.Broker.Subscribe(s.Subject, func(offset uint64, frame []byte, high bool, published int64, more bool) {
-			var z *compressed
-			if h.cfg.CompressThreshold >= 0 && len(frame) >= h.cfg.CompressThreshold {
-				z = &compressed{} // made by the first binary viewer's writer
-			}
-			t.held = append(t.held, item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published, z: z})
-			if more && len(t.held) < maxHeld {
-				return
-			}
-			t.deliver(t.held)
-			clear(t.held)
-			t.held = t.held[:0]
+			h.received(t, offset, frame, high, published, more)
 		})
 		if err != nil {
 			sh.mu.Unlock()
@@ -430,18 +421,41 @@ func (h *Hub) unsubscribe(c *conn, streamID string) {
 	}
 }
 
-// maxHeld is how many ops a topic holds back while more are waiting.
+// maxHeld is the most ops a topic holds back while more are waiting.
 const maxHeld = 64
+
+// received takes an update of t from the broker, on the subscription's
+// goroutine. While the broker already holds the next one (more), the op
+// is held back, so that the ops delivered together leave in one write: a
+// server that falls behind makes fewer, larger writes and catches up,
+// instead of one system call per op and viewer exactly when it has the
+// least time. An op is never held for an update that has not arrived, and
+// at most half a viewer's op queue is held, so that a viewer keeping up
+// is never conflated by one delivery. A nil frame (an update the broker
+// could not read) only ends the run that more announced.
+func (h *Hub) received(t *topic, offset uint64, frame []byte, high bool, published int64, more bool) {
+	if frame != nil {
+		var z *compressed
+		if h.cfg.CompressThreshold >= 0 && len(frame) >= h.cfg.CompressThreshold {
+			z = &compressed{} // made by the first binary viewer's writer
+		}
+		t.held = append(t.held, item{data: frame, stream: t.id, offset: offset, kind: op, high: high, at: published, z: z})
+	}
+	if more && len(t.held) < min(maxHeld, max(1, h.cfg.MaxPendingOps/2)) {
+		return
+	}
+	if len(t.held) > 0 {
+		t.deliver(t.held)
+		clear(t.held)
+		t.held = t.held[:0]
+	}
+}
 
 // deliver queues op frames, in order, to every viewer whose place in the
 // stream predates them, then writes them to those with no writer running
-// (see conn.enqueue): ops that arrived together leave in one write. It
-// runs on the broker subscription's goroutine and never waits for a
-// socket: the same bytes go to every viewer.
-//
-// An op is held back only while the next one is already waiting, so a
-// server that falls behind makes fewer, larger writes and catches up,
-// instead of one system call per op and viewer.
+// (see conn.enqueue): ops delivered together leave in one write. It runs
+// on the broker subscription's goroutine and never waits for a socket:
+// the same bytes go to every viewer.
 func (t *topic) deliver(items []item) {
 	flush := flushLists.Get().(*[]*conn)
 	t.mu.RLock()

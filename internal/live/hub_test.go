@@ -12,6 +12,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/engine"
+	"github.com/ashreports/ashreports/internal/telemetry"
 )
 
 // fakeStreams serves snapshots of a stream whose offset the test moves.
@@ -106,7 +107,9 @@ func TestViewersGetSnapshotThenEveryLaterOpInOrder(t *testing.T) {
 			mu.Lock()
 			current = i
 			mu.Unlock()
-			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0, false)
+			// Most ops arrive with the next one waiting, so that
+			// viewers subscribe while the hub holds ops back.
+			deliver(i, []byte("op "+strconv.FormatUint(i, 10)), false, 0, i%7 != 0 && i < ops)
 		}
 	})
 	for v := range conns {
@@ -212,4 +215,42 @@ func BenchmarkFanOut10k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/viewers, "ns/delivery")
+}
+
+// TestHeldOpsBounds: the hub holds at most half a viewer's op queue back
+// (so a viewer keeping up is not conflated by one delivery), and an
+// unreadable update (nil frame) ends a run of held ops.
+func TestHeldOpsBounds(t *testing.T) {
+	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) { return []byte("snap"), 0, nil }}
+	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
+	h := NewHub(HubConfig{Streams: streams, Broker: broker, Metrics: telemetry.Discard(), MaxPendingOps: 4})
+	defer h.Close()
+	s := engine.Stream{ID: "c", ChartID: "c", Subject: "ash.chart.c._"}
+	c := testConn(h, 4)
+	if _, err := h.subscribe(c, s, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	drain(c)
+	deliver := broker.handler(s.Subject)
+	deliver(1, []byte("op 1"), false, 0, true)
+	if got := drain(c); len(got) != 0 {
+		t.Fatalf("queued %q while the next op waits", got)
+	}
+	deliver(2, []byte("op 2"), false, 0, true)
+	if got := strings.Join(drain(c), ","); got != "op 1,op 2" {
+		t.Fatalf("after two held ops (half of 4): queued %q, want op 1,op 2", got)
+	}
+	deliver(3, []byte("op 3"), false, 0, true)
+	deliver(0, nil, false, 0, false)
+	if got := strings.Join(drain(c), ","); got != "op 3" {
+		t.Fatalf("after an unreadable update ended the run: queued %q, want op 3", got)
+	}
+	deliver(0, nil, false, 0, false)
+	if got := drain(c); len(got) != 0 {
+		t.Fatalf("an unreadable update alone queued %q", got)
+	}
+	if c.q.resync != nil {
+		t.Fatal("the viewer was conflated")
+	}
+	h.unsubscribe(c, s.ID)
 }

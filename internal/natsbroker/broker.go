@@ -175,20 +175,28 @@ func stallWait(ctx context.Context) time.Duration {
 // Subscribe calls fn with every update published to subject from now on,
 // in order, on one goroutine: its offset, frame, priority, publish time
 // (Unix nanoseconds), and whether the next update has already arrived.
+// An update without an offset is logged and passed as a nil frame, so that
+// a more announced before it is still followed by a call.
 // The subscription is active on the server when Subscribe returns. The
 // returned function ends it.
 func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, high bool, published int64, more bool)) (func(), error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
-		off, err := strconv.ParseUint(m.Header.Get(HeaderOffset), 10, 64)
-		if err != nil {
-			b.log.Error("update without offset", "subject", m.Subject)
-			return
-		}
-		at, _ := strconv.ParseInt(m.Header.Get(HeaderTime), 10, 64)
 		// The client counts an update as pending until its callback
 		// returns: this one is among them.
 		pending, _, err := m.Sub.Pending()
-		fn(off, m.Data, m.Header.Get(HeaderPriority) == "high", at, err == nil && pending > 1)
+		more := err == nil && pending > 1
+		off, err := strconv.ParseUint(m.Header.Get(HeaderOffset), 10, 64)
+		if err != nil {
+			b.log.Error("update without offset", "subject", m.Subject)
+			fn(0, nil, false, 0, more)
+			return
+		}
+		at, _ := strconv.ParseInt(m.Header.Get(HeaderTime), 10, 64)
+		data := m.Data
+		if data == nil {
+			data = []byte{}
+		}
+		fn(off, data, m.Header.Get(HeaderPriority) == "high", at, more)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)

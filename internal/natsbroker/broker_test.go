@@ -5,6 +5,7 @@ import (
 	"github.com/ashreports/ashreports/internal/logtest"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,6 +108,8 @@ func TestSubscribeReportsWaitingUpdates(t *testing.T) {
 	}
 	defer b.Close()
 	busy, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) }) // unblocks the callback when the test fails early
 	got := make(chan bool, 3)
 	unsub, err := b.Subscribe("ash.chart.c._", func(off uint64, _ []byte, _ bool, _ int64, more bool) {
 		if off == 1 {
@@ -131,7 +134,7 @@ func TestSubscribeReportsWaitingUpdates(t *testing.T) {
 	if err := b.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	for i, want := range []bool{false, true, false} {
 		select {
 		case more := <-got:
