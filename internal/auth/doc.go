@@ -1,0 +1,5 @@
+// Package auth holds the secrets of AshReports' identities: password
+// hashes (argon2id, in the PHC string format), API token secrets (shown
+// once, stored as a SHA-256 hash) and random identifiers. It keeps no
+// state and is safe for concurrent use.
+package auth
