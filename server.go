@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
-	if s.store, err = store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "ashreports.db")); err != nil {
+	if s.store, err = store.OpenSQLite(ctx, store.Path(cfg.DataDir)); err != nil {
 		return nil, err
 	}
 	if s.broker, err = natsbroker.Start(ctx, natsbroker.Config{StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: cfg.Logger}); err != nil {

@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "ashreports:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -40,11 +40,14 @@ const usage = `usage: ashreports <command> [flags]
 commands:
   serve         run the server (ashreports serve -h for flags)
   check-config  validate a config file: ashreports check-config FILE
+  user add      create a user, or give one a role (ashreports user add -h)
+  token create  create an API token for machines (ashreports token create -h)
+  org add       create an organization (ashreports org add -h)
   bench         load-test a server with many viewers (ashreports bench -h for flags)
   version       print the version
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{errors.New("no command given")}
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usageError{err}
 		}
 		return err
+	case "user", "token", "org":
+		return admin(ctx, args, getenv, stdin, stdout, stderr)
 	case "check-config":
 		if len(args) != 2 {
 			return usageError{errors.New("usage: ashreports check-config FILE")}

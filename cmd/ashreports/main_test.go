@@ -118,7 +118,7 @@ func TestCommands(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := run(context.Background(), tt.args, env(nil), &out, &errOut)
+			err := run(context.Background(), tt.args, env(nil), strings.NewReader(""), &out, &errOut)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)

@@ -208,6 +208,19 @@ func (s *Store) SetDashboardRole(ctx context.Context, dashboardID, userID string
 	return nil
 }
 
+// DashboardOrg returns the organization of dashboard id.
+func (s *Store) DashboardOrg(ctx context.Context, id string) (string, error) {
+	var org string
+	err := s.db.QueryRowContext(ctx, `SELECT org_id FROM dashboards WHERE id = ?`, id).Scan(&org)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", apperr.Errorf(apperr.NotFound, "no dashboard %q", id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("dashboard %q: %w", id, err)
+	}
+	return org, nil
+}
+
 // RemoveDashboardRole takes the user's role on the dashboard away.
 func (s *Store) RemoveDashboardRole(ctx context.Context, dashboardID, userID string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM dashboard_roles WHERE dashboard_id = ? AND user_id = ?`, dashboardID, userID); err != nil {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -28,6 +29,9 @@ var migrations embed.FS
 type Store struct {
 	db *sql.DB
 }
+
+// Path is where the metadata database lives in a data directory.
+func Path(dataDir string) string { return filepath.Join(dataDir, "ashreports.db") }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
 // migrates it to the latest version.
