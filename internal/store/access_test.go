@@ -181,3 +181,48 @@ func TestAuditLog(t *testing.T) {
 		t.Fatalf("second page = %+v", rest)
 	}
 }
+
+func TestSessions(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.CreateUser(ctx, User{ID: "u1", Email: "ann@example.com", Name: "Ann", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	ss := Session{IDHash: "h1", UserID: "u1", OrgID: DefaultOrg, CSRFToken: "c", MaxConnections: 4, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour), IP: "127.0.0.1", UserAgent: "test"}
+	for _, h := range []string{"h1", "h2"} {
+		ss.IDHash = h
+		if err := s.CreateSession(ctx, ss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Session(ctx, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss.IDHash = "h1"
+	if d := cmp.Diff(ss, got); d != "" {
+		t.Errorf("session (-want +got):\n%s", d)
+	}
+	_, err = s.Session(ctx, "nope")
+	apperrtest.Want(t, err, apperr.Unauthorized)
+	if err := s.TouchSession(ctx, "h1", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, "h1"); !got.LastSeenAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("last seen %v after touch", got.LastSeenAt)
+	}
+	if err := s.RevokeSession(ctx, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, "h1"); got.RevokedAt.IsZero() {
+		t.Error("revoked session has no revocation time")
+	}
+	ended, err := s.RevokeUserSessions(ctx, "u1")
+	if err != nil || len(ended) != 1 || ended[0] != "h2" {
+		t.Fatalf("RevokeUserSessions = %v, %v; want [h2] (h1 was already revoked)", ended, err)
+	}
+	if n, err := s.DeleteExpiredSessions(ctx, time.Now().Add(time.Second)); err != nil || n != 2 {
+		t.Errorf("DeleteExpiredSessions = %d, %v; want 2", n, err)
+	}
+}
