@@ -1,0 +1,87 @@
+// Package ratelimit limits how often a key (a user, a token, an IP
+// address) may act: a token bucket per key, refilled at a steady rate up
+// to a burst. A refused call learns how long to wait, for the Retry-After
+// header of a 429. Memory is bounded: full buckets are forgotten, and past
+// the limit on keys the least recently used are dropped. A Limiter is safe
+// for concurrent use.
+package ratelimit
+
+import (
+	"container/list"
+	"math"
+	"sync"
+	"time"
+)
+
+// Limiter is a set of token buckets, one per key.
+type Limiter struct {
+	rate  float64 // tokens per second
+	burst float64
+	max   int
+
+	mu      sync.Mutex
+	buckets map[string]*list.Element // of *bucket, most recently used first
+	lru     *list.List
+}
+
+type bucket struct {
+	key    string
+	tokens float64
+	at     time.Time
+}
+
+// New returns a limiter allowing perSecond actions per second per key,
+// with bursts of up to burst, tracking at most maxKeys keys.
+func New(perSecond float64, burst, maxKeys int) *Limiter {
+	return &Limiter{rate: perSecond, burst: float64(max(burst, 1)), max: max(maxKeys, 1), buckets: map[string]*list.Element{}, lru: list.New()}
+}
+
+// Allow takes a token from key's bucket at now. When there is none it
+// reports false and how long until there is.
+func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, found := l.buckets[key]
+	var b *bucket
+	if found {
+		b = e.Value.(*bucket)
+		b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+		b.at = now
+		l.lru.MoveToFront(e)
+	} else {
+		if len(l.buckets) >= l.max {
+			l.evict()
+		}
+		b = &bucket{key: key, tokens: l.burst, at: now}
+		l.buckets[key] = l.lru.PushFront(b)
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, max(wait, time.Millisecond)
+}
+
+// evict forgets the least recently used key. A key that was forgotten
+// starts again with a full bucket; the least recently used one is the
+// likeliest to have refilled anyway.
+func (l *Limiter) evict() {
+	if e := l.lru.Back(); e != nil {
+		l.lru.Remove(e)
+		delete(l.buckets, e.Value.(*bucket).key)
+	}
+}
+
+// Len is the number of keys tracked.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// RetryAfterSeconds is d rounded up to whole seconds, at least 1: the
+// value of a Retry-After header.
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
