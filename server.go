@@ -147,6 +147,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Catalog:    cat,
 		Ready:      s.ready,
 		Logger:     cfg.Logger,
+		Identities: s.store,
 	})
 	if err != nil {
 		return nil, err

@@ -15,11 +15,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/i18n"
@@ -59,11 +61,19 @@ type Config struct {
 	// broker answer).
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// Identities knows sessions, users, roles and tokens.
+	Identities Identities
+	// Sessions bounds browser sessions.
+	Sessions auth.SessionPolicy
+	// SessionEnded, when set, is told the hash of each session that ends
+	// by sign-out or a new sign-in, to close its sockets.
+	SessionEnded func(idHash string)
 }
 
 type server struct {
 	Config
-	pages map[string]*template.Template
+	pages       map[string]*template.Template
+	loginLimits loginLimits
 }
 
 // New returns the HTTP handler of the whole server.
@@ -75,9 +85,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{Config: cfg, pages: map[string]*template.Template{}}
+	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits()}
 	funcs := template.FuncMap{"t": cfg.Catalog.T}
-	for _, page := range []string{"list", "dashboard", "error"} {
+	for _, page := range []string{"list", "dashboard", "error", "login"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", page, err)
@@ -88,6 +98,9 @@ func New(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.list)
 	mux.HandleFunc("GET /dashboards/{id}", s.dashboard)
+	mux.HandleFunc("GET /login", s.loginForm)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
 	mux.Handle("GET /live", cfg.Live)
 	mux.Handle("GET /metrics", cfg.Metrics)
@@ -103,7 +116,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, apperr.Errorf(apperr.NotFound, "no page %s", r.URL.Path))
 	})
-	return securityHeaders(mux), nil
+	return securityHeaders(s.identify(mux)), nil
 }
 
 // noCache makes browsers revalidate assets, which carry no content hash in
@@ -126,6 +139,12 @@ func securityHeaders(h http.Handler) http.Handler {
 }
 
 type pageData struct {
+	// Signed-in user: their name and the session's CSRF token, for the
+	// sign-out form.
+	UserName string
+	CSRF     string
+	Login    *loginData
+
 	Title      string
 	Body       string
 	Live       bool
@@ -135,7 +154,10 @@ type pageData struct {
 	Dashboard  dashboard.Dashboard
 }
 
-func (s *server) render(w http.ResponseWriter, status int, page string, d pageData) {
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
+	if id := who(r.Context()); id.signedIn() {
+		d.UserName, d.CSRF = id.user.Name, id.session.CSRFToken
+	}
 	d.Catalog = s.Catalog
 	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.")
 	var b strings.Builder
@@ -151,12 +173,19 @@ func (s *server) render(w http.ResponseWriter, status int, page string, d pageDa
 
 func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 	e := apperr.From(err)
-	if e.Code == apperr.NotFound {
-		s.render(w, http.StatusNotFound, "error", pageData{Title: s.Catalog.T("error.not_found"), Body: s.Catalog.T("error.not_found.body")})
+	switch e.Code {
+	case apperr.NotFound:
+		s.render(w, r, http.StatusNotFound, "error", pageData{Title: s.Catalog.T("error.not_found"), Body: s.Catalog.T("error.not_found.body")})
+		return
+	case apperr.Unauthorized:
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	case apperr.Forbidden, apperr.Invalid, apperr.Conflict, apperr.RateLimited:
+		s.render(w, r, apperr.HTTPStatus(e.Code), "error", pageData{Title: s.Catalog.T("error.refused"), Body: e.Message})
 		return
 	}
 	s.Logger.Error("page", "path", r.URL.Path, "err", err)
-	s.render(w, apperr.HTTPStatus(e.Code), "error", pageData{Title: s.Catalog.T("error.internal"), Body: s.Catalog.T("error.internal.body")})
+	s.render(w, r, apperr.HTTPStatus(e.Code), "error", pageData{Title: s.Catalog.T("error.internal"), Body: s.Catalog.T("error.internal.body")})
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +194,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	s.render(w, http.StatusOK, "list", pageData{Title: s.Catalog.T("list.title"), Dashboards: ds})
+	s.render(w, r, http.StatusOK, "list", pageData{Title: s.Catalog.T("list.title"), Dashboards: ds})
 }
 
 func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -174,7 +203,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	s.render(w, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d})
+	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,219 @@
+package ashreports_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// addUser creates a user with password pw and org role in the server's
+// metadata database, as `ashreports user add` does.
+func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) store.User {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := store.User{ID: auth.NewID("usr"), Email: email, Name: strings.Split(email, "@")[0], PasswordHash: hash}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetMembership(ctx, store.DefaultOrg, u.ID, role); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// cookieClient is an HTTP client with cookies that does not follow redirects.
+func cookieClient(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// page gets url and returns its status, body and the CSRF token of its
+// first form.
+func page(t *testing.T, c *http.Client, url string) (int, string, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	token := ""
+	if m := csrfField.FindStringSubmatch(string(b)); m != nil {
+		token = m[1]
+	}
+	return resp.StatusCode, string(b), token
+}
+
+func postForm(t *testing.T, c *http.Client, u string, form url.Values, header http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// signIn signs in through the form and returns the session cookie.
+func signIn(t *testing.T, s *testServer, c *http.Client, email, pw string) *http.Cookie {
+	t.Helper()
+	_, _, token := page(t, c, s.URL+"/login")
+	resp := postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {email}, "password": {pw}, "next": {"/"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: status %d, want 303", resp.StatusCode)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "ashreports_session" {
+			return ck
+		}
+	}
+	t.Fatal("sign-in set no session cookie")
+	return nil
+}
+
+// TestSignInAndOut: a wrong password is refused and audited; the right
+// one starts a session in an HttpOnly SameSite cookie with a new id;
+// signing out needs the CSRF token and ends the session for good.
+func TestSignInAndOut(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	ann := addUser(t, s, "ann@example.com", pw, access.Admin)
+	c := cookieClient(t)
+
+	// The form's token must come back: a cross-site sign-in is refused.
+	resp := postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {"forged"}, "email": {ann.Email}, "password": {pw}}, nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in without the form's token: %d, want 403", resp.StatusCode)
+	}
+	_, _, token := page(t, c, s.URL+"/login")
+	resp = postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {ann.Email}, "password": {"a wrong password"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", resp.StatusCode)
+	}
+
+	// A session id planted before sign-in is not the one after it.
+	planted := &http.Cookie{Name: "ashreports_session", Value: "PLANTED"}
+	u, _ := url.Parse(s.URL)
+	c.Jar.SetCookies(u, []*http.Cookie{planted})
+	ck := signIn(t, s, c, ann.Email, pw)
+	if ck.Value == planted.Value || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure {
+		t.Errorf("session cookie %+v: want a new value, HttpOnly, SameSite=Lax, not Secure over plain HTTP", ck)
+	}
+	status, body, csrf := page(t, c, s.URL+"/")
+	if status != http.StatusOK || !strings.Contains(body, "Signed in as ann") || csrf == "" {
+		t.Fatalf("home page after sign-in: %d, signed in %v, CSRF %q", status, strings.Contains(body, "Signed in as ann"), csrf)
+	}
+
+	// Signing out needs the CSRF token, from this site.
+	if r := postForm(t, c, s.URL+"/logout", url.Values{}, nil); r.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out without the CSRF token: %d, want 403", r.StatusCode)
+	}
+	if r := postForm(t, c, s.URL+"/logout", url.Values{"csrf_token": {csrf}}, http.Header{"Origin": {"http://evil.example"}}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out from another site: %d, want 403", r.StatusCode)
+	}
+	if _, body, _ := page(t, c, s.URL+"/"); !strings.Contains(body, "Signed in as ann") {
+		t.Fatal("a refused sign-out ended the session")
+	}
+	if r := postForm(t, c, s.URL+"/logout", url.Values{"csrf_token": {csrf}}, nil); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-out: %d, want 303", r.StatusCode)
+	}
+	// The old cookie, sent again, signs nobody in.
+	again := cookieClient(t)
+	again.Jar.SetCookies(u, []*http.Cookie{{Name: ck.Name, Value: ck.Value}})
+	if _, body, _ := page(t, again, s.URL+"/"); strings.Contains(body, "Signed in") {
+		t.Error("the session cookie still works after sign-out")
+	}
+
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range log {
+		actions = append(actions, e.Action)
+		if strings.Contains(e.Detail+e.Target, pw) || strings.Contains(e.Detail+e.Target, ck.Value) {
+			t.Errorf("audit entry %+v holds a secret", e)
+		}
+	}
+	if got := strings.Join(actions, ","); got != "logout,login" {
+		t.Errorf("audit of the organization: %s, want logout,login", got)
+	}
+}
+
+// TestSignInRateLimit: password guessing on one account is stopped with
+// 429 and Retry-After, even with the right password.
+func TestSignInRateLimit(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "bob@example.com", pw, access.Viewer)
+	c := cookieClient(t)
+	var last *http.Response
+	for i := range 6 {
+		_, _, token := page(t, c, s.URL+"/login")
+		last = postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {"bob@example.com"}, "password": {"guess number " + string(rune('a'+i))}}, nil)
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+		t.Fatalf("sixth guess: %d, Retry-After %q; want 429 with Retry-After", last.StatusCode, last.Header.Get("Retry-After"))
+	}
+	_, _, token := page(t, c, s.URL+"/login")
+	if r := postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {"bob@example.com"}, "password": {pw}}, nil); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the right password while limited: %d, want 429", r.StatusCode)
+	}
+}
+
+// TestAPITokenHeader: a malformed, unknown or revoked token is refused
+// with 401 and the JSON error shape.
+func TestAPITokenHeader(t *testing.T) {
+	s := startServer(t)
+	for _, h := range []string{"Basic abc", "Bearer ashr_unknown"} {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/dashboards", nil)
+		req.Header.Set("Authorization", h)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"code":"unauthorized"`) {
+			t.Errorf("Authorization %q: %d %s", h, resp.StatusCode, b)
+		}
+	}
+}
