@@ -70,6 +70,7 @@ func TestBadUpdatesOverHTTPLeaveStateUnchanged(t *testing.T) {
 	})
 	t.Run("no content type", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.URL+"/api/v1/charts/orders/updates", strings.NewReader(`{"op":"append","rows":[["b",2]]}`))
+		req.Header = bearer()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +173,9 @@ func checkSocketError(t *testing.T, r frame, ref, code, field, inMessage string)
 // goroutine it started has ended and the viewer was told.
 func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: t.TempDir(), DemoRate: 50})
+	dir := t.TempDir()
+	grantTestToken(t, dir)
+	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: dir, DemoRate: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestBinaryFormatCompressesLargeFrames(t *testing.T) {
 	s := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live?format=binary", nil)
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live?format=binary", &websocket.DialOptions{HTTPHeader: bearer()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ashreports/ashreports/internal/access"
 )
 
 // browser starts headless Chromium for the test. Without Chromium the test
@@ -42,6 +44,20 @@ func browser(t *testing.T) context.Context {
 		cancelAlloc()
 	})
 	return ctx
+}
+
+// signInBrowser signs in through the sign-in form, as a person would.
+func signInBrowser(t *testing.T, ctx context.Context, s *testServer, email, pw string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/login"),
+		chromedp.SendKeys("#login-email", email),
+		chromedp.SendKeys("#login-password", pw),
+		chromedp.Click(`.login-form button[type="submit"]`),
+		chromedp.WaitVisible(".account .user"),
+	); err != nil {
+		t.Fatalf("sign in as %s: %v", email, err)
+	}
 }
 
 // waitJS polls a JavaScript expression until it is true, failing the test
@@ -88,10 +104,13 @@ var demoCharts = []string{"monthly-sales-trend", "sales-by-region", "product-per
 
 func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 	s := startServer(t)
+	const pw = "the browser's password"
+	addUser(t, s, "viewer@example.com", pw, access.Viewer)
 	ctx := browser(t)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
+	signInBrowser(t, ctx, s, "viewer@example.com", pw)
 	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/")); err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,9 @@ func TestReconnectResumesWithExactlyTheMissedOps(t *testing.T) {
 // again.
 func TestSlowViewerConvergesBySnapshot(t *testing.T) {
 	ctx := context.Background()
-	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemo: true, MaxPendingOps: 4})
+	dir := t.TempDir()
+	grantTestToken(t, dir)
+	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, DashboardsDir: examples, NoDemo: true, MaxPendingOps: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,10 @@ type Config struct {
 	// WriteTimeout is how long a write to a viewer may block before the
 	// viewer is disconnected as a slow consumer; 30s when zero.
 	WriteTimeout time.Duration
-	Logger       *slog.Logger
+	// Admin, when set, is created as the first admin if the server has no
+	// user yet.
+	Admin  *Admin
+	Logger *slog.Logger
 }
 
 // Server is a running AshReports instance.
@@ -70,6 +73,8 @@ type Server struct {
 	engine  *engine.Engine
 	hub     *live.Hub
 	handler http.Handler
+
+	notes []string // see Notes
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -120,6 +125,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if err := s.provision(ctx, cfg.DashboardsDir); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.accounts(ctx, cfg); err != nil {
+		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -45,6 +45,7 @@ func startServer(t *testing.T) *testServer {
 	t.Helper()
 	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true}}
 	s.DataDir = s.cfg.DataDir
+	grantTestToken(t, s.DataDir)
 	s.start(t, "127.0.0.1:0")
 	t.Cleanup(s.Stop)
 	return s
@@ -120,7 +121,7 @@ func dial(t *testing.T, base string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/live", nil)
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/live", &websocket.DialOptions{HTTPHeader: bearer()})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -180,7 +181,13 @@ func (c *client) subscribe(ref, chartID string, filters map[string]string) frame
 
 func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = bearer()
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +202,7 @@ func post(t *testing.T, url, contentType string, body []byte) (int, map[string]a
 
 func getState(t *testing.T, base, id string) (uint64, chart.State) {
 	t.Helper()
-	resp, err := http.Get(base + "/api/v1/charts/" + id)
+	resp, err := authGet(base + "/api/v1/charts/" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +328,7 @@ func totals(t *testing.T, tb chart.Table) map[string]float64 {
 // the server and starts a new one on the same data directory.
 func TestPushedStateSurvivesRestart(t *testing.T) {
 	cfg := ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemo: true}
+	grantTestToken(t, cfg.DataDir)
 	ctx := context.Background()
 	srv, err := ashreports.New(ctx, cfg)
 	if err != nil {
@@ -391,7 +399,7 @@ func TestRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			resp, err := http.Get(s.URL + tt.path)
+			resp, err := authGet(s.URL + tt.path)
 			if err != nil {
 				t.Fatal(err)
 			}

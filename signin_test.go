@@ -15,6 +15,42 @@ import (
 	"github.com/ashreports/ashreports/internal/store"
 )
 
+// testToken is the secret of an API token with every permission in the
+// default organization, which each test server's data directory gets
+// (grantTestToken) and the test helpers send.
+const testToken = "ashr_integration-tests-token-with-every-permission"
+
+// grantTestToken stores testToken in the data directory dir, as
+// `ashreports token create` does.
+func grantTestToken(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, store.Path(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tok := store.Token{ID: "tok_tests", OrgID: store.DefaultOrg, Name: "tests", SecretHash: auth.HashToken(testToken), Scopes: access.Permissions}
+	if err := db.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bearer returns request headers carrying testToken.
+func bearer() http.Header {
+	return http.Header{"Authorization": {"Bearer " + testToken}}
+}
+
+// authGet gets url with testToken.
+func authGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = bearer()
+	return http.DefaultClient.Do(req)
+}
+
 // addUser creates a user with password pw and org role in the server's
 // metadata database, as `ashreports user add` does.
 func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) store.User {

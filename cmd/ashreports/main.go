@@ -130,6 +130,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		DemoRate:        cfg.DemoRate,
 		Sources:         cfg.Sources,
 		OriginPatterns:  cfg.OriginPatterns,
+		Admin:           firstAdmin(getenv),
 		Logger:          log,
 	})
 	if err != nil {
@@ -138,12 +139,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer srv.Close()
 	fmt.Fprintf(stdout, "AshReports is running at http://%s/ (data in %s; Ctrl-C to stop)\n", displayAddr(ln.Addr()), cfg.DataDir)
+	for _, n := range srv.Notes() {
+		fmt.Fprintln(stdout, n)
+	}
 	err = srv.Serve(ctx, ln)
 	log.Info("shutting down")
 	return err
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.
+// firstAdmin is the admin to create when the server has no user, from
+// ASHREPORTS_ADMIN_EMAIL and ASHREPORTS_ADMIN_PASSWORD; nil without them.
+func firstAdmin(getenv func(string) string) *ashreports.Admin {
+	email, pw := getenv("ASHREPORTS_ADMIN_EMAIL"), getenv("ASHREPORTS_ADMIN_PASSWORD")
+	if email == "" && pw == "" {
+		return nil
+	}
+	return &ashreports.Admin{Email: email, Password: pw}
+}
+
 func displayAddr(a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok || !tcp.IP.IsUnspecified() {

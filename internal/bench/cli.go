@@ -43,6 +43,7 @@ flags:
 	}
 	var cfg Config
 	fs.StringVar(&cfg.URL, "url", "", "URL of a running server (http://host:port) whose charts bench-0… exist (see --print-dashboard); without it the bench starts a server")
+	fs.StringVar(&cfg.Token, "token", os.Getenv("ASHREPORTS_TOKEN"), "with --url: an API token of the server with scopes publish_data,view_charts (ashreports token create); env ASHREPORTS_TOKEN")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "with --url: process id of the server, to report its memory and CPU (same machine)")
 	fs.IntVar(&cfg.Viewers, "viewers", 1000, "WebSocket viewers")
 	fs.IntVar(&cfg.Charts, "charts", 10, "charts; viewer i watches chart bench-(i mod charts)")
@@ -104,6 +105,12 @@ flags:
 	if cfg.ServerPID != 0 && cfg.URL == "" {
 		return UsageError{errors.New("--server-pid goes with --url")}
 	}
+	if cfg.URL != "" && cfg.Token == "" {
+		return UsageError{errors.New("--token: a running server needs an API token with scopes publish_data,view_charts: ashreports token create --name bench --scopes publish_data,view_charts")}
+	}
+	if cfg.URL == "" && cfg.Token != "" {
+		return UsageError{errors.New("--token goes with --url (the server the bench starts gets its own)")}
+	}
 	if cfg.Publishers == 0 {
 		cfg.Publishers = defaultPublishers(cfg.Charts, cfg.Rate)
 	}
@@ -154,7 +161,7 @@ flags:
 			return err
 		}
 		defer srv.Stop()
-		cfg.URL, cfg.ServerPID, cfg.SelfStarted = srv.URL, srv.PID, true
+		cfg.URL, cfg.ServerPID, cfg.SelfStarted, cfg.Token = srv.URL, srv.PID, true, srv.Token
 		cfg.logf("server pid %d at %s", srv.PID, srv.URL)
 		// A server that dies ends the run.
 		var cancel context.CancelFunc

@@ -21,11 +21,15 @@ func TestMain(m *testing.M) {
 // startServer runs a real server in this process (the command starts a
 // child process instead; a test binary is not ashreports) with the bench
 // charts.
-func startServer(t *testing.T, charts int) string {
+func startServer(t *testing.T, charts int) (url, token string) {
 	t.Helper()
 	dir := t.TempDir()
 	dash := filepath.Join(dir, "dashboards")
 	if err := WriteDashboards(dash, charts, 100); err != nil {
+		t.Fatal(err)
+	}
+	token, err := GrantToken(filepath.Join(dir, "data"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemo: true})
@@ -47,7 +51,7 @@ func startServer(t *testing.T, charts int) string {
 		}
 		srv.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), token
 }
 
 // The whole bench at a small scale against a real server: every viewer,
@@ -57,11 +61,11 @@ func TestRunEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	url := startServer(t, 5)
+	url, token := startServer(t, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{
-		URL: url, Viewers: 50, Charts: 5, Rate: 200, Duration: 2 * time.Second,
+		URL: url, Token: token, Viewers: 50, Charts: 5, Rate: 200, Duration: 2 * time.Second,
 		ReconnectFrac: 0.2, ReconnectPause: 200 * time.Millisecond, Seed: 1,
 	})
 	if err != nil {

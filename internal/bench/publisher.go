@@ -23,6 +23,7 @@ func ChartID(i int) string { return "bench-" + strconv.Itoa(i) }
 // publisher sends ops to the bench charts through the HTTP update API.
 type publisher struct {
 	base   string // http://host:port
+	token  string // API token, sent as a bearer token when not empty
 	charts []string
 	client *http.Client
 
@@ -36,8 +37,8 @@ type publisher struct {
 	lastErr string
 }
 
-func newPublisher(base string, charts int, workers int) *publisher {
-	p := &publisher{base: base, last: make([]atomic.Uint64, charts), errKind: map[string]int{}}
+func newPublisher(base, token string, charts int, workers int) *publisher {
+	p := &publisher{base: base, token: token, last: make([]atomic.Uint64, charts), errKind: map[string]int{}}
 	for i := range charts {
 		p.charts = append(p.charts, ChartID(i))
 	}
@@ -68,6 +69,13 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// authorize adds the API token to req.
+func (p *publisher) authorize(req *http.Request) {
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+}
+
 // post sends one op to chart k and returns the offset the server gave it.
 func (p *publisher) post(ctx context.Context, k int, body []byte) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/api/v1/charts/"+p.charts[k]+"/updates", bytes.NewReader(body))
@@ -75,6 +83,7 @@ func (p *publisher) post(ctx context.Context, k int, body []byte) (uint64, error
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	p.authorize(req)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -245,6 +254,7 @@ func (p *publisher) fetch(ctx context.Context, k int) (serverChart, error) {
 	if err != nil {
 		return out, err
 	}
+	p.authorize(req)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return out, err

@@ -31,6 +31,9 @@ type Config struct {
 	ServerPID int
 	// SelfStarted says the bench started the server (for the report).
 	SelfStarted bool
+	// Token is the API token the publishers and viewers send (scopes
+	// publish_data and view_charts on the bench charts).
+	Token string
 
 	Viewers  int
 	Charts   int
@@ -170,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.note("the server is not on an IPv4 loopback address: viewers connect from the default source address, so at most about 28,000 of them")
 	}
 
-	pub := newPublisher(base, cfg.Charts, cfg.Publishers)
+	pub := newPublisher(base, cfg.Token, cfg.Charts, cfg.Publishers)
 	defer pub.close()
 	cfg.logf("resetting %d charts on %s", cfg.Charts, base)
 	if err := pub.setup(ctx, cfg.Publishers); err != nil {
@@ -242,7 +245,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	viewers := make([]*viewer, cfg.Viewers)
 	for i := range viewers {
 		v := &viewer{
-			id: i, chart: i % cfg.Charts, wsURL: wsURL, shared: shared, stopCh: stopCh,
+			id: i, chart: i % cfg.Charts, wsURL: wsURL, token: cfg.Token, shared: shared, stopCh: stopCh,
 			rng:            rand.New(rand.NewPCG(cfg.Seed+uint64(i), uint64(i))),
 			reconnectPause: cfg.ReconnectPause, slowPause: cfg.SlowPause,
 			ready: make(chan struct{}), closeCodes: map[string]int{},

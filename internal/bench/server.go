@@ -14,6 +14,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 // chartsPerDashboard is how many bench charts go in one dashboard file (a
@@ -68,11 +72,37 @@ func WriteDashboards(dir string, charts, retention int) error {
 	return nil
 }
 
+// GrantToken creates, in the metadata database of the data directory
+// dataDir (made if needed), an API token of the default organization
+// that may view and publish, as `ashreports token create` does, and
+// returns its secret.
+func GrantToken(dataDir string) (string, error) {
+	ctx := context.Background()
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return "", err
+	}
+	db, err := store.OpenSQLite(ctx, store.Path(dataDir))
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	secret, hash := auth.NewToken()
+	t := store.Token{ID: auth.NewID("tok"), OrgID: store.DefaultOrg, Name: "bench", SecretHash: hash,
+		Scopes: []access.Permission{access.ViewCharts, access.PublishData}, CreatedBy: "bench"}
+	if err := db.CreateToken(ctx, t); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
 // Server is an AshReports server that the bench started as a child
 // process: its own process, so that its sockets and memory are its own.
 type Server struct {
 	URL string // http://127.0.0.1:PORT
 	PID int
+	// Token is an API token of the server for the bench charts (scopes
+	// publish_data and view_charts).
+	Token string
 
 	cmd  *exec.Cmd
 	dir  string
@@ -119,6 +149,10 @@ func StartServer(ctx context.Context, o ServerOptions) (_ *Server, err error) {
 	if err := WriteDashboards(dash, o.Charts, o.Retention); err != nil {
 		return nil, err
 	}
+	token, err := GrantToken(filepath.Join(dir, "data"))
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(o.Exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
 		"--dashboards-dir", dash, "--demo=false", "--log-level", o.LogLevel)
 	// A clean environment for the server: no config file or settings of the
@@ -139,7 +173,7 @@ func StartServer(ctx context.Context, o ServerOptions) (_ *Server, err error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the server: %w", err)
 	}
-	s := &Server{PID: cmd.Process.Pid, cmd: cmd, dir: dir, done: make(chan struct{}), tail: tail}
+	s := &Server{PID: cmd.Process.Pid, Token: token, cmd: cmd, dir: dir, done: make(chan struct{}), tail: tail}
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -53,6 +53,7 @@ type viewer struct {
 	chart  int
 	t      *tracker
 	wsURL  string
+	token  string // API token sent in the handshake
 	dialer *net.Dialer
 	ps     *pollers
 	shared *runShared
@@ -160,7 +161,7 @@ func (v *viewer) dial() (*wsConn, []byte, error) {
 		case <-ctx.Done():
 		}
 	}()
-	return dialWS(ctx, v.dialer, v.wsURL)
+	return dialWS(ctx, v.dialer, v.wsURL, v.token)
 }
 
 // sleep waits d, or until the run stops; false when it stopped.

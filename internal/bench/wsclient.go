@@ -57,9 +57,10 @@ type wsConn struct {
 	fop  byte   // its opcode
 }
 
-// dialWS opens a WebSocket connection and returns it unregistered, with
-// the bytes the server sent after the handshake.
-func dialWS(ctx context.Context, d *net.Dialer, rawURL string) (*wsConn, []byte, error) {
+// dialWS opens a WebSocket connection, sending token (when not empty) as
+// a bearer token, and returns it unregistered, with the bytes the server
+// sent after the handshake.
+func dialWS(ctx context.Context, d *net.Dialer, rawURL, token string) (*wsConn, []byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, err
@@ -75,7 +76,11 @@ func dialWS(ctx context.Context, d *net.Dialer, rawURL string) (*wsConn, []byte,
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	auth := ""
+	if token != "" {
+		auth = "Authorization: Bearer " + token + "\r\n"
+	}
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n" + auth + "\r\n"
 	if _, err := io.WriteString(nc, req); err != nil {
 		return nil, nil, err
 	}

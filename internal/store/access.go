@@ -221,6 +221,20 @@ func (s *Store) DashboardOrg(ctx context.Context, id string) (string, error) {
 	return org, nil
 }
 
+// ChartResource returns where chart id lives: its organization and
+// dashboard.
+func (s *Store) ChartResource(ctx context.Context, id string) (access.Resource, error) {
+	r := access.Resource{ChartID: id}
+	err := s.db.QueryRowContext(ctx, `SELECT d.org_id, d.id FROM charts c JOIN dashboards d ON d.id = c.dashboard_id WHERE c.id = ?`, id).Scan(&r.OrgID, &r.DashboardID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, apperr.Errorf(apperr.NotFound, "chart %q not found", id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("chart %q: %w", id, err)
+	}
+	return r, nil
+}
+
 // RemoveDashboardRole takes the user's role on the dashboard away.
 func (s *Store) RemoveDashboardRole(ctx context.Context, dashboardID, userID string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM dashboard_roles WHERE dashboard_id = ? AND user_id = ?`, dashboardID, userID); err != nil {

@@ -74,6 +74,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Summary is a dashboard without its charts, for listings.
 type Summary struct {
 	ID          string
+	OrgID       string
 	Title       string
 	Description string
 	Charts      int
@@ -164,7 +165,7 @@ func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard
 
 // Dashboards lists every dashboard by title.
 func (s *Store) Dashboards(ctx context.Context) ([]Summary, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.title, d.description, count(c.id)
+	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.org_id, d.title, d.description, count(c.id)
 		FROM dashboards d LEFT JOIN charts c ON c.dashboard_id = d.id
 		GROUP BY d.id ORDER BY d.title, d.id`)
 	if err != nil {
@@ -174,7 +175,7 @@ func (s *Store) Dashboards(ctx context.Context) ([]Summary, error) {
 	var out []Summary
 	for rows.Next() {
 		var s Summary
-		if err := rows.Scan(&s.ID, &s.Title, &s.Description, &s.Charts); err != nil {
+		if err := rows.Scan(&s.ID, &s.OrgID, &s.Title, &s.Description, &s.Charts); err != nil {
 			return nil, fmt.Errorf("list dashboards: %w", err)
 		}
 		out = append(out, s)

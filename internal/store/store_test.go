@@ -261,9 +261,9 @@ func TestPutDashboardConflict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantList := []Summary{{ID: "sales", Title: "Sales", Description: "Orders by region.", Charts: 3}}
+			wantList := []Summary{{ID: "sales", OrgID: DefaultOrg, Title: "Sales", Description: "Orders by region.", Charts: 3}}
 			if tt.existing != nil {
-				wantList = append([]Summary{{ID: "ops", Title: "Ops", Description: "before", Charts: 1}}, wantList...)
+				wantList = append([]Summary{{ID: "ops", OrgID: DefaultOrg, Title: "Ops", Description: "before", Charts: 1}}, wantList...)
 			}
 			if d := cmp.Diff(wantList, list); d != "" {
 				t.Errorf("Dashboards (-want +got):\n%s", d)
@@ -302,10 +302,10 @@ func TestDashboards(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Summary{
-		{ID: "empty", Title: "Alpha", Charts: 0},
-		{ID: "alpha", Title: "Beta", Charts: 3}, // equal titles: by id
-		{ID: "zeta", Title: "Beta", Charts: 1},
-		{ID: "gamma", Title: "Gamma", Description: "g", Charts: 2},
+		{ID: "empty", OrgID: DefaultOrg, Title: "Alpha", Charts: 0},
+		{ID: "alpha", OrgID: DefaultOrg, Title: "Beta", Charts: 3}, // equal titles: by id
+		{ID: "zeta", OrgID: DefaultOrg, Title: "Beta", Charts: 1},
+		{ID: "gamma", OrgID: DefaultOrg, Title: "Gamma", Description: "g", Charts: 2},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Dashboards (-want +got):\n%s", d)
@@ -367,7 +367,7 @@ func TestOpenSQLiteUpgradesAnOlderFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]Summary{{ID: "old", Title: "Old"}}, list); d != "" {
+	if d := cmp.Diff([]Summary{{ID: "old", OrgID: DefaultOrg, Title: "Old"}}, list); d != "" {
 		t.Errorf("dashboards after the upgrade (-want +got):\n%s", d)
 	}
 	if err := s.SaveStates(ctx, map[string]SavedState{"c": {Offset: 1, State: []byte(`{}`)}}); err != nil {

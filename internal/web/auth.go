@@ -30,6 +30,8 @@ type Identities interface {
 	User(ctx context.Context, id string) (store.User, error)
 	Memberships(ctx context.Context, userID string) ([]store.Membership, error)
 	Subject(ctx context.Context, orgID, userID string) (access.Subject, error)
+	DashboardOrg(ctx context.Context, id string) (string, error)
+	ChartResource(ctx context.Context, id string) (access.Resource, error)
 	TokenBySecretHash(ctx context.Context, hash string) (store.Token, error)
 	TouchToken(ctx context.Context, id string, t time.Time) error
 	RecordAudit(ctx context.Context, e store.AuditEntry) error

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
@@ -102,7 +103,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
-	mux.Handle("GET /live", cfg.Live)
+	mux.Handle("GET /live", requireIdentity(cfg.Live))
 	mux.Handle("GET /metrics", cfg.Metrics)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -189,15 +190,23 @@ func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	if err := signedIn(r); err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
 	ds, err := s.Dashboards.Dashboards(r.Context())
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "list", pageData{Title: s.Catalog.T("list.title"), Dashboards: ds})
+	s.render(w, r, http.StatusOK, "list", pageData{Title: s.Catalog.T("list.title"), Dashboards: s.visible(r, ds)})
 }
 
 func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorizeDashboard(r, access.ViewCharts, r.PathValue("id")); err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
 	d, err := s.Dashboards.Dashboard(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.errorPage(w, r, err)
@@ -222,11 +231,16 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) apiDashboards(w http.ResponseWriter, r *http.Request) {
+	if err := signedIn(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	ds, err := s.Dashboards.Dashboards(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	ds = s.visible(r, ds)
 	type item struct {
 		ID          string `json:"id"`
 		Title       string `json:"title"`
@@ -241,6 +255,10 @@ func (s *server) apiDashboards(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) apiDashboard(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorizeDashboard(r, access.ViewCharts, r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
 	d, err := s.Dashboards.Dashboard(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
@@ -251,6 +269,10 @@ func (s *server) apiDashboard(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) apiChart(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if err := s.authorizeChart(r, access.ViewCharts, id); err != nil {
+		writeError(w, err)
+		return
+	}
 	st, off, err := s.Charts.State(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
@@ -261,6 +283,14 @@ func (s *server) apiChart(w http.ResponseWriter, r *http.Request) {
 
 // apiUpdate applies one op to a chart: POST /api/v1/charts/{id}/updates.
 func (s *server) apiUpdate(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorizeChart(r, access.PublishData, r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkCSRF(r, who(r.Context())); err != nil {
+		writeError(w, err)
+		return
+	}
 	// Requiring the JSON content type also keeps cross-site forms and
 	// no-cors fetches out: browsers send it only after a CORS preflight.
 	ct := r.Header.Get("Content-Type")

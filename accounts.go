@@ -1,0 +1,164 @@
+package ashreports
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// Admin is the first administrator, created at start when the server has
+// no user yet (Config.Admin; the command line takes it from
+// ASHREPORTS_ADMIN_EMAIL and ASHREPORTS_ADMIN_PASSWORD).
+type Admin struct {
+	Email    string
+	Password string
+}
+
+// demoAccounts are the demo's users, one per role, in the default
+// organization (which holds the demo dashboard).
+var demoAccounts = []struct {
+	email string
+	role  access.Role
+}{
+	{"admin@demo.example", access.Admin},
+	{"editor@demo.example", access.Editor},
+	{"viewer@demo.example", access.Viewer},
+}
+
+// demoCredentialsFile keeps the demo users' passwords in the data
+// directory (mode 0600), so that every start can print them: they are
+// demo accounts, made up at the first start, never fixed.
+const demoCredentialsFile = "demo-credentials.txt"
+
+// accounts prepares sign-in at start: the first admin from cfg.Admin, the
+// demo users with the demo, and the notes to print (Server.Notes).
+func (s *Server) accounts(ctx context.Context, cfg Config) error {
+	if cfg.Admin != nil {
+		n, err := s.store.UserCount(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if !strings.Contains(cfg.Admin.Email, "@") {
+				return fmt.Errorf("first admin: %q is not an email address", cfg.Admin.Email)
+			}
+			if err := s.addUser(ctx, cfg.Admin.Email, cfg.Admin.Password, access.Admin, "first_admin"); err != nil {
+				return fmt.Errorf("first admin %s: %s", cfg.Admin.Email, apperr.From(err).Message)
+			}
+			s.notes = append(s.notes, fmt.Sprintf("created the first admin, %s", cfg.Admin.Email))
+		}
+	}
+	if !cfg.NoDemo {
+		if err := s.demoAccounts(ctx, cfg.DataDir); err != nil {
+			return fmt.Errorf("demo users: %w", err)
+		}
+	}
+	n, err := s.store.UserCount(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		s.notes = append(s.notes,
+			"no users yet: nobody can sign in. Create the first admin with",
+			fmt.Sprintf("  ashreports user add --data-dir %s --email you@example.com --role admin", cfg.DataDir),
+			"or start with ASHREPORTS_ADMIN_EMAIL and ASHREPORTS_ADMIN_PASSWORD set.")
+	}
+	return nil
+}
+
+func (s *Server) addUser(ctx context.Context, email, password string, role access.Role, why string) error {
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	name, _, _ := strings.Cut(email, "@")
+	u := store.User{ID: auth.NewID("usr"), Email: email, Name: name, PasswordHash: hash}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return err
+	}
+	if err := s.store.SetMembership(ctx, store.DefaultOrg, u.ID, role); err != nil {
+		return err
+	}
+	return s.store.RecordAudit(ctx, store.AuditEntry{OrgID: store.DefaultOrg, ActorKind: "server", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s, %s", why, email, role)})
+}
+
+// demoAccounts creates the demo users that do not exist yet, with made-up
+// passwords kept in the credentials file, and notes every demo user whose
+// password the file knows.
+func (s *Server) demoAccounts(ctx context.Context, dataDir string) error {
+	path := filepath.Join(dataDir, demoCredentialsFile)
+	known, err := readCredentials(path)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, a := range demoAccounts {
+		_, err := s.store.UserByEmail(ctx, a.email)
+		switch {
+		case err == nil:
+			continue
+		case apperr.CodeOf(err) != apperr.NotFound:
+			return err
+		}
+		pw := auth.NewPassword()
+		if err := s.addUser(ctx, a.email, pw, a.role, "demo"); err != nil {
+			return err
+		}
+		known[a.email], changed = pw, true
+	}
+	if changed {
+		var b strings.Builder
+		b.WriteString("# Demo users of this data directory (made up at first start).\n")
+		for _, a := range demoAccounts {
+			if pw, ok := known[a.email]; ok {
+				fmt.Fprintf(&b, "%s %s\n", a.email, pw)
+			}
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+			return err
+		}
+	}
+	s.notes = append(s.notes, "demo sign-in (passwords in "+path+"):")
+	for _, a := range demoAccounts {
+		if pw, ok := known[a.email]; ok {
+			s.notes = append(s.notes, fmt.Sprintf("  %-8s %s  %s", a.role, a.email, pw))
+		}
+	}
+	return nil
+}
+
+func readCredentials(path string) (map[string]string, error) {
+	out := map[string]string{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if email, pw, ok := strings.Cut(line, " "); ok {
+			out[email] = pw
+		}
+	}
+	return out, sc.Err()
+}
+
+// Notes are lines for the person who started the server: how to sign in
+// (the demo users), or how to create the first admin.
+func (s *Server) Notes() []string { return s.notes }

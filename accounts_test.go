@@ -1,0 +1,78 @@
+package ashreports_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ashreports/ashreports"
+)
+
+// TestDemoUsers: the demo makes up one user per role, prints their
+// passwords at every start (from a file only the owner reads), and the
+// printed password signs in.
+func TestDemoUsers(t *testing.T) {
+	dir := t.TempDir()
+	cfg := ashreports.Config{DataDir: dir, NoDemoGenerator: true}
+	srv, err := ashreports.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(srv.Notes(), "\n")
+	srv.Close()
+	re := regexp.MustCompile(`viewer\s+viewer@demo\.example\s+(\S+)`)
+	m := re.FindStringSubmatch(notes)
+	if m == nil || !strings.Contains(notes, "admin@demo.example") || !strings.Contains(notes, "editor@demo.example") {
+		t.Fatalf("notes %q lack the demo users", notes)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "demo-credentials.txt"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v, mode %v; want 0600", err, fi.Mode())
+	}
+
+	s := &testServer{cfg: cfg, DataDir: dir}
+	s.start(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	if again := strings.Join(s.Notes(), "\n"); !strings.Contains(again, m[1]) {
+		t.Errorf("second start: notes %q do not repeat the viewer's password", again)
+	}
+	c := cookieClient(t)
+	signIn(t, s, c, "viewer@demo.example", m[1])
+	if status, body, _ := page(t, c, s.URL+"/"); status != http.StatusOK || !strings.Contains(body, "/dashboards/sales-analytics") {
+		t.Errorf("the demo viewer's list: %d, demo dashboard listed %v", status, strings.Contains(body, "/dashboards/sales-analytics"))
+	}
+}
+
+// TestFirstAdmin: without users the notes say how to create the first
+// admin; Config.Admin creates it once; a weak password is refused.
+func TestFirstAdmin(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, NoDemo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(srv.Notes(), "\n"); !strings.Contains(notes, "ashreports user add --data-dir "+dir+" --email you@example.com --role admin") {
+		t.Errorf("notes without users: %q", notes)
+	}
+	srv.Close()
+	if _, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, NoDemo: true, Admin: &ashreports.Admin{Email: "boss@example.com", Password: "short"}}); err == nil || !strings.Contains(err.Error(), "at least 12 characters") {
+		t.Fatalf("a short admin password: %v", err)
+	}
+	cfg := ashreports.Config{DataDir: dir, NoDemo: true, Admin: &ashreports.Admin{Email: "boss@example.com", Password: "a long enough password"}}
+	s := &testServer{cfg: cfg, DataDir: dir}
+	s.start(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	if notes := strings.Join(s.Notes(), "\n"); !strings.Contains(notes, "created the first admin, boss@example.com") {
+		t.Errorf("notes: %q", notes)
+	}
+	signIn(t, s, cookieClient(t), "boss@example.com", "a long enough password")
+	s.Restart(t)
+	if notes := strings.Join(s.Notes(), "\n"); strings.Contains(notes, "created") || strings.Contains(notes, "no users") {
+		t.Errorf("notes after a restart: %q", notes)
+	}
+}
