@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -162,3 +164,85 @@ func readCredentials(path string) (map[string]string, error) {
 // Notes are lines for the person who started the server: how to sign in
 // (the demo users), or how to create the first admin.
 func (s *Server) Notes() []string { return s.notes }
+
+// authorizeChart is the hub's Authorizer: access.Decide on the chart's
+// place, with denials audited.
+func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p access.Permission, chartID string) error {
+	res, err := s.store.ChartResource(ctx, chartID)
+	if err != nil {
+		return err
+	}
+	d := access.Decide(who, p, res)
+	if !d.Allowed && who.Kind != access.Anonymous {
+		kind := "user"
+		if who.Kind == access.Token {
+			kind = "token"
+		}
+		if err := s.store.RecordAudit(ctx, store.AuditEntry{OrgID: who.OrgID, ActorKind: kind, ActorID: who.ID, Action: "denied", Target: chartID, Outcome: "denied", Detail: string(p) + ": " + d.Reason}); err != nil {
+			s.log.Error("audit", "err", err)
+		}
+	}
+	return d.Err()
+}
+
+// recheckEvery is how often the server looks for changes of access made
+// by any process (the command line, another node): revoking a role or a
+// session stops its updates within about this time.
+const recheckEvery = 500 * time.Millisecond
+
+// watchAccess rechecks the live connections whenever the access version
+// moves, until ctx ends.
+func (s *Server) watchAccess(ctx context.Context) {
+	last, err := s.store.AccessVersion(ctx)
+	if err != nil {
+		s.log.Error("access version", "err", err)
+	}
+	t := time.NewTicker(recheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := s.store.AccessVersion(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("access version", "err", err)
+			}
+			continue
+		}
+		if v == last {
+			continue
+		}
+		last = v
+		s.hub.Recheck(ctx, s.refreshIdentity)
+	}
+}
+
+// refreshIdentity is a live connection's subject as the store has it now:
+// an error when its session or token ended.
+func (s *Server) refreshIdentity(id live.Identity) (access.Subject, error) {
+	ctx := context.Background()
+	switch {
+	case id.Session != "":
+		ss, err := s.store.Session(ctx, id.Session)
+		if err != nil {
+			return access.Subject{}, err
+		}
+		if err := auth.CheckSession(ss, auth.SessionPolicy{}, time.Now()); err != nil {
+			return access.Subject{}, err
+		}
+		return s.store.Subject(ctx, ss.OrgID, ss.UserID)
+	case id.Subject.Kind == access.Token:
+		t, err := s.store.TokenByID(ctx, id.Subject.ID)
+		if err != nil {
+			return access.Subject{}, err
+		}
+		if !t.RevokedAt.IsZero() {
+			return access.Subject{}, apperr.Errorf(apperr.Unauthorized, "the API token %s was revoked", t.ID)
+		}
+		return access.Subject{Kind: access.Token, ID: t.ID, OrgID: t.OrgID, Scopes: t.Scopes, Charts: t.Charts}, nil
+	}
+	return id.Subject, nil
+}

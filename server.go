@@ -142,24 +142,27 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxPendingOps:  cfg.MaxPendingOps,
 		BatchWindow:    cfg.BatchWindow,
 		WriteTimeout:   cfg.WriteTimeout,
+		Authorize:      s.authorizeChart,
 	})
 	cat, err := i18n.Load("en")
 	if err != nil {
 		return nil, err
 	}
 	s.handler, err = web.New(web.Config{
-		Dashboards: s.store,
-		Charts:     s.engine,
-		Live:       s.hub,
-		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Catalog:    cat,
-		Ready:      s.ready,
-		Logger:     cfg.Logger,
-		Identities: s.store,
+		Dashboards:   s.store,
+		Charts:       s.engine,
+		Live:         s.hub,
+		Metrics:      promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Catalog:      cat,
+		Ready:        s.ready,
+		Logger:       cfg.Logger,
+		Identities:   s.store,
+		SessionEnded: s.hub.EndSession,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.wg.Go(func() { s.watchAccess(runCtx) })
 	return s, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/engine"
 )
@@ -54,6 +55,12 @@ type conn struct {
 	closing   atomic.Bool   // a close has begun
 	closed    chan struct{} // closed once the close frame is sent, or the socket closed
 	reason    string        // why, for the disconnects metric
+
+	// whoMu guards who and charts, which Recheck reads from elsewhere.
+	whoMu sync.Mutex
+	who   Identity
+	// charts are the charts of subs, in the same order.
+	charts []string
 
 	// subs are the streams the connection subscribes to; only the read
 	// goroutine uses it until run's cleanup. Slices rather than maps: a
@@ -802,6 +809,10 @@ func (c *conn) subscribe(m clientMsg) {
 	}
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 15*time.Second)
 	defer cancel()
+	if err := c.hub.authorize(ctx, c.identity().Subject, access.ViewCharts, m.Chart); err != nil {
+		c.reply(m.Ref, nil, err)
+		return
+	}
 	s, err := c.hub.cfg.Streams.Acquire(ctx, m.Chart, m.Filters)
 	if err != nil {
 		c.reply(m.Ref, nil, err)
@@ -832,6 +843,9 @@ func (c *conn) subscribe(m clientMsg) {
 	}
 	if !again {
 		c.subs = append(c.subs, s.ID)
+		c.whoMu.Lock()
+		c.charts = append(c.charts, s.ChartID)
+		c.whoMu.Unlock()
 	}
 	c.reply(m.Ref, map[string]any{"stream": s.ID, "resumed": resumed}, nil)
 }
@@ -843,6 +857,9 @@ func (c *conn) unsubscribe(m clientMsg) {
 		return
 	}
 	c.subs = slices.Delete(c.subs, i, i+1)
+	c.whoMu.Lock()
+	c.charts = slices.Delete(c.charts, i, i+1)
+	c.whoMu.Unlock()
 	c.hub.cfg.Metrics.Subscriptions.Dec()
 	c.hub.unsubscribe(c, m.Stream)
 	c.push(item{stream: m.Stream, kind: forget})
@@ -871,6 +888,10 @@ func (c *conn) publish(m clientMsg) {
 	}
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 10*time.Second)
 	defer cancel()
+	if err := c.hub.authorize(ctx, c.identity().Subject, access.PublishData, m.Chart); err != nil {
+		c.reply(m.Ref, nil, err)
+		return
+	}
 	s, off, err := c.hub.cfg.Streams.Apply(ctx, m.Chart, op, pri)
 	if err != nil {
 		c.reply(m.Ref, nil, underOp(err))

@@ -72,6 +72,8 @@ type HubConfig struct {
 	// OriginPatterns are the hosts, besides the request's own, from which
 	// browsers may connect (path.Match patterns, case-insensitive).
 	OriginPatterns []string
+	// Authorize decides each subscribe and publish; nil allows all.
+	Authorize Authorizer
 }
 
 // shards is the number of independently locked parts of the topic
@@ -92,6 +94,7 @@ type Hub struct {
 
 	liveMu    sync.Mutex
 	live      map[*conn]struct{} // open connections, for the watchdog
+	sessions  map[string]int     // open connections per browser session
 	connCount atomic.Uint64      // connections so far, to spread ping slots
 
 	mu     sync.Mutex // guards closed
@@ -169,7 +172,7 @@ func NewHub(cfg HubConfig) *Hub {
 		cfg.Metrics = telemetry.Discard()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{cfg: cfg, ctx: ctx, cancel: cancel, batch: newClock(), idle: newClock(), seed: maphash.MakeSeed(), live: map[*conn]struct{}{}}
+	h := &Hub{cfg: cfg, ctx: ctx, cancel: cancel, batch: newClock(), idle: newClock(), seed: maphash.MakeSeed(), live: map[*conn]struct{}{}, sessions: map[string]int{}}
 	for i := range h.shard {
 		h.shard[i].topics = map[string]*topic{}
 	}
@@ -248,14 +251,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.conns.Done()
 		return
 	}
+	who := identityFrom(r.Context())
+	if !h.admit(w, who) {
+		h.conns.Done()
+		return
+	}
 	nc, br, err := accept(w, r, h.cfg.OriginPatterns, h.cfg.SendBuffer)
 	if err != nil {
 		// accept has written the HTTP error.
 		h.cfg.Logger.Debug("websocket accept", "err", err)
+		h.leave(who)
 		h.conns.Done()
 		return
 	}
 	c := newConn(h, nc, br)
+	c.who = who
 	c.binary = binary
 	c.pingSlot = int(h.connCount.Add(1) % uint64(h.pingSlots()))
 	// The connection runs on a new goroutine and the handler returns: the
@@ -276,6 +286,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.liveMu.Lock()
 		delete(h.live, c)
 		h.liveMu.Unlock()
+		h.leave(who)
 	}()
 }
 

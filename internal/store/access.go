@@ -360,3 +360,25 @@ func (s *Store) RevokeToken(ctx context.Context, orgID, id string) error {
 	}
 	return nil
 }
+
+// AccessVersion is a number that changes whenever roles, memberships,
+// token or session revocations change, whichever process changed them.
+func (s *Store) AccessVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.db.QueryRowContext(ctx, `SELECT v FROM access_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("access version: %w", err)
+	}
+	return v, nil
+}
+
+// TokenByID returns the organization's token id.
+func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, apperr.Errorf(apperr.Unauthorized, "the API token %s no longer exists", id)
+	}
+	if err != nil {
+		return t, fmt.Errorf("token %s: %w", id, err)
+	}
+	return t, nil
+}

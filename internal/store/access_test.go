@@ -226,3 +226,72 @@ func TestSessions(t *testing.T) {
 		t.Errorf("DeleteExpiredSessions = %d, %v; want 2", n, err)
 	}
 }
+
+// TestAccessVersion: role, membership, token and session changes move the
+// version; other writes do not.
+func TestAccessVersion(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	v := func() int64 {
+		t.Helper()
+		n, err := s.AccessVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := s.PutDashboard(ctx, dashboard.Dashboard{ID: "ops", Title: "Ops", Charts: []dashboard.Chart{lineChart("cpu", "CPU")}}, "file"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, User{ID: "u1", Email: "a@example.com", Name: "A", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.ChartResource(ctx, "cpu"); err != nil || r != (access.Resource{OrgID: DefaultOrg, DashboardID: "ops", ChartID: "cpu"}) {
+		t.Errorf("ChartResource(cpu) = %+v, %v", r, err)
+	}
+	v0 := v()
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"membership", func() error { return s.SetMembership(ctx, DefaultOrg, "u1", access.Viewer) }},
+		{"role change", func() error { return s.SetMembership(ctx, DefaultOrg, "u1", access.Editor) }},
+		{"dashboard role", func() error { return s.SetDashboardRole(ctx, "ops", "u1", access.Admin) }},
+		{"dashboard role removed", func() error { return s.RemoveDashboardRole(ctx, "ops", "u1") }},
+		{"token revoked", func() error {
+			if err := s.CreateToken(ctx, Token{ID: "t", OrgID: DefaultOrg, Name: "t", SecretHash: "x", Scopes: []access.Permission{access.ViewCharts}}); err != nil {
+				return err
+			}
+			return s.RevokeToken(ctx, DefaultOrg, "t")
+		}},
+		{"session revoked", func() error {
+			now := time.Now()
+			if err := s.CreateSession(ctx, Session{IDHash: "s", UserID: "u1", OrgID: DefaultOrg, CSRFToken: "c", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				return err
+			}
+			return s.RevokeSession(ctx, "s")
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if v1 := v(); v1 <= v0 {
+			t.Errorf("%s did not move the access version (%d)", st.name, v1)
+		} else {
+			v0 = v1
+		}
+	}
+	if err := s.RecordAudit(ctx, AuditEntry{ActorKind: "user", Action: "login", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchSession(ctx, "s", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if v1 := v(); v1 != v0 {
+		t.Errorf("an audit entry or a session's activity moved the version")
+	}
+	if tok, err := s.TokenByID(ctx, "t"); err != nil || tok.RevokedAt.IsZero() {
+		t.Errorf("TokenByID = %+v, %v", tok, err)
+	}
+}

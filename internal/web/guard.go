@@ -6,6 +6,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -86,14 +87,20 @@ func (s *server) visible(r *http.Request, ds []store.Summary) []store.Summary {
 	return out
 }
 
-// requireIdentity refuses anonymous requests to h with 401 in the JSON
-// error shape (the live socket: its subscriptions are checked one by one).
-func requireIdentity(h http.Handler) http.Handler {
+// liveIdentity refuses anonymous requests to the live socket with 401 in
+// the JSON error shape, and hands the hub who the connection belongs to:
+// it checks each subscription, and the session's connection limit.
+func liveIdentity(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := signedIn(r); err != nil {
 			writeError(w, apperr.From(err))
 			return
 		}
-		h.ServeHTTP(w, r)
+		id := who(r.Context())
+		li := live.Identity{Subject: id.sub}
+		if id.signedIn() {
+			li.Session, li.MaxConns = id.session.IDHash, id.session.MaxConnections
+		}
+		h.ServeHTTP(w, r.WithContext(live.WithIdentity(r.Context(), li)))
 	})
 }

@@ -103,7 +103,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
-	mux.Handle("GET /live", requireIdentity(cfg.Live))
+	mux.Handle("GET /live", liveIdentity(cfg.Live))
 	mux.Handle("GET /metrics", cfg.Metrics)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)

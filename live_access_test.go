@@ -1,0 +1,198 @@
+package ashreports_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// dialAs opens /live with the cookies of c (a signed-in browser).
+func dialAs(t *testing.T, s *testServer, c *http.Client) (*client, *http.Response, error) {
+	t.Helper()
+	u, _ := url.Parse(s.URL)
+	h := http.Header{}
+	for _, ck := range c.Jar.Cookies(u) {
+		h.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		return nil, resp, err
+	}
+	cl := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow() })
+	if f := cl.read(); f.Type != "hello" {
+		t.Fatalf("first frame %+v", f)
+	}
+	return cl, resp, nil
+}
+
+// request sends a client message and returns its reply, skipping other
+// frames.
+func (c *client) request(ref string, msg map[string]any) frame {
+	c.t.Helper()
+	msg["ref"] = ref
+	b, _ := json.Marshal(msg)
+	c.send(string(b))
+	for {
+		if f := c.read(); f.Type == "reply" && f.Ref == ref {
+			return f
+		}
+	}
+}
+
+// closedWith waits for the server to close the socket and returns the
+// close status and reason.
+func closedWith(t *testing.T, c *client) (websocket.StatusCode, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := c.ws.Read(ctx); err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code, ce.Reason
+			}
+			t.Fatalf("socket ended without a close frame: %v", err)
+		}
+	}
+}
+
+// TestLiveSocketAccess: the socket needs credentials; each subscription
+// and publish is authorized; a user of no role on a dashboard learns
+// nothing of it.
+func TestLiveSocketAccess(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "vera@example.com", pw, access.Viewer)
+	addUser(t, s, "nora@example.com", pw, "")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous socket: %v, %v; want 401", err, resp)
+	}
+
+	vera := cookieClient(t)
+	signIn(t, s, vera, "vera@example.com", pw)
+	vc, _, err := dialAs(t, s, vera)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc.subscribe("1", "orders", nil)
+	if r := vc.request("2", map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
+		t.Errorf("a viewer's publish: %+v, want forbidden", r)
+	}
+
+	nora := cookieClient(t)
+	signIn(t, s, nora, "nora@example.com", pw)
+	nc, _, err := dialAs(t, s, nora)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := nc.request("1", map[string]any{"type": "subscribe", "chart": "orders"}); r.OK || r.Error == nil || r.Error.Code != "not_found" {
+		t.Errorf("subscribe without a role: %+v, want not_found", r)
+	}
+}
+
+// TestRevokedRoleStopsUpdates: taking a viewer's role away (as the
+// command line does, from another connection to the database) closes
+// their socket within about a second, and they cannot subscribe again;
+// signing out closes the session's sockets at once.
+func TestRevokedRoleStopsUpdates(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	u := addUser(t, s, "vera@example.com", pw, access.Viewer)
+	vera := cookieClient(t)
+	signIn(t, s, vera, "vera@example.com", pw)
+	vc, _, err := dialAs(t, s, vera)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc.subscribe("1", "orders", nil)
+
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	if err := db.SetMembership(context.Background(), store.DefaultOrg, u.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	code, reason := closedWith(t, vc)
+	if code != websocket.StatusPolicyViolation || reason != "access changed" {
+		t.Fatalf("closed with %d %q, want 1008 access changed", code, reason)
+	}
+	t.Logf("socket closed %v after the role was taken away", time.Since(start))
+	again, _, err := dialAs(t, s, vera)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := again.request("1", map[string]any{"type": "subscribe", "chart": "orders"}); r.OK || r.Error == nil || r.Error.Code != "not_found" {
+		t.Errorf("subscribe after the role was taken away: %+v", r)
+	}
+
+	// Sign-out ends the session's sockets.
+	if err := db.SetMembership(context.Background(), store.DefaultOrg, u.ID, access.Viewer); err != nil {
+		t.Fatal(err)
+	}
+	third, _, err := dialAs(t, s, vera)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third.subscribe("1", "orders", nil)
+	_, _, csrf := page(t, vera, s.URL+"/")
+	if r := postForm(t, vera, s.URL+"/logout", url.Values{"csrf_token": {csrf}}, nil); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", r.StatusCode)
+	}
+	if code, reason := closedWith(t, third); code != websocket.StatusPolicyViolation || reason != "signed out" {
+		t.Errorf("after sign-out: closed with %d %q, want 1008 signed out", code, reason)
+	}
+}
+
+// TestSessionConnectionLimit: a session holds at most its limit of live
+// sockets; the next is refused with a reason.
+func TestSessionConnectionLimit(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "vera@example.com", pw, access.Viewer)
+	vera := cookieClient(t)
+	signIn(t, s, vera, "vera@example.com", pw)
+	var open []*client
+	for range 10 { // the default limit
+		c, _, err := dialAs(t, s, vera)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	_, resp, err := dialAs(t, s, vera)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("eleventh socket: %v, %v; want 429", err, resp)
+	}
+	open[0].ws.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, err := dialAs(t, s, vera)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a socket closed, but a new one is still refused: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
