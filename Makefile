@@ -5,7 +5,7 @@ GO ?= go
 ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= ashreports-data
 
-.PHONY: run test assets build lint check-go test-go clean
+.PHONY: run test assets build lint check-go test-go fuzz clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -30,7 +30,15 @@ lint: assets
 test-go: assets
 	$(GO) test -race -count=1 ./...
 
-test: lint test-go
+# Brief fuzzing of the decoders of untrusted input: the socket's client
+# messages and the publish payload (their seed corpora also run in
+# test-go). FUZZTIME=1m fuzzes longer.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./internal/live
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOp$$' -fuzztime $(FUZZTIME) ./chart
+
+test: lint test-go fuzz
 
 clean:
 	rm -rf bin internal/web/assets/dist/app.* test-artifacts

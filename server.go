@@ -60,8 +60,22 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Admin, when set, is created as the first admin if the server has no
 	// user yet.
-	Admin  *Admin
-	Logger *slog.Logger
+	Admin *Admin
+	// RateLimits are the API's rate limits; zero fields take defaults.
+	RateLimits RateLimits
+	Logger     *slog.Logger
+}
+
+// RateLimits are the API's rate limits, in requests per second, with
+// bursts of twice as many. A request over a limit gets 429 with
+// Retry-After.
+type RateLimits struct {
+	// Publish is the updates one user or token may publish; 5,000.
+	Publish float64
+	// Read is the other API requests of one user or token; 100.
+	Read float64
+	// PerIP is the API requests of one client address; 10,000.
+	PerIP float64
 }
 
 // Server is a running AshReports instance.
@@ -158,6 +172,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:       cfg.Logger,
 		Identities:   s.store,
 		SessionEnded: s.hub.EndSession,
+		Limits:       web.Limits(cfg.RateLimits),
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
@@ -252,5 +253,32 @@ func TestAPITokenHeader(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"code":"unauthorized"`) {
 			t.Errorf("Authorization %q: %d %s", h, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestAPIRateLimit: past its limit a token gets 429 with Retry-After and
+// the JSON error shape; another token is not affected.
+func TestAPIRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	grantTestToken(t, dir)
+	s := &testServer{cfg: ashreports.Config{DataDir: dir, DashboardsDir: examples, NoDemo: true, RateLimits: ashreports.RateLimits{Read: 1}}, DataDir: dir}
+	s.start(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	var last *http.Response
+	for range 3 { // a burst of 2, then refused
+		resp, err := authGet(s.URL + "/api/v1/dashboards")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		last = resp
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") != "1" {
+		t.Fatalf("third request: %d, Retry-After %q; want 429, 1", last.StatusCode, last.Header.Get("Retry-After"))
+	}
+	// Publishing has its own budget.
+	if code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
+		t.Errorf("publish while reads are limited: %d %v", code, body)
 	}
 }

@@ -3,10 +3,14 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/live"
+	"github.com/ashreports/ashreports/internal/ratelimit"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -102,5 +106,69 @@ func liveIdentity(h http.Handler) http.Handler {
 			li.Session, li.MaxConns = id.session.IDHash, id.session.MaxConnections
 		}
 		h.ServeHTTP(w, r.WithContext(live.WithIdentity(r.Context(), li)))
+	})
+}
+
+// Limits are the API's rate limits, per second with bursts of twice as
+// many. Zero fields take the defaults.
+type Limits struct {
+	// Publish is the updates one user or token may publish; 5,000.
+	Publish float64
+	// Read is the other API requests of one user or token; 100.
+	Read float64
+	// PerIP is the API requests of one client address, whoever sends
+	// them; 10,000.
+	PerIP float64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Publish <= 0 {
+		l.Publish = 5000
+	}
+	if l.Read <= 0 {
+		l.Read = 100
+	}
+	if l.PerIP <= 0 {
+		l.PerIP = 10000
+	}
+	return l
+}
+
+type apiLimits struct {
+	publish, read, ip *ratelimit.Limiter
+}
+
+func newAPILimits(l Limits) apiLimits {
+	l = l.withDefaults()
+	mk := func(r float64) *ratelimit.Limiter { return ratelimit.New(r, int(2*r), 100000) }
+	return apiLimits{publish: mk(l.Publish), read: mk(l.Read), ip: mk(l.PerIP)}
+}
+
+// limit applies the API rate limits: per client address, then per user
+// or token (publishing and reading apart). A refusal is 429 with
+// Retry-After and the JSON error shape.
+func (s *server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		now := time.Now()
+		ok, wait := s.apiLimits.ip.Allow(clientIP(r), now)
+		if ok {
+			if sub := who(r.Context()).sub; sub.Kind != access.Anonymous {
+				l := s.apiLimits.read
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/updates") {
+					l = s.apiLimits.publish
+				}
+				ok, wait = l.Allow(sub.ID, now)
+			}
+		}
+		if !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
+			writeError(w, apperr.Errorf(apperr.RateLimited, "too many requests: try again in %d s", ratelimit.RetryAfterSeconds(wait)))
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

@@ -69,12 +69,15 @@ type Config struct {
 	// SessionEnded, when set, is told the hash of each session that ends
 	// by sign-out or a new sign-in, to close its sockets.
 	SessionEnded func(idHash string)
+	// Limits are the API's rate limits.
+	Limits Limits
 }
 
 type server struct {
 	Config
 	pages       map[string]*template.Template
 	loginLimits loginLimits
+	apiLimits   apiLimits
 }
 
 // New returns the HTTP handler of the whole server.
@@ -86,7 +89,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits()}
+	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
 	funcs := template.FuncMap{"t": cfg.Catalog.T}
 	for _, page := range []string{"list", "dashboard", "error", "login"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
@@ -117,7 +120,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, apperr.Errorf(apperr.NotFound, "no page %s", r.URL.Path))
 	})
-	return securityHeaders(s.identify(mux)), nil
+	return securityHeaders(s.identify(s.limit(mux))), nil
 }
 
 // noCache makes browsers revalidate assets, which carry no content hash in
