@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -194,5 +195,45 @@ func TestSessionConnectionLimit(t *testing.T) {
 			t.Fatalf("a socket closed, but a new one is still refused: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRevokedTokenClosesItsSocket: a machine's socket closes when its
+// token is revoked, and the token is refused afterwards.
+func TestRevokedTokenClosesItsSocket(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	secret, hash := auth.NewToken()
+	if err := db.CreateToken(ctx, store.Token{ID: "tok_viewer", OrgID: store.DefaultOrg, Name: "wall screen", SecretHash: hash, Scopes: []access.Permission{access.ViewCharts}}); err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Authorization": {"Bearer " + secret}}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow() })
+	c.read() // hello
+	c.subscribe("1", "orders", nil)
+	if r := c.request("2", map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
+		t.Errorf("publish with a view-only token: %+v, want forbidden", r)
+	}
+	if err := db.RevokeToken(ctx, store.DefaultOrg, "tok_viewer"); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := closedWith(t, c); code != websocket.StatusPolicyViolation || reason != "access changed" {
+		t.Errorf("closed with %d %q, want 1008 access changed", code, reason)
+	}
+	_, resp, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live", &websocket.DialOptions{HTTPHeader: h})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a revoked token's socket: %v, %v; want 401", err, resp)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
@@ -29,6 +31,10 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdin
 		return userAdd(ctx, args[2:], getenv, stdin, stdout, stderr)
 	case "token create":
 		return tokenCreate(ctx, args[2:], getenv, stdout, stderr)
+	case "token list":
+		return tokenList(ctx, args[2:], getenv, stdout, stderr)
+	case "token revoke":
+		return tokenRevoke(ctx, args[2:], getenv, stdout, stderr)
 	case "org add":
 		return orgAdd(ctx, args[2:], getenv, stdout, stderr)
 	}
@@ -244,6 +250,79 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	fmt.Fprintf(stdout, "token %s (%s) created in %s\n%s\n(shown once: store it now; send it as Authorization: Bearer <token>)\n", t.ID, t.Name, t.OrgID, secret)
+	return nil
+}
+
+func tokenList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sf := addStoreFlags(fs, getenv)
+	org := fs.String("org", store.DefaultOrg, "the organization whose tokens to list")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ts, err := s.Tokens(ctx, *org)
+	if err != nil {
+		return err
+	}
+	if len(ts) == 0 {
+		fmt.Fprintf(stdout, "organization %s has no API token\n", *org)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCHARTS\tCREATED\tLAST USED\tREVOKED")
+	day := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Local().Format("2006-01-02 15:04")
+	}
+	for _, t := range ts {
+		scopes := make([]string, len(t.Scopes))
+		for i, p := range t.Scopes {
+			scopes[i] = string(p)
+		}
+		charts := strings.Join(t.Charts, ",")
+		if charts == "" {
+			charts = "all"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(scopes, ","), charts, day(t.CreatedAt), day(t.LastUsedAt), day(t.RevokedAt))
+	}
+	return tw.Flush()
+}
+
+func tokenRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sf := addStoreFlags(fs, getenv)
+	org := fs.String("org", store.DefaultOrg, "the token's organization")
+	id := fs.String("id", "", "the token's id, as token list shows it (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usageError{errors.New("--id: the token's id is required (ashreports token list)")}
+	}
+	s, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.RevokeToken(ctx, *org, *id); err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return fmt.Errorf("--id: organization %s has no token %q", *org, *id)
+		}
+		return err
+	}
+	if err := s.RecordAudit(ctx, store.AuditEntry{OrgID: *org, ActorKind: "cli", Action: "token_revoked", Target: *id, Outcome: "ok"}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token %s revoked: requests with it are refused, and its live connections close within a second\n", *id)
 	return nil
 }
 

@@ -159,6 +159,19 @@ func TestTokenCreate(t *testing.T) {
 	if len(log) != 1 || log[0].Action != "token_created" || strings.Contains(log[0].Detail, secret) {
 		t.Errorf("audit %+v", log)
 	}
+	out, err = cli(t, dir, "", "token", "list")
+	if err != nil || !strings.Contains(out, tok.ID) || !strings.Contains(out, "publish_data,view_charts") || !strings.Contains(out, "a,b") {
+		t.Errorf("token list = %v, %q", err, out)
+	}
+	if _, err := cli(t, dir, "", "token", "revoke", "--id", "tok_nope"); err == nil || !strings.Contains(err.Error(), `--id: organization default has no token "tok_nope"`) {
+		t.Errorf("revoke of an unknown token: %v", err)
+	}
+	if _, err := cli(t, dir, "", "token", "revoke", "--id", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.TokenBySecretHash(ctx, auth.HashToken(secret)); got.RevokedAt.IsZero() {
+		t.Error("token revoke left the token valid")
+	}
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -42,6 +42,8 @@ commands:
   check-config  validate a config file: ashreports check-config FILE
   user add      create a user, or give one a role (ashreports user add -h)
   token create  create an API token for machines (ashreports token create -h)
+  token list    list an organization's API tokens
+  token revoke  revoke an API token (ashreports token revoke --id ID)
   org add       create an organization (ashreports org add -h)
   bench         load-test a server with many viewers (ashreports bench -h for flags)
   version       print the version
