@@ -211,8 +211,8 @@ func TestSignInAndOut(t *testing.T) {
 		}
 	}
 	// Newest first; the demo's users were created before.
-	if got := strings.Join(actions, ","); !strings.HasPrefix(got, "logout,login,") {
-		t.Errorf("audit of the organization: %s, want logout,login first", got)
+	if got := strings.Join(actions, ","); !strings.HasPrefix(got, "logout,login,login_failed,") {
+		t.Errorf("audit of the organization: %s, want logout,login,login_failed first", got)
 	}
 }
 

@@ -262,7 +262,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 			s.errorPage(w, r, err)
 			return
 		}
-		s.audit(r, store.AuditEntry{ActorKind: "anonymous", Action: "login_failed", Target: email, Outcome: "denied", Detail: apperr.From(err).Message})
+		s.auditFailedLogin(r, u.ID, email, apperr.From(err).Message)
 		s.renderLogin(w, r, http.StatusUnauthorized, email, s.Catalog.T("login.wrong"))
 		return
 	}
@@ -322,8 +322,32 @@ func (s *server) checkPassword(ctx context.Context, email, password string) (sto
 	return u, nil
 }
 
+// auditFailedLogin records a failed sign-in in each organization of the
+// user it was for (so that their admins see it), or in none for an
+// unknown email.
+func (s *server) auditFailedLogin(r *http.Request, userID, email, why string) {
+	e := store.AuditEntry{ActorKind: "anonymous", Action: "login_failed", Target: email, Outcome: "denied", Detail: why}
+	if userID == "" {
+		s.audit(r, e)
+		return
+	}
+	ms, err := s.Identities.Memberships(r.Context(), userID)
+	if err != nil || len(ms) == 0 {
+		s.audit(r, e)
+		return
+	}
+	for _, m := range ms {
+		e.OrgID = m.OrgID
+		s.audit(r, e)
+	}
+}
+
 func (s *server) tooManyLogins(w http.ResponseWriter, r *http.Request, email string, wait time.Duration) {
-	s.audit(r, store.AuditEntry{ActorKind: "anonymous", Action: "login_failed", Target: email, Outcome: "denied", Detail: "rate limited"})
+	var userID string
+	if u, err := s.Identities.UserByEmail(r.Context(), email); err == nil {
+		userID = u.ID
+	}
+	s.auditFailedLogin(r, userID, email, "rate limited")
 	w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
 	s.renderLogin(w, r, http.StatusTooManyRequests, email, s.Catalog.T("login.too_many", "seconds", ratelimit.RetryAfterSeconds(wait)))
 }
