@@ -192,6 +192,23 @@ func (s *Store) Memberships(ctx context.Context, userID string) ([]Membership, e
 	return out, rows.Err()
 }
 
+// RemoveMembership takes the user out of the organization, with their
+// roles on its dashboards.
+func (s *Store) RemoveMembership(ctx context.Context, orgID, userID string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("remove membership: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM dashboard_roles WHERE user_id = ? AND dashboard_id IN (SELECT id FROM dashboards WHERE org_id = ?)`, userID, orgID); err != nil {
+		return fmt.Errorf("remove membership: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE org_id = ? AND user_id = ?`, orgID, userID); err != nil {
+		return fmt.Errorf("remove membership: %w", err)
+	}
+	return tx.Commit()
+}
+
 // SetDashboardRole gives the user role on the dashboard; the user must be
 // a member of the dashboard's organization.
 func (s *Store) SetDashboardRole(ctx context.Context, dashboardID, userID string, role access.Role) error {

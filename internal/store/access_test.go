@@ -92,6 +92,12 @@ func TestUsersAndRoles(t *testing.T) {
 		t.Errorf("a non-member in globex: %+v, want not_found", d)
 	}
 
+	if err := s.RemoveMembership(ctx, "globex", "u2"); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := s.Memberships(ctx, "u2"); len(ms) != 1 || ms[0].OrgID != DefaultOrg {
+		t.Errorf("memberships after leaving globex: %+v", ms)
+	}
 	if err := s.RemoveDashboardRole(ctx, "ops", "u2"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,207 @@
+package ashreports_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// actor is one row of the access table: a signed-in browser (or none).
+type actor struct {
+	name string
+	c    *http.Client
+	csrf string
+}
+
+// TestAccessTable runs every role, a user with a role on the dashboard
+// only, a member with no role, an admin of another organization and no
+// session at all against every action that exists on the ops dashboard
+// and its chart "orders", and checks allow or deny with the status or
+// code. Another organization's user gets 404, never 403.
+func TestAccessTable(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	const pw = "a long enough password"
+	if code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
+		t.Fatalf("seed: %d %v", code, body)
+	}
+	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateOrganization(ctx, store.Organization{ID: "globex", Name: "Globex"}); err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]access.Role{"viewer": access.Viewer, "analyst": access.Analyst, "editor": access.Editor, "admin": access.Admin, "member": "", "dasheditor": ""}
+	for name, role := range roles {
+		addUser(t, s, name+"@example.com", pw, role)
+	}
+	dashEditor, _ := db.UserByEmail(ctx, "dasheditor@example.com")
+	if err := db.SetDashboardRole(ctx, "ops", dashEditor.ID, access.Editor); err != nil {
+		t.Fatal(err)
+	}
+	gina := addUser(t, s, "gina@globex.example", pw, "")
+	if err := db.SetMembership(ctx, "globex", gina.ID, access.Admin); err != nil {
+		t.Fatal(err)
+	}
+	// addUser made Gina a member of default; she is of Globex only.
+	if err := db.RemoveMembership(ctx, store.DefaultOrg, gina.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	actors := []actor{{name: "anonymous", c: cookieClient(t)}}
+	for _, name := range []string{"viewer", "analyst", "editor", "admin", "dasheditor", "member"} {
+		actors = append(actors, signedIn(t, s, name, name+"@example.com", pw))
+	}
+	actors = append(actors, signedIn(t, s, "other-org admin", "gina@globex.example", pw))
+
+	// want per actor, in the order above: anonymous, viewer, analyst,
+	// editor, admin, dasheditor, member, other-org admin.
+	const (
+		ok        = "ok"
+		login     = "login"
+		forbidden = "forbidden"
+		notFound  = "not_found"
+		unauth    = "unauthorized"
+	)
+	actions := []struct {
+		name string
+		do   func(t *testing.T, a actor) string
+		want [8]string
+	}{
+		{"page /dashboards/ops", func(t *testing.T, a actor) string { return pageOutcome(t, a, s.URL+"/dashboards/ops") },
+			[8]string{login, ok, ok, ok, ok, ok, notFound, notFound}},
+		{"GET /api/v1/dashboards/ops", func(t *testing.T, a actor) string { return apiOutcome(t, a, "GET", s.URL+"/api/v1/dashboards/ops", "") },
+			[8]string{unauth, ok, ok, ok, ok, ok, notFound, notFound}},
+		{"GET /api/v1/charts/orders", func(t *testing.T, a actor) string { return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders", "") },
+			[8]string{unauth, ok, ok, ok, ok, ok, notFound, notFound}},
+		{"publish over HTTP", func(t *testing.T, a actor) string {
+			return apiOutcome(t, a, "POST", s.URL+"/api/v1/charts/orders/updates", `{"op":"append","rows":[["t",1]]}`)
+		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"subscribe on the socket", func(t *testing.T, a actor) string {
+			return socketOutcome(t, s, a, map[string]any{"type": "subscribe", "chart": "orders"})
+		}, [8]string{unauth, ok, ok, ok, ok, ok, notFound, notFound}},
+		{"publish on the socket", func(t *testing.T, a actor) string {
+			return socketOutcome(t, s, a, map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["t",1]]}`)})
+		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"dashboard list shows ops", func(t *testing.T, a actor) string {
+			status, body, _ := page(t, a.c, s.URL+"/")
+			switch {
+			case status == http.StatusSeeOther:
+				return login
+			case strings.Contains(body, `href="/dashboards/ops"`):
+				return ok
+			}
+			return notFound
+		}, [8]string{login, ok, ok, ok, ok, ok, notFound, notFound}},
+	}
+	for _, act := range actions {
+		for i, a := range actors {
+			t.Run(act.name+"/"+a.name, func(t *testing.T) {
+				if got := act.do(t, a); got != act.want[i] {
+					t.Errorf("got %s, want %s", got, act.want[i])
+				}
+			})
+		}
+	}
+	// The editor's valid CSRF token is needed: without it, a forged
+	// publish from the editor's browser is refused.
+	editor := actors[3]
+	forged := actor{name: "forged", c: editor.c}
+	if got := apiOutcome(t, forged, "POST", s.URL+"/api/v1/charts/orders/updates", `{"op":"append","rows":[["t",1]]}`); got != forbidden {
+		t.Errorf("publish from the editor's browser without the CSRF token: %s, want forbidden", got)
+	}
+}
+
+// signedIn signs a browser in and takes its CSRF token from the sign-out
+// form of the home page.
+func signedIn(t *testing.T, s *testServer, name, email, pw string) actor {
+	t.Helper()
+	c := cookieClient(t)
+	signIn(t, s, c, email, pw)
+	_, _, csrf := page(t, c, s.URL+"/")
+	if csrf == "" {
+		t.Fatalf("%s: no CSRF token on the home page", name)
+	}
+	return actor{name: name, c: c, csrf: csrf}
+}
+
+func pageOutcome(t *testing.T, a actor, url string) string {
+	t.Helper()
+	status, _, _ := page(t, a.c, url)
+	switch status {
+	case http.StatusOK:
+		return "ok"
+	case http.StatusSeeOther:
+		return "login"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusForbidden:
+		return "forbidden"
+	}
+	return fmt.Sprint(status)
+}
+
+func apiOutcome(t *testing.T, a actor, method, url, body string) string {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.csrf != "" {
+		req.Header.Set("X-CSRF-Token", a.csrf)
+	}
+	resp, err := a.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		return "ok"
+	}
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("%s %s: %d, body %q is not the JSON error shape", method, url, resp.StatusCode, b)
+	}
+	want := map[string]int{"unauthorized": 401, "forbidden": 403, "not_found": 404}[e.Error.Code]
+	if want != resp.StatusCode {
+		t.Errorf("%s %s: code %s with status %d", method, url, e.Error.Code, resp.StatusCode)
+	}
+	return e.Error.Code
+}
+
+func socketOutcome(t *testing.T, s *testServer, a actor, msg map[string]any) string {
+	t.Helper()
+	c, resp, err := dialAs(t, s, a.c)
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return "unauthorized"
+		}
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.ws.Close(websocket.StatusNormalClosure, "")
+	r := c.request("1", msg)
+	if r.OK {
+		return "ok"
+	}
+	if r.Error == nil {
+		t.Fatalf("a refusal without an error: %+v", r)
+	}
+	return r.Error.Code
+}
