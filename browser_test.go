@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 // browser starts headless Chromium for the test. Without Chromium the test
@@ -201,4 +203,71 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 	waitJS(t, ctx, 10*time.Second, `[...document.querySelectorAll('[data-chart-id="errors"] svg text')].some(e => e.textContent === "Quantum Widget")`,
 		"the pushed update was not drawn")
 	screenshot(t, ctx, "pushed.png")
+}
+
+// TestBrowserAccess: a user sees only the dashboards they hold a role on;
+// a forged edit from their page is refused; signing out in one tab ends
+// the session's socket in another.
+func TestBrowserAccess(t *testing.T) {
+	s := startServer(t)
+	const pw = "dana's long password"
+	dana := addUser(t, s, "dana@example.com", pw, "")
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.SetDashboardRole(context.Background(), "ops", dana.ID, access.Viewer); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	signInBrowser(t, ctx, s, "dana@example.com", pw)
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".dashboard-list a")].map(a => a.getAttribute("href"))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(links) != 1 || links[0] != "/dashboards/ops" {
+		t.Fatalf("dashboards listed for a viewer of ops only: %v", links)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/dashboards/sales-analytics")); err != nil {
+		t.Fatal(err)
+	}
+	if title, err := chromedp.Run(ctx, chromedp.Title()); err != nil || !strings.Contains(title, "Not found") {
+		t.Errorf("a dashboard without a role: title %q, %v; want Not found", title, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/dashboards/ops")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 15*time.Second, `!!window.ashreports && window.ashreports.connState() === "live" && !!window.ashreports.state("orders")`, "the ops page did not connect")
+	screenshot(t, ctx, "signed-in-viewer.png")
+
+	// A forged edit from the viewer's own page, with her CSRF token, is
+	// refused for want of the role; without the token, for want of it.
+	for _, tc := range []struct{ header, want string }{
+		{`{"Content-Type": "application/json", "X-CSRF-Token": document.querySelector('.account input[name="csrf_token"]').value}`, "403 forbidden"},
+		{`{"Content-Type": "application/json"}`, "403 forbidden"},
+	} {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/api/v1/charts/orders/updates", {method: "POST", headers: `+tc.header+`,
+			body: JSON.stringify({op: "replace", data: {columns: [{name: "t", type: "string"}], rows: []}})})
+			.then(async r => r.status + " " + (await r.json()).error.code)`, chromedp.EvalAwaitPromise))
+		if err != nil || got != tc.want {
+			t.Errorf("forged edit: %q, %v; want %q", got, err, tc.want)
+		}
+	}
+
+	// Sign out in a second tab of the same browser: the first tab's socket
+	// is closed by the server, and cannot come back.
+	tab, cancelTab := chromedp.NewContext(ctx)
+	defer cancelTab()
+	if err := chromedp.Do(tab, chromedp.Navigate(s.URL+"/"), chromedp.Click(".account button"), chromedp.WaitVisible("#login-email")); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	waitJS(t, ctx, 10*time.Second, `window.ashreports.connState() !== "live"`, "the other tab's socket is still live after sign-out")
+	time.Sleep(2 * time.Second) // reconnect attempts happen meanwhile
+	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.ashreports.connState()`)); st == "live" {
+		t.Error("the signed-out tab reconnected")
+	}
 }
