@@ -12,7 +12,10 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
@@ -236,4 +239,45 @@ func TestRevokedTokenClosesItsSocket(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a revoked token's socket: %v, %v; want 401", err, resp)
 	}
+}
+
+// TestGoAPIActsForAUser: Go API calls made As a user are checked like the
+// user's own requests; calls without As are the embedding program's.
+func TestGoAPIActsForAUser(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	const pw = "a long enough password"
+	viewer := addUser(t, s, "vera@example.com", pw, access.Viewer)
+	editor := addUser(t, s, "ed@example.com", pw, access.Editor)
+	nobody := addUser(t, s, "nora@example.com", pw, "")
+	op, err := chart.ParseOp([]byte(seedOp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(u store.User) ashreports.UpdateOption {
+		return ashreports.As(ashreports.Principal{OrgID: store.DefaultOrg, UserID: u.ID})
+	}
+	if _, err := s.BroadcastChartUpdate(ctx, "orders", op, as(viewer)); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Errorf("update as a viewer: %v, want forbidden", err)
+	}
+	if _, err := s.BroadcastChartUpdate(ctx, "orders", op, as(nobody)); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("update as a member without role: %v, want not_found", err)
+	}
+	if _, err := s.BroadcastChartUpdate(ctx, "orders", op, ashreports.As(ashreports.Principal{OrgID: "globex", UserID: editor.ID})); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("update as a user in an organization they are not in: %v, want not_found", err)
+	}
+	if _, err := s.BroadcastChartUpdate(ctx, "orders", op, as(editor)); err != nil {
+		t.Errorf("update as an editor: %v", err)
+	}
+	if _, err := s.BroadcastChartUpdate(ctx, "orders", op); err != nil {
+		t.Errorf("update as the program: %v", err)
+	}
+	if _, err := s.StartFilteredStream(ctx, "product-performance", map[string]string{"region": "Europe"}, as(nobody)); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("filtered stream as a member without role: %v, want not_found", err)
+	}
+	fs, err := s.StartFilteredStream(ctx, "product-performance", map[string]string{"region": "Europe"}, as(viewer))
+	if err != nil {
+		t.Fatalf("filtered stream as a viewer: %v", err)
+	}
+	fs.Stop()
 }

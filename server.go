@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/demo"
 	"github.com/ashreports/ashreports/internal/engine"
@@ -247,10 +248,42 @@ type Update struct {
 	Offset uint64
 }
 
-// UpdateOption is a setting of one BroadcastChartUpdate call.
+// UpdateOption is a setting of one BroadcastChartUpdate or
+// StartFilteredStream call (HighPriority matters to updates only).
 type UpdateOption func(*updateOptions)
 
-type updateOptions struct{ priority engine.Priority }
+type updateOptions struct {
+	priority engine.Priority
+	as       *Principal
+}
+
+// Principal is whom a Go API call acts for: a user, in an organization.
+// A call without one acts as the program that embeds the server, which is
+// trusted and not checked.
+type Principal struct {
+	OrgID, UserID string
+}
+
+// As makes the call act for p: BroadcastChartUpdate then needs p to hold
+// the publish_data permission on the chart, and StartFilteredStream
+// view_charts, checked by the same function as HTTP requests and
+// sockets; a denial is an error with its code (not_found, forbidden) and
+// is audited.
+func As(p Principal) UpdateOption {
+	return func(o *updateOptions) { o.as = &p }
+}
+
+// check authorizes a call made with As.
+func (s *Server) check(ctx context.Context, o updateOptions, p access.Permission, chartID string) error {
+	if o.as == nil {
+		return nil
+	}
+	sub, err := s.store.Subject(ctx, o.as.OrgID, o.as.UserID)
+	if err != nil {
+		return err
+	}
+	return s.authorizeChart(ctx, sub, p, chartID)
+}
 
 // HighPriority sends the update to viewers at once, without waiting for
 // the batching window that lets normal updates share a WebSocket message.
@@ -266,6 +299,9 @@ func (s *Server) BroadcastChartUpdate(ctx context.Context, chartID string, op ch
 	var o updateOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := s.check(ctx, o, access.PublishData, chartID); err != nil {
+		return Update{}, err
 	}
 	st, off, err := s.engine.Apply(ctx, chartID, op, o.priority)
 	if err != nil {
@@ -293,7 +329,14 @@ func (f *FilteredStream) Stop() { f.stop() }
 // filters share it. The query, its data source and its interval are the
 // chart's; filters must be among the chart's declared parameters. It
 // returns once the query has run a first time.
-func (s *Server) StartFilteredStream(ctx context.Context, chartID string, filters map[string]string) (*FilteredStream, error) {
+func (s *Server) StartFilteredStream(ctx context.Context, chartID string, filters map[string]string, opts ...UpdateOption) (*FilteredStream, error) {
+	var o updateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := s.check(ctx, o, access.ViewCharts, chartID); err != nil {
+		return nil, err
+	}
 	st, err := s.engine.Acquire(ctx, chartID, filters)
 	if err != nil {
 		return nil, err
