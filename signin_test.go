@@ -2,6 +2,7 @@ package ashreports_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -281,4 +282,78 @@ func TestAPIRateLimit(t *testing.T) {
 	if code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
 		t.Errorf("publish while reads are limited: %d %v", code, body)
 	}
+}
+
+// TestAuditLogForAdmins: an organization's admin reads its audit log (page
+// and JSON) and sees sign-ins and denials; a viewer is refused and gets no
+// link to it; no secret appears.
+func TestAuditLogForAdmins(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "ada@example.com", pw, access.Admin)
+	addUser(t, s, "vic@example.com", pw, access.Viewer)
+	admin, viewer := cookieClient(t), cookieClient(t)
+	signIn(t, s, admin, "ada@example.com", pw)
+	ck := signIn(t, s, viewer, "vic@example.com", pw)
+	// A denial to be audited: the viewer tries to publish.
+	_, _, csrf := page(t, viewer, s.URL+"/")
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/charts/orders/updates", strings.NewReader(seedOp))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	if code := do(t, viewer, req); code != http.StatusForbidden {
+		t.Fatalf("viewer's publish: %d, want 403", code)
+	}
+
+	status, body, _ := page(t, admin, s.URL+"/admin/audit")
+	if status != http.StatusOK || !strings.Contains(body, `href="/admin/audit"`) {
+		t.Fatalf("admin's audit page: %d, link %v", status, strings.Contains(body, `href="/admin/audit"`))
+	}
+	for _, want := range []string{"login", "denied", "publish_data: publishing data needs the editor role; you have viewer", "user_created"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, pw) || strings.Contains(body, ck.Value) || strings.Contains(body, testToken) {
+		t.Error("the audit page shows a secret")
+	}
+	resp, err := admin.Get(s.URL + "/api/v1/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Entries []struct{ Action, Outcome string } `json:"entries"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || len(out.Entries) == 0 || out.Entries[0].Action != "denied" {
+		t.Errorf("audit API: %d %+v %v", resp.StatusCode, out, err)
+	}
+	resp.Body.Close()
+
+	if status, _, _ := page(t, viewer, s.URL+"/admin/audit"); status != http.StatusForbidden {
+		t.Errorf("viewer's audit page: %d, want 403", status)
+	}
+	if _, home, _ := page(t, viewer, s.URL+"/"); strings.Contains(home, `href="/admin/audit"`) {
+		t.Error("a viewer is shown the audit log link")
+	}
+	get := func(c *http.Client, url string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		return do(t, c, req)
+	}
+	if code := get(viewer, s.URL+"/api/v1/audit?before=x"); code != http.StatusForbidden {
+		t.Errorf("viewer's audit API: %d, want 403", code)
+	}
+	if code := get(admin, s.URL+"/api/v1/audit?before=x"); code != http.StatusBadRequest {
+		t.Errorf("audit API with a bad before: %d, want 400", code)
+	}
+}
+
+// do sends req with c and returns the status, the body read and closed.
+func do(t *testing.T, c *http.Client, req *http.Request) int {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -35,6 +35,7 @@ type Identities interface {
 	TokenBySecretHash(ctx context.Context, hash string) (store.Token, error)
 	TouchToken(ctx context.Context, id string, t time.Time) error
 	RecordAudit(ctx context.Context, e store.AuditEntry) error
+	AuditLog(ctx context.Context, orgID string, before int64, limit int) ([]store.AuditEntry, error)
 }
 
 // Cookie names. The session cookie holds the session id (stored only as

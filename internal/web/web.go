@@ -91,7 +91,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
 	funcs := template.FuncMap{"t": cfg.Catalog.T}
-	for _, page := range []string{"list", "dashboard", "error", "login"} {
+	for _, page := range []string{"list", "dashboard", "error", "login", "audit"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", page, err)
@@ -105,6 +105,8 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /login", s.loginForm)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("GET /admin/audit", s.auditPage)
+	mux.HandleFunc("GET /api/v1/audit", s.apiAudit)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
 	mux.Handle("GET /live", liveIdentity(cfg.Live))
 	mux.Handle("GET /metrics", cfg.Metrics)
@@ -147,7 +149,9 @@ type pageData struct {
 	// sign-out form.
 	UserName string
 	CSRF     string
+	Admin    bool // may administer the organization: the audit log link
 	Login    *loginData
+	Audit    *auditData
 
 	Title      string
 	Body       string
@@ -161,6 +165,7 @@ type pageData struct {
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	if id := who(r.Context()); id.signedIn() {
 		d.UserName, d.CSRF = id.user.Name, id.session.CSRFToken
+		d.Admin = access.Decide(id.sub, access.AdministerOrg, access.Resource{OrgID: id.sub.OrgID}).Allowed
 	}
 	d.Catalog = s.Catalog
 	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.")
