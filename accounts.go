@@ -168,7 +168,7 @@ func (s *Server) Notes() []string { return s.notes }
 // authorizeChart is the hub's Authorizer: access.Decide on the chart's
 // place, with denials audited.
 func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p access.Permission, chartID string) error {
-	res, err := s.store.ChartResource(ctx, chartID)
+	res, err := s.ident.ChartResource(ctx, chartID)
 	if err != nil {
 		return err
 	}
@@ -216,6 +216,7 @@ func (s *Server) watchAccess(ctx context.Context) {
 			continue
 		}
 		last = v
+		s.ident.clear()
 		s.hub.Recheck(ctx, s.refreshIdentity)
 	}
 }

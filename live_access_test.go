@@ -153,11 +153,24 @@ func TestRevokedRoleStopsUpdates(t *testing.T) {
 	if err := db.SetMembership(context.Background(), store.DefaultOrg, u.ID, access.Viewer); err != nil {
 		t.Fatal(err)
 	}
-	third, _, err := dialAs(t, s, vera)
-	if err != nil {
-		t.Fatal(err)
+	// A role given takes effect when the server sees the change (within
+	// about half a second).
+	var third *client
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, _, err := dialAs(t, s, vera)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := c.request("1", map[string]any{"type": "subscribe", "chart": "orders"}); r.OK {
+			third = c
+			break
+		}
+		c.ws.Close(websocket.StatusNormalClosure, "")
+		if time.Now().After(deadline) {
+			t.Fatal("the role given back does not let her subscribe")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	third.subscribe("1", "orders", nil)
 	_, _, csrf := page(t, vera, s.URL+"/")
 	if r := postForm(t, vera, s.URL+"/logout", url.Values{"csrf_token": {csrf}}, nil); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out: %d", r.StatusCode)

@@ -83,6 +83,7 @@ type RateLimits struct {
 type Server struct {
 	log     *slog.Logger
 	store   *store.Store
+	ident   *identities // the store, with access cached
 	broker  *natsbroker.Broker
 	sources *source.Registry
 	engine  *engine.Engine
@@ -118,6 +119,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.store, err = store.OpenSQLite(ctx, store.Path(cfg.DataDir)); err != nil {
 		return nil, err
 	}
+	s.ident = newIdentities(s.store)
 	if s.broker, err = natsbroker.Start(ctx, natsbroker.Config{StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
@@ -171,7 +173,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Catalog:      cat,
 		Ready:        s.ready,
 		Logger:       cfg.Logger,
-		Identities:   s.store,
+		Identities:   s.ident,
 		SessionEnded: s.hub.EndSession,
 		Limits:       web.Limits(cfg.RateLimits),
 	})
@@ -278,7 +280,7 @@ func (s *Server) check(ctx context.Context, o updateOptions, p access.Permission
 	if o.as == nil {
 		return nil
 	}
-	sub, err := s.store.Subject(ctx, o.as.OrgID, o.as.UserID)
+	sub, err := s.ident.Subject(ctx, o.as.OrgID, o.as.UserID)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 -- +goose Up
 -- access_version counts changes to who may see what (roles, memberships,
--- tokens, sessions, dashboards' organizations), by any process: servers
--- poll it and recheck their live connections when it moves.
+-- token and session revocations, where dashboards and charts belong), by
+-- any process: servers poll it, drop what they cached of access and
+-- recheck their live connections when it moves.
 CREATE TABLE access_version (v INTEGER NOT NULL);
 INSERT INTO access_version (v) VALUES (0);
 
@@ -38,8 +39,20 @@ CREATE TRIGGER users_deleted AFTER DELETE ON users BEGIN UPDATE access_version S
 -- +goose StatementBegin
 CREATE TRIGGER dashboards_moved AFTER UPDATE OF org_id ON dashboards BEGIN UPDATE access_version SET v = v + 1; END;
 -- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER dashboards_deleted AFTER DELETE ON dashboards BEGIN UPDATE access_version SET v = v + 1; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER charts_deleted AFTER DELETE ON charts BEGIN UPDATE access_version SET v = v + 1; END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER charts_moved AFTER UPDATE OF dashboard_id ON charts BEGIN UPDATE access_version SET v = v + 1; END;
+-- +goose StatementEnd
 
 -- +goose Down
+DROP TRIGGER charts_moved;
+DROP TRIGGER charts_deleted;
+DROP TRIGGER dashboards_deleted;
 DROP TRIGGER dashboards_moved;
 DROP TRIGGER users_deleted;
 DROP TRIGGER sessions_revoked;
