@@ -267,6 +267,28 @@ func TestFanOutOverTCP(t *testing.T) {
 	}
 }
 
+// tcpPair returns the two ends of a loopback TCP connection, closed when
+// the test ends (the server end may be closed before).
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
 // TestHeldOpsLeaveTogether: ops that the broker reports as arriving
 // together (more waiting) reach a viewer in one WebSocket message, at most
 // maxHeld ops to a message, even with the batching window off.
@@ -275,20 +297,7 @@ func TestHeldOpsLeaveTogether(t *testing.T) {
 	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker, Metrics: telemetry.Discard(), BatchWindow: -1})
 	defer h.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cc, sc := tcpPair(t)
 	_ = cc.SetDeadline(time.Now().Add(20 * time.Second))
 	client := &rawClient{t: t, nc: cc, br: bufio.NewReader(cc)}
 	c := newConn(h, sc, bufio.NewReader(sc))
@@ -329,21 +338,8 @@ func TestControlFloodClosesAsSlowConsumer(t *testing.T) {
 	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}},
 		Metrics: m, MaxPendingControl: 4, SendBuffer: 4096})
 	defer h.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc, sc := tcpPair(t)
 	_ = cc.(*net.TCPConn).SetReadBuffer(4096)
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
 	_ = sc.(*net.TCPConn).SetWriteBuffer(4096)
 	c := newConn(h, sc, bufio.NewReader(sc))
 	big := []byte(strings.Repeat("x", 64<<10))
