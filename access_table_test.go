@@ -94,6 +94,8 @@ func TestAccessTable(t *testing.T) {
 		{"publish on the socket", func(t *testing.T, a actor) string {
 			return socketOutcome(t, s, a, map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["t",1]]}`)})
 		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"export CSV", func(t *testing.T, a actor) string { return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders/export.csv", "") },
+			[8]string{unauth, forbidden, ok, ok, ok, ok, notFound, notFound}},
 		{"dashboard list shows ops", func(t *testing.T, a actor) string {
 			status, body, _ := page(t, a.c, s.URL+"/")
 			switch {
@@ -204,4 +206,28 @@ func socketOutcome(t *testing.T, s *testServer, a actor, msg map[string]any) str
 		t.Fatalf("a refusal without an error: %+v", r)
 	}
 	return r.Error.Code
+}
+
+// TestExportCSV: a chart's data as CSV, header first, numbers exact,
+// null empty, and a text a spreadsheet would run as a formula defused.
+func TestExportCSV(t *testing.T) {
+	s := startServer(t)
+	for _, op := range []string{seedOp, `{"op":"append","rows":[["=HYPERLINK(\"x\")",2.5],[null,null]]}`} {
+		if code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(op)); code != http.StatusOK {
+			t.Fatalf("publish: %d %v", code, body)
+		}
+	}
+	resp, err := authGet(s.URL + "/api/v1/charts/orders/export.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	want := "t,n\na,1\n\"'=HYPERLINK(\"\"x\"\")\",2.5\n,\n"
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || string(b) != want {
+		t.Errorf("export: %d %s\n%s\nwant\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), b, want)
+	}
+	if cd := resp.Header.Get("Content-Disposition"); cd != `attachment; filename="orders.csv"` {
+		t.Errorf("Content-Disposition %q", cd)
+	}
 }

@@ -115,6 +115,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /api/v1/dashboards", s.apiDashboards)
 	mux.HandleFunc("GET /api/v1/dashboards/{id}", s.apiDashboard)
 	mux.HandleFunc("GET /api/v1/charts/{id}", s.apiChart)
+	mux.HandleFunc("GET /api/v1/charts/{id}/export.csv", s.apiExport)
 	mux.HandleFunc("POST /api/v1/charts/{id}/updates", s.apiUpdate)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.Errorf(apperr.NotFound, "no API route %s %s", r.Method, r.URL.Path))
