@@ -94,7 +94,9 @@ func TestAccessTable(t *testing.T) {
 		{"publish on the socket", func(t *testing.T, a actor) string {
 			return socketOutcome(t, s, a, map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["t",1]]}`)})
 		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
-		{"export CSV", func(t *testing.T, a actor) string { return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders/export.csv", "") },
+		{"export CSV", func(t *testing.T, a actor) string {
+			return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders/export.csv", "")
+		},
 			[8]string{unauth, forbidden, ok, ok, ok, ok, notFound, notFound}},
 		{"dashboard list shows ops", func(t *testing.T, a actor) string {
 			status, body, _ := page(t, a.c, s.URL+"/")
