@@ -176,6 +176,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Identities:   s.ident,
 		SessionEnded: s.hub.EndSession,
 		Limits:       web.Limits(cfg.RateLimits),
+		Admin:        s.store,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package ashreports_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/internal/access"
@@ -356,4 +358,84 @@ func do(t *testing.T, c *http.Client, req *http.Request) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestAdminAPI: an organization admin manages members and tokens over the
+// API (with the CSRF token from a browser session); a token's secret is
+// shown once and works; bad input names the field; nothing changes
+// without the CSRF token.
+func TestAdminAPI(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "ada@example.com", pw, access.Admin)
+	bob := addUser(t, s, "bob@example.com", pw, access.Viewer)
+	ada := signedIn(t, s, "ada", "ada@example.com", pw)
+	call := func(a actor, method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if a.csrf != "" {
+			req.Header.Set("X-CSRF-Token", a.csrf)
+		}
+		resp, err := a.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+
+	if code, _ := call(actor{c: ada.c}, "PUT", "/api/v1/members/"+bob.ID, `{"role":"editor"}`); code != http.StatusForbidden {
+		t.Errorf("role change without the CSRF token: %d, want 403", code)
+	}
+	if code, out := call(ada, "PUT", "/api/v1/members/"+bob.ID, `{"role":"owner"}`); code != http.StatusBadRequest || out["error"].(map[string]any)["field"] != "role" {
+		t.Errorf("unknown role: %d %v", code, out)
+	}
+	if code, _ := call(ada, "PUT", "/api/v1/members/"+bob.ID, `{"role":"editor"}`); code != http.StatusOK {
+		t.Errorf("role change: %d", code)
+	}
+	code, out := call(ada, "GET", "/api/v1/members", "")
+	if code != http.StatusOK || !strings.Contains(fmt.Sprint(out["members"]), "email:bob@example.com name:bob role:editor") {
+		t.Errorf("members: %d %v", code, out)
+	}
+
+	code, out = call(ada, "POST", "/api/v1/tokens", `{"name":"ci","scopes":["publish_data"],"charts":["orders"]}`)
+	secret, _ := out["secret"].(string)
+	if code != http.StatusCreated || !strings.HasPrefix(secret, "ashr_") {
+		t.Fatalf("create token: %d %v", code, out)
+	}
+	id := out["id"].(string)
+	if code, out := call(ada, "POST", "/api/v1/tokens", `{"name":"x","scopes":["publish"]}`); code != http.StatusBadRequest || out["error"].(map[string]any)["field"] != "scopes" {
+		t.Errorf("bad scope: %d %v", code, out)
+	}
+	machine := func() int {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/charts/orders/updates", strings.NewReader(seedOp))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+secret)
+		return do(t, http.DefaultClient, req)
+	}
+	if got := machine(); got != http.StatusOK {
+		t.Errorf("publish with the new token: %d", got)
+	}
+	_, out = call(ada, "GET", "/api/v1/tokens", "")
+	if list := fmt.Sprint(out["tokens"]); !strings.Contains(list, id) || strings.Contains(list, secret) {
+		t.Errorf("token list: %v", list)
+	}
+	if code, _ := call(ada, "DELETE", "/api/v1/tokens/"+id, ""); code != http.StatusNoContent {
+		t.Errorf("revoke: %d", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for machine() != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("the revoked token still publishes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := call(ada, "DELETE", "/api/v1/members/"+bob.ID, ""); code != http.StatusNoContent {
+		t.Errorf("remove member: %d", code)
+	}
 }

@@ -399,3 +399,32 @@ func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
 	}
 	return t, nil
 }
+
+// Member is a user's place in an organization, with who they are.
+type Member struct {
+	UserID string
+	Email  string
+	Name   string
+	Role   access.Role
+}
+
+// Members lists the organization's members by email.
+func (s *Store) Members(ctx context.Context, orgID string) ([]Member, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+		WHERE m.org_id = ? ORDER BY u.email`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		var role string
+		if err := rows.Scan(&m.UserID, &m.Email, &m.Name, &role); err != nil {
+			return nil, fmt.Errorf("members: %w", err)
+		}
+		m.Role = access.Role(role)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

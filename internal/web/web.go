@@ -71,6 +71,8 @@ type Config struct {
 	SessionEnded func(idHash string)
 	// Limits are the API's rate limits.
 	Limits Limits
+	// Admin manages members, roles and tokens.
+	Admin Admin
 }
 
 type server struct {
@@ -107,6 +109,14 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /admin/audit", s.auditPage)
 	mux.HandleFunc("GET /api/v1/audit", s.apiAudit)
+	mux.HandleFunc("GET /api/v1/members", s.apiMembers)
+	mux.HandleFunc("PUT /api/v1/members/{user}", s.apiSetMember)
+	mux.HandleFunc("DELETE /api/v1/members/{user}", s.apiRemoveMember)
+	mux.HandleFunc("PUT /api/v1/dashboards/{id}/roles/{user}", s.apiSetDashboardRole)
+	mux.HandleFunc("DELETE /api/v1/dashboards/{id}/roles/{user}", s.apiRemoveDashboardRole)
+	mux.HandleFunc("GET /api/v1/tokens", s.apiTokens)
+	mux.HandleFunc("POST /api/v1/tokens", s.apiCreateToken)
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.apiRevokeToken)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
 	mux.Handle("GET /live", liveIdentity(cfg.Live))
 	mux.Handle("GET /metrics", cfg.Metrics)
