@@ -192,7 +192,12 @@ func clientIP(r *http.Request) string {
 // localPath returns next when it is a path on this site, else "/": the
 // sign-in form never redirects elsewhere.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	// Browsers drop tabs and newlines and read \ as /, so "/\t/x" and
+	// "/\\x" would leave the site: any of them, or "//", is refused.
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return next
