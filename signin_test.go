@@ -398,6 +398,9 @@ func TestAdminAPI(t *testing.T) {
 	if code, _ := call(ada, "PUT", "/api/v1/members/"+bob.ID, `{"role":"editor"}`); code != http.StatusOK {
 		t.Errorf("role change: %d", code)
 	}
+	if code, _ := call(ada, "PUT", "/api/v1/members/usr_of_another_org", `{"role":"viewer"}`); code != http.StatusNotFound {
+		t.Errorf("a user who is no member: %d, want 404 (admins change members' roles, they do not pull users in)", code)
+	}
 	code, out := call(ada, "GET", "/api/v1/members", "")
 	if code != http.StatusOK || !strings.Contains(fmt.Sprint(out["members"]), "email:bob@example.com name:bob role:editor") {
 		t.Errorf("members: %d %v", code, out)

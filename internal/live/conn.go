@@ -56,9 +56,13 @@ type conn struct {
 	closed    chan struct{} // closed once the close frame is sent, or the socket closed
 	reason    string        // why, for the disconnects metric
 
-	// whoMu guards who and charts, which Recheck reads from elsewhere.
+	// whoMu guards who, whoGen and charts, which Recheck reads from
+	// elsewhere.
 	whoMu sync.Mutex
 	who   Identity
+	// whoGen counts Recheck's updates of who: a subscribe authorized
+	// before one is checked again once its chart is recorded.
+	whoGen uint64
 	// charts are the charts of subs, in the same order.
 	charts []string
 
@@ -809,7 +813,10 @@ func (c *conn) subscribe(m clientMsg) {
 	}
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 15*time.Second)
 	defer cancel()
-	if err := c.hub.authorize(ctx, c.identity().Subject, access.ViewCharts, m.Chart); err != nil {
+	c.whoMu.Lock()
+	sub, gen := c.who.Subject, c.whoGen
+	c.whoMu.Unlock()
+	if err := c.hub.authorize(ctx, sub, access.ViewCharts, m.Chart); err != nil {
 		c.reply(m.Ref, nil, err)
 		return
 	}
@@ -846,6 +853,17 @@ func (c *conn) subscribe(m clientMsg) {
 		c.whoMu.Lock()
 		c.charts = append(c.charts, s.ChartID)
 		c.whoMu.Unlock()
+	}
+	// A Recheck that ran meanwhile did not see this chart: check it with
+	// the subject that Recheck left.
+	c.whoMu.Lock()
+	moved, sub := c.whoGen != gen, c.who.Subject
+	c.whoMu.Unlock()
+	if moved {
+		if err := c.hub.authorize(ctx, sub, access.ViewCharts, m.Chart); err != nil {
+			go c.close(statusPolicyViolation, "access changed")
+			return
+		}
 	}
 	c.reply(m.Ref, map[string]any{"stream": s.ID, "resumed": resumed}, nil)
 }

@@ -114,6 +114,7 @@ func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subjec
 		}
 		c.whoMu.Lock()
 		c.who.Subject = sub
+		c.whoGen++
 		c.whoMu.Unlock()
 	}
 }

@@ -1,9 +1,11 @@
 // Package ratelimit limits how often a key (a user, a token, an IP
 // address) may act: a token bucket per key, refilled at a steady rate up
 // to a burst. A refused call learns how long to wait, for the Retry-After
-// header of a 429. Memory is bounded: full buckets are forgotten, and past
-// the limit on keys the least recently used are dropped. A Limiter is safe
-// for concurrent use.
+// header of a 429. Memory is bounded: at the limit on keys, the least
+// recently used key is forgotten when its bucket has refilled; when it has
+// not, new keys are refused until it has, so that a flood of new keys
+// cannot reset a key that is being limited. A Limiter is safe for
+// concurrent use.
 package ratelimit
 
 import (
@@ -49,8 +51,8 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 		b.at = now
 		l.lru.MoveToFront(e)
 	} else {
-		if len(l.buckets) >= l.max {
-			l.evict()
+		if len(l.buckets) >= l.max && !l.evict(now) {
+			return false, max(time.Duration(float64(time.Second)/l.rate), time.Millisecond)
 		}
 		b = &bucket{key: key, tokens: l.burst, at: now}
 		l.buckets[key] = l.lru.PushFront(b)
@@ -63,14 +65,21 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	return false, max(wait, time.Millisecond)
 }
 
-// evict forgets the least recently used key. A key that was forgotten
-// starts again with a full bucket; the least recently used one is the
-// likeliest to have refilled anyway.
-func (l *Limiter) evict() {
-	if e := l.lru.Back(); e != nil {
-		l.lru.Remove(e)
-		delete(l.buckets, e.Value.(*bucket).key)
+// evict forgets the least recently used key if its bucket has refilled
+// by now (a forgotten key starts again full, so nothing is lost), and
+// reports whether it did.
+func (l *Limiter) evict(now time.Time) bool {
+	e := l.lru.Back()
+	if e == nil {
+		return true
 	}
+	b := e.Value.(*bucket)
+	if b.tokens+now.Sub(b.at).Seconds()*l.rate < l.burst {
+		return false
+	}
+	l.lru.Remove(e)
+	delete(l.buckets, b.key)
+	return true
 }
 
 // Len is the number of keys tracked.

@@ -35,17 +35,34 @@ func TestBurstThenRate(t *testing.T) {
 	}
 }
 
-// TestBoundedKeys: past maxKeys the least recently used key is forgotten,
-// and a key in use keeps its (empty) bucket.
+// TestBoundedKeys: at maxKeys, a new key takes the place of the least
+// recently used one only once that one's bucket has refilled: a flood of
+// new keys cannot forget a key that is being limited.
 func TestBoundedKeys(t *testing.T) {
-	l := New(0.001, 1, 10)
+	l := New(1, 1, 10) // one a second
 	t0 := time.Now()
-	l.Allow("busy", t0)
-	for i := range 100 {
+	l.Allow("victim", t0) // its bucket is now empty
+	for i := range 9 {
 		l.Allow(strconv.Itoa(i), t0)
-		if ok, _ := l.Allow("busy", t0); ok {
-			t.Fatalf("after %d other keys, the busy key's empty bucket was forgotten", i+1)
+	}
+	for i := range 100 {
+		if ok, _ := l.Allow("new"+strconv.Itoa(i), t0); ok {
+			t.Fatal("a new key was let in while the oldest bucket was empty")
 		}
+	}
+	if ok, _ := l.Allow("victim", t0); ok {
+		t.Fatal("the limited key was forgotten")
+	}
+	// Later every bucket has refilled: ten new keys take the places of
+	// the old ones (each then spends its token), and the count stays
+	// bounded.
+	for i := range 10 {
+		if ok, _ := l.Allow("later"+strconv.Itoa(i), t0.Add(2*time.Second)); !ok {
+			t.Fatalf("new key %d refused after the buckets refilled", i)
+		}
+	}
+	if ok, _ := l.Allow("one more", t0.Add(2*time.Second)); ok {
+		t.Error("an eleventh new key was let in while every bucket was empty")
 	}
 	if n := l.Len(); n != 10 {
 		t.Errorf("%d keys tracked, want 10", n)

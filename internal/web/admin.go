@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -18,7 +19,6 @@ import (
 // Admin is what the administration API needs of the metadata store.
 type Admin interface {
 	Members(ctx context.Context, orgID string) ([]store.Member, error)
-	User(ctx context.Context, id string) (store.User, error)
 	SetMembership(ctx context.Context, orgID, userID string, role access.Role) error
 	RemoveMembership(ctx context.Context, orgID, userID string) error
 	SetDashboardRole(ctx context.Context, dashboardID, userID string, role access.Role) error
@@ -121,8 +121,10 @@ func parseRoleBody(w http.ResponseWriter, r *http.Request, allowEmpty bool) (acc
 	return access.ParseRole(b.Role)
 }
 
-// apiSetMember adds a user to the organization or changes their role on
-// it: PUT /api/v1/members/{user} {"role": "editor"|""}.
+// apiSetMember changes a member's role on the organization: PUT
+// /api/v1/members/{user} {"role": "editor"|""}. It does not add users:
+// an organization's admin must not pull in (and learn about) users of
+// other organizations; `ashreports user add --org` does that.
 func (s *server) apiSetMember(w http.ResponseWriter, r *http.Request) {
 	res := orgOf(r)
 	if err := s.adminAction(r, access.AdministerOrg, res); err != nil {
@@ -135,8 +137,13 @@ func (s *server) apiSetMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("user")
-	if _, err := s.Admin.User(r.Context(), userID); err != nil {
+	ms, err := s.Admin.Members(r.Context(), res.OrgID)
+	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if !slices.ContainsFunc(ms, func(m store.Member) bool { return m.UserID == userID }) {
+		writeError(w, apperr.Errorf(apperr.NotFound, "no member %q in this organization", userID))
 		return
 	}
 	if err := s.Admin.SetMembership(r.Context(), res.OrgID, userID, role); err != nil {

@@ -189,6 +189,16 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// addrKey is the rate-limit key of a client address: IPv6 addresses by
+// their /64, which one client commonly holds whole.
+func addrKey(r *http.Request) string {
+	ip := net.ParseIP(clientIP(r))
+	if ip == nil || ip.To4() != nil {
+		return clientIP(r)
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
 // localPath returns next when it is a path on this site, else "/": the
 // sign-in form never redirects elsewhere.
 func localPath(next string) string {
@@ -254,7 +264,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	ip, now := clientIP(r), time.Now()
-	if ok, wait := s.loginLimits.ip.Allow(ip, now); !ok {
+	if ok, wait := s.loginLimits.ip.Allow(addrKey(r), now); !ok {
 		s.tooManyLogins(w, r, email, wait)
 		return
 	}

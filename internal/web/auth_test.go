@@ -1,6 +1,22 @@
 package web
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
+
+func TestAddrKey(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:5000":             "127.0.0.1",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:80":  "2001:db8:1:2::/64",
+		"[::ffff:10.0.0.1]:80":       "::ffff:10.0.0.1",
+	} {
+		if got := addrKey(&http.Request{RemoteAddr: addr}); got != want {
+			t.Errorf("addrKey(%s) = %s, want %s", addr, got, want)
+		}
+	}
+}
 
 // TestLocalPath: the sign-in form redirects only to paths of this site.
 func TestLocalPath(t *testing.T) {

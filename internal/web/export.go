@@ -29,7 +29,7 @@ func (s *server) apiExport(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	header := make([]string, len(st.Data.Columns))
 	for i, c := range st.Data.Columns {
-		header[i] = c.Name
+		header[i] = csvValue(c.Name)
 	}
 	_ = cw.Write(header)
 	rec := make([]string, len(header))

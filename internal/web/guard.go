@@ -32,7 +32,9 @@ func (s *server) authorize(r *http.Request, p access.Permission, res access.Reso
 	if d.Allowed {
 		return nil
 	}
-	if id.sub.Kind != access.Anonymous {
+	// A not_found denial is not audited: the entry would tell the
+	// organization's admins that another organization's resource exists.
+	if id.sub.Kind != access.Anonymous && d.Code != apperr.NotFound {
 		kind := "user"
 		if id.sub.Kind == access.Token {
 			kind = "token"
@@ -154,7 +156,7 @@ func (s *server) limit(next http.Handler) http.Handler {
 			return
 		}
 		now := time.Now()
-		ok, wait := s.apiLimits.ip.Allow(clientIP(r), now)
+		ok, wait := s.apiLimits.ip.Allow(addrKey(r), now)
 		if ok {
 			if sub := who(r.Context()).sub; sub.Kind != access.Anonymous {
 				l := s.apiLimits.read
