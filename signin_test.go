@@ -442,3 +442,36 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("remove member: %d", code)
 	}
 }
+
+// TestRateLimitedSignInsAuditedOnce: a flood of refused sign-ins on one
+// account writes one entry for the refusals, not one each.
+func TestRateLimitedSignInsAuditedOnce(t *testing.T) {
+	s := startServer(t)
+	addUser(t, s, "bob@example.com", "a long enough password", access.Viewer)
+	c := cookieClient(t)
+	for i := range 12 {
+		_, _, token := page(t, c, s.URL+"/login")
+		postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {"bob@example.com"}, "password": {fmt.Sprintf("guess number %d", i)}}, nil)
+	}
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, limited := 0, 0
+	for _, e := range log {
+		switch {
+		case e.Action == "login_failed" && e.Detail == "wrong password":
+			wrong++
+		case e.Action == "login_failed" && strings.HasPrefix(e.Detail, "rate limited"):
+			limited++
+		}
+	}
+	if wrong != 5 || limited != 1 {
+		t.Errorf("audit: %d wrong passwords, %d rate-limited entries; want 5 and 1 (7 attempts refused by the limit)", wrong, limited)
+	}
+}

@@ -217,12 +217,16 @@ func localPath(next string) string {
 // account (whatever the address), against password guessing.
 type loginLimits struct {
 	ip, account *ratelimit.Limiter
+	// audited bounds the audit entries of refused attempts: one a minute
+	// per email, so that a flood of attempts cannot flood the log.
+	audited *ratelimit.Limiter
 }
 
 func newLoginLimits() loginLimits {
 	return loginLimits{
 		ip:      ratelimit.New(10.0/60, 10, 10000), // 10 a minute
 		account: ratelimit.New(1.0/60, 5, 10000),   // 5, then one a minute
+		audited: ratelimit.New(1.0/60, 1, 10000),
 	}
 }
 
@@ -359,11 +363,13 @@ func (s *server) auditFailedLogin(r *http.Request, userID, email, why string) {
 }
 
 func (s *server) tooManyLogins(w http.ResponseWriter, r *http.Request, email string, wait time.Duration) {
-	var userID string
-	if u, err := s.Identities.UserByEmail(r.Context(), email); err == nil {
-		userID = u.ID
+	if ok, _ := s.loginLimits.audited.Allow(strings.ToLower(email), time.Now()); ok {
+		var userID string
+		if u, err := s.Identities.UserByEmail(r.Context(), email); err == nil {
+			userID = u.ID
+		}
+		s.auditFailedLogin(r, userID, email, "rate limited (further refusals within a minute are not recorded)")
 	}
-	s.auditFailedLogin(r, userID, email, "rate limited")
 	w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
 	s.renderLogin(w, r, http.StatusTooManyRequests, email, s.Catalog.T("login.too_many", "seconds", ratelimit.RetryAfterSeconds(wait)))
 }
