@@ -167,7 +167,9 @@ func pageOutcome(t *testing.T, a actor, url string) string {
 	return fmt.Sprint(status)
 }
 
-func apiOutcome(t *testing.T, a actor, method, url, body string) string {
+// send makes an API request as a (JSON body, the actor's CSRF token) and
+// returns the status and the body.
+func (a actor) send(t *testing.T, method, url, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -185,18 +187,24 @@ func apiOutcome(t *testing.T, a actor, method, url, body string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 == 2 {
+	return resp.StatusCode, b
+}
+
+func apiOutcome(t *testing.T, a actor, method, url, body string) string {
+	t.Helper()
+	status, b := a.send(t, method, url, body)
+	if status/100 == 2 {
 		return "ok"
 	}
 	var e struct {
 		Error struct{ Code string } `json:"error"`
 	}
 	if err := json.Unmarshal(b, &e); err != nil {
-		t.Fatalf("%s %s: %d, body %q is not the JSON error shape", method, url, resp.StatusCode, b)
+		t.Fatalf("%s %s: %d, body %q is not the JSON error shape", method, url, status, b)
 	}
 	want := map[string]int{"unauthorized": 401, "forbidden": 403, "not_found": 404}[e.Error.Code]
-	if want != resp.StatusCode {
-		t.Errorf("%s %s: code %s with status %d", method, url, e.Error.Code, resp.StatusCode)
+	if want != status {
+		t.Errorf("%s %s: code %s with status %d", method, url, e.Error.Code, status)
 	}
 	return e.Error.Code
 }

@@ -173,12 +173,8 @@ func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p acces
 		return err
 	}
 	d := access.Decide(who, p, res)
-	if !d.Allowed && who.Kind != access.Anonymous && d.Code != apperr.NotFound {
-		kind := "user"
-		if who.Kind == access.Token {
-			kind = "token"
-		}
-		if err := s.store.RecordAudit(ctx, store.AuditEntry{OrgID: who.OrgID, ActorKind: kind, ActorID: who.ID, Action: "denied", Target: chartID, Outcome: "denied", Detail: string(p) + ": " + d.Reason}); err != nil {
+	if access.Audited(who, d) {
+		if err := s.store.RecordAudit(ctx, store.DenialEntry(who, p, chartID, d.Reason)); err != nil {
 			s.log.Error("audit", "err", err)
 		}
 	}

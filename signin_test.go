@@ -372,21 +372,10 @@ func TestAdminAPI(t *testing.T) {
 	ada := signedIn(t, s, "ada", "ada@example.com", pw)
 	call := func(a actor, method, path, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if a.csrf != "" {
-			req.Header.Set("X-CSRF-Token", a.csrf)
-		}
-		resp, err := a.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		status, b := a.send(t, method, s.URL+path, body)
 		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		_ = json.Unmarshal(b, &out)
+		return status, out
 	}
 
 	if code, _ := call(actor{c: ada.c}, "PUT", "/api/v1/members/"+bob.ID, `{"role":"editor"}`); code != http.StatusForbidden {

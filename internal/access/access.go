@@ -101,6 +101,25 @@ const (
 	Token
 )
 
+// String names the kind in the audit log: anonymous, user or token.
+func (k Kind) String() string {
+	switch k {
+	case User:
+		return "user"
+	case Token:
+		return "token"
+	}
+	return "anonymous"
+}
+
+// Audited reports whether a denial of who with d goes to the audit log:
+// not for anonymous callers (nobody to hold to account), and not for
+// not_found, whose entry would tell the caller's admins that another
+// organization's resource exists.
+func Audited(who Subject, d Decision) bool {
+	return !d.Allowed && who.Kind != Anonymous && d.Code != apperr.NotFound
+}
+
 // Subject is who asks, as the authorization function sees it: a user's
 // roles in the organization of the request, or a token's scope.
 type Subject struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/access"
 )
 
 // AuditEntry is one line of the audit log. Callers never put a secret in
@@ -19,6 +21,12 @@ type AuditEntry struct {
 	Outcome   string // "ok" or "denied"
 	Detail    string // a short text: the reason of a denial, the role given
 	IP        string
+}
+
+// DenialEntry is the audit entry of a denial of who doing p on target
+// (a dashboard or chart id), with the reason access.Decide gave.
+func DenialEntry(who access.Subject, p access.Permission, target, reason string) AuditEntry {
+	return AuditEntry{OrgID: who.OrgID, ActorKind: who.Kind.String(), ActorID: who.ID, Action: "denied", Target: target, Outcome: "denied", Detail: string(p) + ": " + reason}
 }
 
 // RecordAudit appends e to the audit log; a zero At is now.

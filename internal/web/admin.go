@@ -72,11 +72,7 @@ func orgOf(r *http.Request) access.Resource {
 
 func (s *server) auditAdmin(r *http.Request, action, target, detail string) {
 	id := who(r.Context())
-	kind := "user"
-	if id.sub.Kind == access.Token {
-		kind = "token"
-	}
-	s.audit(r, store.AuditEntry{OrgID: id.sub.OrgID, ActorKind: kind, ActorID: id.sub.ID, Action: action, Target: target, Outcome: "ok", Detail: detail})
+	s.audit(r, store.AuditEntry{OrgID: id.sub.OrgID, ActorKind: id.sub.Kind.String(), ActorID: id.sub.ID, Action: action, Target: target, Outcome: "ok", Detail: detail})
 }
 
 type memberJSON struct {
@@ -175,15 +171,7 @@ func (s *server) apiRemoveMember(w http.ResponseWriter, r *http.Request) {
 // /api/v1/dashboards/{id}/roles/{user} {"role": "viewer"}.
 func (s *server) apiSetDashboardRole(w http.ResponseWriter, r *http.Request) {
 	dash := r.PathValue("id")
-	if err := signedIn(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := s.dashboardResource(r.Context(), dash)
-	if err == nil {
-		err = s.adminAction(r, access.ManageDashboard, res)
-	}
-	if err != nil {
+	if err := s.manageDashboard(r, dash); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -205,15 +193,7 @@ func (s *server) apiSetDashboardRole(w http.ResponseWriter, r *http.Request) {
 // DELETE /api/v1/dashboards/{id}/roles/{user}.
 func (s *server) apiRemoveDashboardRole(w http.ResponseWriter, r *http.Request) {
 	dash := r.PathValue("id")
-	if err := signedIn(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := s.dashboardResource(r.Context(), dash)
-	if err == nil {
-		err = s.adminAction(r, access.ManageDashboard, res)
-	}
-	if err != nil {
+	if err := s.manageDashboard(r, dash); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -319,7 +320,13 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 
 // dummyHash is checked against when the email is unknown, so that a
 // wrong email takes as long as a wrong password.
-var dummyHash, _ = auth.HashPassword("not the password of anybody")
+// It is made at the first sign-in, not when the package loads: an argon2id
+// hash costs 19 MiB and tens of milliseconds, which every command and
+// test binary would pay.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := auth.HashPassword("not the password of anybody")
+	return h
+})
 
 func (s *server) checkPassword(ctx context.Context, email, password string) (store.User, error) {
 	u, err := s.Identities.UserByEmail(ctx, email)
@@ -328,7 +335,7 @@ func (s *server) checkPassword(ctx context.Context, email, password string) (sto
 	}
 	hash := u.PasswordHash
 	if err != nil {
-		hash = dummyHash
+		hash = dummyHash()
 	}
 	ok, herr := auth.CheckPassword(hash, password)
 	switch {

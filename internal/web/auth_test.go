@@ -1,8 +1,11 @@
 package web
 
 import (
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func TestAddrKey(t *testing.T) {
@@ -33,6 +36,23 @@ func TestLocalPath(t *testing.T) {
 	} {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCookieFlags: session cookies are HttpOnly, and Secure when the
+// request came over TLS.
+func TestCookieFlags(t *testing.T) {
+	for _, overTLS := range []bool{false, true} {
+		r := httptest.NewRequest(http.MethodPost, "/login", nil)
+		if overTLS {
+			r.TLS = &tls.ConnectionState{}
+		}
+		w := httptest.NewRecorder()
+		setCookie(w, r, sessionCookie, "v", time.Now().Add(time.Hour), http.SameSiteLaxMode)
+		c := w.Result().Cookies()[0]
+		if !c.HttpOnly || c.Secure != overTLS || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+			t.Errorf("over TLS %v: cookie %+v", overTLS, c)
 		}
 	}
 }

@@ -32,18 +32,12 @@ func (s *server) authorize(r *http.Request, p access.Permission, res access.Reso
 	if d.Allowed {
 		return nil
 	}
-	// A not_found denial is not audited: the entry would tell the
-	// organization's admins that another organization's resource exists.
-	if id.sub.Kind != access.Anonymous && d.Code != apperr.NotFound {
-		kind := "user"
-		if id.sub.Kind == access.Token {
-			kind = "token"
-		}
+	if access.Audited(id.sub, d) {
 		target := res.DashboardID
 		if res.ChartID != "" {
 			target = res.ChartID
 		}
-		s.audit(r, store.AuditEntry{OrgID: id.sub.OrgID, ActorKind: kind, ActorID: id.sub.ID, Action: "denied", Target: target, Outcome: "denied", Detail: string(p) + ": " + d.Reason})
+		s.audit(r, store.DenialEntry(id.sub, p, target, d.Reason))
 	}
 	return d.Err()
 }
@@ -55,6 +49,15 @@ func (s *server) dashboardResource(ctx context.Context, id string) (access.Resou
 		return access.Resource{}, err
 	}
 	return access.Resource{OrgID: org, DashboardID: id}, nil
+}
+
+// manageDashboard authorizes a change to dashboard id's roles: the
+// manage_dashboard permission on it, and CSRF for cookie sessions.
+func (s *server) manageDashboard(r *http.Request, id string) error {
+	if err := s.authorizeDashboard(r, access.ManageDashboard, id); err != nil {
+		return err
+	}
+	return checkCSRF(r, who(r.Context()))
 }
 
 // authorizeDashboard checks p on dashboard id for the request.
