@@ -202,7 +202,7 @@ func (s *Server) startDemo(ctx, runCtx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
-	if err := s.store.PutDashboard(ctx, d, "demo"); err != nil {
+	if err := s.store.ProvisionDashboards(ctx, "demo", []dashboard.Dashboard{d}); err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
 	if !cfg.NoDemoGenerator {

@@ -17,11 +17,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
@@ -124,16 +125,20 @@ type Stream struct {
 
 type stream struct {
 	Stream
-	def    dashboard.Chart
-	params map[string]string
-	base   bool // the chart's unfiltered stream, kept while the server runs
+	// bind is the chart's definition and the stream's parameters; Redefine
+	// replaces it.
+	bind atomic.Pointer[binding]
+	base bool // the chart's unfiltered stream, kept while the server runs
 
 	// Guarded by Engine.mu.
 	refs  int
 	ready chan struct{} // closed once the current query loop has run once
 	stop  context.CancelFunc
 
-	mu        sync.Mutex // guards the fields below, and publishing
+	mu sync.Mutex // guards the fields below, and publishing
+	// gen counts the stream's restarts by Redefine; a query result of an
+	// earlier generation is not applied.
+	gen       uint64
 	epoch     string
 	state     chart.State
 	offset    uint64
@@ -154,9 +159,21 @@ type Frame struct {
 	Data   []byte
 }
 
+// binding is what a stream shows: a chart definition and the values of its
+// query's parameters. It is not changed once made.
+type binding struct {
+	def    dashboard.Chart
+	params map[string]string
+}
+
+func (s *stream) def() *dashboard.Chart { return &s.bind.Load().def }
+
 // persistent reports whether the stream's state is saved: the unfiltered
 // stream of a chart without a query.
-func (s *stream) persistent() bool { return s.base && s.def.Query == nil }
+func (s *stream) persistent() bool { return s.base && s.def().Query == nil }
+
+// errStale refuses a query result of a generation that Redefine ended.
+var errStale = errors.New("the stream was redefined")
 
 // New returns an engine; Close stops its query loops.
 func New(cfg Config) *Engine {
@@ -257,12 +274,11 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 	}
 	s = &stream{
 		Stream: Stream{ID: id, ChartID: chartID, Subject: subject(chartID, id)},
-		def:    def,
-		params: params,
 		base:   len(eff) == 0,
 		epoch:  newEpoch(),
-		state:  chart.State{Config: def.Config, Data: chart.Table{Columns: []chart.Column{}, Rows: [][]any{}}},
+		state:  chart.State{Config: def.Config, Data: emptyTable()},
 	}
+	s.bind.Store(&binding{def: def, params: params})
 	if s.persistent() && e.cfg.States != nil {
 		if err := e.restore(ctx, s); err != nil {
 			return nil, err
@@ -298,7 +314,7 @@ func (e *Engine) restore(ctx context.Context, s *stream) error {
 	}
 	// The definition's config wins over the saved one; the data is kept
 	// when it fits it.
-	restored := chart.State{Config: s.def.Config, Data: st.Data}
+	restored := chart.State{Config: s.def().Config, Data: st.Data}
 	if err := restored.Validate(); err != nil {
 		e.cfg.Logger.Warn("saved chart data does not fit the chart's definition; starting empty", "chart", s.ChartID, "err", err)
 		return nil
@@ -376,11 +392,8 @@ func (e *Engine) Acquire(ctx context.Context, chartID string, filters map[string
 		return e.Acquire(ctx, chartID, filters)
 	}
 	s.refs++
-	if s.refs == 1 && s.def.Query != nil {
-		loopCtx, stop := context.WithCancel(e.ctx)
-		s.stop, s.ready = stop, make(chan struct{})
-		e.wg.Add(1)
-		go e.queryLoop(loopCtx, s, s.ready)
+	if s.refs == 1 && s.def().Query != nil {
+		e.startQueries(s)
 	}
 	ready := s.ready
 	e.mu.Unlock()
@@ -428,14 +441,17 @@ func (e *Engine) Apply(ctx context.Context, chartID string, op chart.Op, pri Pri
 	if err != nil {
 		return Stream{}, 0, err
 	}
-	if s.def.Query != nil {
+	if s.def().Query != nil {
 		// Its next query result would overwrite what was pushed, and a
 		// pushed config could make every later result fail.
 		return Stream{}, 0, apperr.Errorf(apperr.Invalid, "chart %q gets its data from a SQL query; updates cannot be pushed to it", chartID)
 	}
-	off, err := e.apply(ctx, s, op, pri)
+	off, err := e.apply(ctx, s, op, pri, anyGen)
 	return s.Stream, off, err
 }
+
+// anyGen applies an op whatever the stream's generation.
+const anyGen = ^uint64(0)
 
 // opFrame is the live protocol's op frame (docs/protocol.md).
 type opFrame struct {
@@ -457,12 +473,17 @@ type snapshotFrame struct {
 	State  *chart.State `json:"state"`
 }
 
-func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority) (uint64, error) {
+// apply checks, publishes and applies op, when the stream is still in
+// generation gen (or gen is anyGen).
+func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority, gen uint64) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		// A stopped query loop or a gone client: nothing to apply.
 		return 0, apperr.Errorf(apperr.Unavailable, "update cancelled")
+	}
+	if gen != anyGen && gen != s.gen {
+		return 0, errStale
 	}
 	// Check first and apply only once the op is broadcast, so that the
 	// state never holds an op its viewers did not get.
@@ -470,20 +491,9 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority
 		return 0, err
 	}
 	offset := s.offset + 1
-	frame, err := encode(opFrame{Type: "op", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: offset, TS: e.cfg.Now().UnixMilli(), Op: op})
+	frame, err := e.publish(ctx, s, s.epoch, offset, op, pri)
 	if err != nil {
-		return 0, fmt.Errorf("encode op: %w", err)
-	}
-	if len(frame) > e.cfg.MaxFrameBytes {
-		return 0, apperr.Errorf(apperr.TooLarge, "the update encodes to %d bytes, more than the limit of %d bytes for one update", len(frame), e.cfg.MaxFrameBytes)
-	}
-	// The op is committed once published, even if the caller goes away
-	// meanwhile.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := e.cfg.Broker.Publish(pctx, s.Subject, offset, frame, pri == High); err != nil {
-		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", offset, "err", err)
-		return 0, apperr.Errorf(apperr.Unavailable, "the update could not be broadcast; it was not applied")
+		return 0, err
 	}
 	if err := s.state.Apply(op); err != nil {
 		// Check passed under the same lock, so this cannot happen; the
@@ -494,6 +504,27 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority
 	e.cfg.Metrics.UpdatesIn.Inc()
 	s.remember(Frame{offset, frame}, e.cfg.RecentFrames, e.cfg.RecentBytes)
 	return offset, nil
+}
+
+// publish encodes op as the stream's op frame of epoch and offset and
+// publishes it. The stream's lock is held.
+func (e *Engine) publish(ctx context.Context, s *stream, epoch string, offset uint64, op chart.Op, pri Priority) ([]byte, error) {
+	frame, err := encode(opFrame{Type: "op", Stream: s.ID, Chart: s.ChartID, Epoch: epoch, Offset: offset, TS: e.cfg.Now().UnixMilli(), Op: op})
+	if err != nil {
+		return nil, fmt.Errorf("encode op: %w", err)
+	}
+	if len(frame) > e.cfg.MaxFrameBytes {
+		return nil, apperr.Errorf(apperr.TooLarge, "the update encodes to %d bytes, more than the limit of %d bytes for one update", len(frame), e.cfg.MaxFrameBytes)
+	}
+	// The op is committed once published, even if the caller goes away
+	// meanwhile.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.cfg.Broker.Publish(pctx, s.Subject, offset, frame, pri == High); err != nil {
+		e.cfg.Logger.Error("publish op", "stream", s.ID, "offset", offset, "err", err)
+		return nil, apperr.Errorf(apperr.Unavailable, "the update could not be broadcast; it was not applied")
+	}
+	return frame, nil
 }
 
 // remember adds f to the recent frames, dropping the oldest past either
@@ -584,12 +615,19 @@ func (e *Engine) State(ctx context.Context, chartID string) (chart.State, uint64
 	return st, s.offset, nil
 }
 
+// startQueries starts the stream's query loop. Engine.mu is held.
+func (e *Engine) startQueries(s *stream) {
+	loopCtx, stop := context.WithCancel(e.ctx)
+	s.stop, s.ready = stop, make(chan struct{})
+	e.wg.Add(1)
+	go e.queryLoop(loopCtx, s, s.ready)
+}
+
 func (e *Engine) queryLoop(ctx context.Context, s *stream, ready chan struct{}) {
 	defer e.wg.Done()
 	e.cfg.Metrics.ActiveQueries.Inc()
 	defer e.cfg.Metrics.ActiveQueries.Dec()
-	q := s.def.Query
-	t := time.NewTicker(time.Duration(q.Interval))
+	t := time.NewTicker(time.Duration(s.def().Query.Interval))
 	defer t.Stop()
 	for first := true; ; first = false {
 		e.refresh(ctx, s)
@@ -607,26 +645,24 @@ func (e *Engine) queryLoop(ctx context.Context, s *stream, ready chan struct{}) 
 // refresh runs the stream's query and, when the result differs from the
 // last one, replaces the stream's table with it.
 func (e *Engine) refresh(ctx context.Context, s *stream) {
-	q := s.def.Query
-	t, err := e.cfg.Querier.Query(ctx, q.Source, q.SQL, maps.Clone(s.params))
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	b := s.bind.Load()
+	t, sum, err := e.run(ctx, b.def.Query, b.params)
 	if ctx.Err() != nil {
 		return
-	}
-	if err == nil {
-		err = q.Cast(&t)
 	}
 	if err != nil {
 		e.cfg.Metrics.QueryRuns.WithLabelValues("error").Inc()
 		e.queryFailed(s, err)
 		return
 	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		e.queryFailed(s, err)
+	s.mu.Lock()
+	if gen != s.gen {
+		s.mu.Unlock()
 		return
 	}
-	sum := sha256.Sum256(b)
-	s.mu.Lock()
 	same := sum == s.lastQuery
 	// Marked as seen before applying: a result the chart rejects is
 	// reported once, not again at every interval until the data changes.
@@ -640,8 +676,10 @@ func (e *Engine) refresh(ctx context.Context, s *stream) {
 		return
 	}
 	e.cfg.Metrics.QueryRuns.WithLabelValues("changed").Inc()
-	if _, err := e.apply(ctx, s, chart.Op{Kind: chart.OpReplace, Data: &t}, Normal); err != nil {
-		e.queryFailed(s, err)
+	if _, err := e.apply(ctx, s, chart.Op{Kind: chart.OpReplace, Data: &t}, Normal, gen); err != nil {
+		if !errors.Is(err, errStale) {
+			e.queryFailed(s, err)
+		}
 		return
 	}
 	s.mu.Lock()

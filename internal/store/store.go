@@ -5,6 +5,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"embed"
 	"encoding/json"
@@ -92,31 +94,73 @@ func (s *Store) PutDashboard(ctx context.Context, d dashboard.Dashboard, origin 
 // ProvisionDashboards makes the dashboards of origin exactly ds, in one
 // transaction: it creates or replaces each of them and deletes the other
 // dashboards of that origin. Charts may move between the dashboards of ds.
+// A dashboard whose definition is the same as when it was last provisioned
+// is left as it is, with the edits made to it since.
 func (s *Store) ProvisionDashboards(ctx context.Context, origin string, ds []dashboard.Dashboard) error {
 	return s.put(ctx, origin, ds, true)
 }
 
 func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard, exclusive bool) error {
 	var dashIDs, chartIDs []string
+	hashes := make([]string, len(ds))
 	for i := range ds {
 		ds[i].Charts = slices.Clone(ds[i].Charts) // Validate fills defaults in; not into the caller's
 		if err := ds[i].Validate(); err != nil {
 			return err
 		}
-		dashIDs = append(dashIDs, ds[i].ID)
-		for _, c := range ds[i].Charts {
-			chartIDs = append(chartIDs, c.ID)
+		b, err := json.Marshal(ds[i])
+		if err != nil {
+			return fmt.Errorf("encode dashboard %q: %w", ds[i].ID, err)
 		}
+		sum := sha256.Sum256(b)
+		hashes[i] = hex.EncodeToString(sum[:])
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("put dashboards: %w", err)
 	}
 	defer tx.Rollback()
+	var kept []string // provisioned before with the same definition
+	for i := range ds {
+		if exclusive {
+			var same bool
+			err := tx.QueryRowContext(ctx, `SELECT origin = ? AND source_hash = ? FROM dashboards WHERE id = ?`, origin, hashes[i], ds[i].ID).Scan(&same)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("put dashboards: %w", err)
+			}
+			if same {
+				kept = append(kept, ds[i].ID)
+				continue
+			}
+		}
+		dashIDs = append(dashIDs, ds[i].ID)
+		for _, c := range ds[i].Charts {
+			chartIDs = append(chartIDs, c.ID)
+		}
+	}
 	// The dashboards whose charts are replaced: those of ds and, when
-	// exclusive, every other dashboard of the origin.
-	const replaced = `SELECT value FROM json_each(?) UNION SELECT id FROM dashboards WHERE ? AND origin = ?`
-	args := []any{jsonIDs(dashIDs), exclusive, origin}
+	// exclusive, every other dashboard of the origin, but those kept.
+	const replaced = `SELECT value FROM json_each(?) UNION SELECT id FROM dashboards WHERE ? AND origin = ? AND id NOT IN (SELECT value FROM json_each(?))`
+	args := []any{jsonIDs(dashIDs), exclusive, origin, jsonIDs(kept)}
+	// A replaced chart's version goes on from the one it had, so that an
+	// editor's save based on the version before is refused.
+	versions := map[string]int{}
+	rows, err := tx.QueryContext(ctx, `SELECT id, version FROM charts WHERE dashboard_id IN (`+replaced+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("put dashboards: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var v int
+		if err := rows.Scan(&id, &v); err != nil {
+			rows.Close()
+			return fmt.Errorf("put dashboards: %w", err)
+		}
+		versions[id] = v
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("put dashboards: %w", err)
+	}
 	// Charts that go away take their saved state with them.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM chart_states WHERE chart_id IN
 		(SELECT id FROM charts WHERE dashboard_id IN (`+replaced+`))
@@ -127,18 +171,26 @@ func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard
 		return fmt.Errorf("put dashboards: %w", err)
 	}
 	if exclusive {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM dashboards WHERE origin = ? AND id NOT IN (SELECT value FROM json_each(?))`,
-			origin, jsonIDs(dashIDs)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dashboards WHERE origin = ? AND id NOT IN (SELECT value FROM json_each(?))
+			AND id NOT IN (SELECT value FROM json_each(?))`,
+			origin, jsonIDs(dashIDs), jsonIDs(kept)); err != nil {
 			return fmt.Errorf("put dashboards: %w", err)
 		}
 	}
 	ts := now()
-	for _, d := range ds {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)
+	for i, d := range ds {
+		if slices.Contains(kept, d.ID) {
+			continue
+		}
+		hash := ""
+		if exclusive {
+			hash = hashes[i]
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, source_hash, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
-				origin = excluded.origin, updated_at = excluded.updated_at`,
-			d.ID, d.Title, d.Description, origin, ts, ts); err != nil {
+				origin = excluded.origin, source_hash = excluded.source_hash, updated_at = excluded.updated_at`,
+			d.ID, d.Title, d.Description, origin, hash, ts, ts); err != nil {
 			return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 		}
 		for i, c := range d.Charts {
@@ -154,8 +206,8 @@ func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard
 			if err != nil {
 				return fmt.Errorf("encode chart %q: %w", c.ID, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, updated_at) VALUES (?, ?, ?, ?, ?)`,
-				c.ID, d.ID, i, string(def), ts); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				c.ID, d.ID, i, string(def), versions[c.ID]+1, ts); err != nil {
 				return fmt.Errorf("put chart %q: %w", c.ID, err)
 			}
 		}
@@ -215,6 +267,63 @@ func (s *Store) Chart(ctx context.Context, id string) (dashboard.Chart, error) {
 		return c, apperr.Errorf(apperr.NotFound, "no chart %q", id)
 	}
 	return c, err
+}
+
+// ChartVersion returns a chart definition and its version, which each save
+// moves on.
+func (s *Store) ChartVersion(ctx context.Context, id string) (dashboard.Chart, int, error) {
+	var def string
+	var c dashboard.Chart
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT definition, version FROM charts WHERE id = ?`, id).Scan(&def, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, 0, apperr.Errorf(apperr.NotFound, "no chart %q", id)
+	}
+	if err != nil {
+		return c, 0, fmt.Errorf("get chart %q: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(def), &c); err != nil {
+		return c, 0, fmt.Errorf("decode chart definition: %w", err)
+	}
+	return c, v, nil
+}
+
+// UpdateChart replaces a chart's definition, if its version is still
+// version, and returns the new version. A save based on another version is
+// a conflict, which names the chart's current version.
+func (s *Store) UpdateChart(ctx context.Context, c dashboard.Chart, version int) (int, error) {
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	def, err := json.Marshal(c)
+	if err != nil {
+		return 0, fmt.Errorf("encode chart %q: %w", c.ID, err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	defer tx.Rollback()
+	var cur int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM charts WHERE id = ?`, c.ID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, apperr.Errorf(apperr.NotFound, "no chart %q", c.ID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	if cur != version {
+		return 0, &apperr.Error{Code: apperr.Conflict, Field: "version",
+			Message: fmt.Sprintf("the chart was changed by someone else since you opened it (your version %d, now %d); look at their change and make yours again", version, cur)}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE charts SET definition = ?, version = version + 1, updated_at = ? WHERE id = ?`,
+		string(def), now(), c.ID); err != nil {
+		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	return cur + 1, nil
 }
 
 func scanChart(row interface{ Scan(...any) error }) (dashboard.Chart, error) {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -533,4 +534,95 @@ func TestProvisionDashboards(t *testing.T) {
 	if got := get(t, s, "a"); len(got.Charts) != 2 {
 		t.Errorf("after a refused provisioning, dashboard a has %v", got.Charts)
 	}
+}
+
+func TestUpdateChartVersions(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	put(t, s, salesDashboard())
+
+	c, v, err := s.ChartVersion(ctx, "by-region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != 1 {
+		t.Fatalf("version of a new chart = %d, want 1", v)
+	}
+	c.Config.Title = "By region (edited)"
+	v2, err := s.UpdateChart(ctx, c, v)
+	if err != nil {
+		t.Fatalf("UpdateChart: %v", err)
+	}
+	if v2 != 2 {
+		t.Errorf("new version = %d, want 2", v2)
+	}
+	// A save based on version 1 now is stale, and changes nothing.
+	stale := c
+	stale.Config.Title = "Stale"
+	_, err = s.UpdateChart(ctx, stale, v)
+	apperrtest.Want(t, err, apperr.Conflict)
+	if e := apperr.From(err); e.Field != "version" || !strings.Contains(e.Message, "now 2") {
+		t.Errorf("conflict = %+v, want field version naming version 2", e)
+	}
+	got, gotV, err := s.ChartVersion(ctx, "by-region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Config.Title != "By region (edited)" || gotV != 2 {
+		t.Errorf("after a stale save: title %q version %d, want the first save's", got.Config.Title, gotV)
+	}
+	// A bad definition is refused with its field, and nothing is saved.
+	bad := got
+	bad.Width = 13
+	_, err = s.UpdateChart(ctx, bad, 2)
+	if e := apperr.From(err); e.Code != apperr.Invalid || e.Field != "width" {
+		t.Errorf("width 13: %+v, want invalid width", e)
+	}
+	_, err = s.UpdateChart(ctx, dashboard.Chart{ID: "nope", Config: got.Config}, 1)
+	apperrtest.Want(t, err, apperr.NotFound)
+}
+
+func TestProvisioningKeepsEdits(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	provision := func(ds ...dashboard.Dashboard) {
+		t.Helper()
+		if err := s.ProvisionDashboards(ctx, "file", ds); err != nil {
+			t.Fatalf("ProvisionDashboards: %v", err)
+		}
+	}
+	provision(salesDashboard())
+	c, v, err := s.ChartVersion(ctx, "by-region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Config.Title = "Edited in the browser"
+	if _, err := s.UpdateChart(ctx, c, v); err != nil {
+		t.Fatal(err)
+	}
+	// The same file again (a restart): the edit stays.
+	provision(salesDashboard())
+	got, v, err := s.ChartVersion(ctx, "by-region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Config.Title != "Edited in the browser" || v != 2 {
+		t.Errorf("after provisioning the same file: %q version %d, want the edit at version 2", got.Config.Title, v)
+	}
+	// A changed file wins, and the version goes on, so that an editor
+	// holding version 2 cannot save over the file's change.
+	changed := salesDashboard()
+	changed.Title = "Sales, from the new file"
+	provision(changed)
+	got, v, err = s.ChartVersion(ctx, "by-region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Config.Title != salesDashboard().Charts[0].Config.Title || v != 3 {
+		t.Errorf("after a changed file: %q version %d, want the file's title at version 3", got.Config.Title, v)
+	}
+	// A dashboard kept as it was is still deleted when its file goes.
+	provision()
+	_, err = s.Dashboard(ctx, "sales")
+	apperrtest.Want(t, err, apperr.NotFound)
 }

@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"maps"
+	"reflect"
+	"time"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+)
+
+// TryTimeout bounds the run of a query that an editor tries before saving.
+const TryTimeout = 5 * time.Second
+
+func emptyTable() chart.Table { return chart.Table{Columns: []chart.Column{}, Rows: [][]any{}} }
+
+// run runs q with params and casts its result; it returns the result and
+// the hash that tells whether it changed.
+func (e *Engine) run(ctx context.Context, q *dashboard.Query, params map[string]string) (chart.Table, [sha256.Size]byte, error) {
+	t, err := e.cfg.Querier.Query(ctx, q.Source, q.SQL, maps.Clone(params))
+	if err == nil {
+		err = q.Cast(&t)
+	}
+	if err != nil {
+		return t, [sha256.Size]byte{}, err
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return t, [sha256.Size]byte{}, err
+	}
+	return t, sha256.Sum256(b), nil
+}
+
+// Try returns the state a chart would show with definition def, without
+// changing anything: it runs def's query with its default filters, within
+// TryTimeout, or takes the data the chart holds when it has no query, and
+// checks that the config fits the data. Errors name the definition's field
+// at fault, such as query.sql with the database's message.
+func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, error) {
+	if err := def.Validate(); err != nil {
+		return chart.State{}, err
+	}
+	data := emptyTable()
+	if q := def.Query; q != nil {
+		params, _, err := def.ResolveFilters(nil)
+		if err != nil {
+			return chart.State{}, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, TryTimeout)
+		defer cancel()
+		t, err := e.cfg.Querier.Query(ctx, q.Source, q.SQL, params)
+		if err != nil {
+			e := apperr.From(err)
+			if ctx.Err() != nil {
+				e = apperr.Errorf(apperr.Invalid, "the query did not answer within %s", TryTimeout)
+			}
+			if e.Code == apperr.NotFound { // no such source
+				return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "query.source", Message: e.Message}
+			}
+			return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "query.sql", Message: e.Message}
+		}
+		if err := q.Cast(&t); err != nil {
+			return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "query.types", Message: apperr.From(err).Message}
+		}
+		data = t
+	} else if st, _, err := e.State(ctx, def.ID); err == nil {
+		data = st.Data
+	} else if apperr.CodeOf(err) != apperr.NotFound {
+		return chart.State{}, err
+	}
+	if len(data.Columns) > 0 {
+		if err := def.Config.ValidateFor(data.Columns); err != nil {
+			var fe *chart.FieldError
+			if errors.As(err, &fe) {
+				return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "config." + fe.Field, Message: fe.Message}
+			}
+			return chart.State{}, err
+		}
+	}
+	st := chart.State{Config: def.Config}
+	if r := def.Config.Retention; r > 0 && len(data.Rows) > r {
+		data.Rows = data.Rows[len(data.Rows)-r:]
+	}
+	st.Data = data
+	return st, nil
+}
+
+// Redefine puts a chart's new definition into its streams, and their
+// viewers see it at once. A new config for the same query (type, title,
+// encodings, colours) goes to viewers as a config op. A new query, or a
+// config the data does not fit, restarts each stream in a new epoch with
+// the new query's result (or the pushed data that still fits): viewers see
+// the epoch change and take a snapshot.
+func (e *Engine) Redefine(ctx context.Context, def dashboard.Chart) error {
+	e.mu.Lock()
+	var streams []*stream
+	for _, s := range e.streams {
+		if s.ChartID == def.ID {
+			streams = append(streams, s)
+		}
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, s := range streams {
+		if err := e.redefine(ctx, s, def); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) error {
+	old := s.bind.Load()
+	if reflect.DeepEqual(old.def.Query, def.Query) {
+		s.bind.Store(&binding{def: def, params: old.params})
+		if reflect.DeepEqual(old.def.Config, def.Config) {
+			return nil // only the width changed, which is the page's
+		}
+		cfg := def.Config
+		_, err := e.apply(ctx, s, chart.Op{Kind: chart.OpConfig, Config: &cfg}, High, anyGen)
+		if apperr.CodeOf(err) != apperr.Invalid {
+			return err
+		}
+		// The data does not fit the new config: start over.
+	}
+	params := old.params
+	if def.Query != nil {
+		// The stream keeps the filter values that the new query still has.
+		kept := map[string]string{}
+		for k, v := range old.params {
+			if _, ok := def.Query.Params[k]; ok {
+				kept[k] = v
+			}
+		}
+		var err error
+		if params, _, err = def.ResolveFilters(kept); err != nil {
+			return err
+		}
+	}
+	b := &binding{def: def, params: params}
+	e.mu.Lock()
+	running := s.refs > 0
+	e.mu.Unlock()
+	data := emptyTable()
+	var sum [sha256.Size]byte
+	if def.Query != nil && running {
+		t, h, err := e.run(ctx, def.Query, params)
+		if err != nil {
+			e.queryFailed(s, err) // the query loop tries again
+		} else {
+			data, sum = t, h
+		}
+	}
+	s.mu.Lock()
+	if def.Query == nil && def.Config.ValidateFor(s.state.Data.Columns) == nil {
+		data = s.state.Data // pushed data that fits the new config
+	}
+	st := chart.State{Config: def.Config, Data: data}
+	if r := def.Config.Retention; r > 0 && len(st.Data.Rows) > r {
+		st.Data.Rows = st.Data.Rows[len(st.Data.Rows)-r:]
+	}
+	if st.Validate() != nil {
+		st.Data = emptyTable()
+	}
+	epoch, offset := newEpoch(), s.offset+1
+	cfg := def.Config
+	// The first frame of the new epoch tells viewers to take a snapshot.
+	frame, err := e.publish(ctx, s, epoch, offset, chart.Op{Kind: chart.OpConfig, Config: &cfg}, High)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.bind.Store(b)
+	s.gen++
+	s.epoch, s.offset, s.state = epoch, offset, st
+	s.lastQuery, s.lastErr = sum, ""
+	clear(s.recent)
+	s.recent, s.recentBytes, s.snap = s.recent[:0], 0, nil
+	s.remember(Frame{offset, frame}, e.cfg.RecentFrames, e.cfg.RecentBytes)
+	s.dirty = true
+	s.mu.Unlock()
+
+	// The query loop, if any, starts again with the new query.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s.refs > 0 {
+		if s.stop != nil {
+			s.stop()
+			s.stop, s.ready = nil, nil
+		}
+		if def.Query != nil {
+			e.startQueries(s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+)
+
+// A new title on the same query reaches viewers as a config op of the
+// same epoch, with the data kept.
+func TestRedefineConfigIsAnOp(t *testing.T) {
+	q := &fakeQuerier{QueryFn: func(context.Context, string, string, map[string]string) (chart.Table, error) {
+		return salesTable(4, 2), nil
+	}}
+	defs := fakeDefinitions{"sales": salesChart(time.Hour)}
+	e := newEnv(t, defs, q)
+	ctx := context.Background()
+	st, err := e.Acquire(ctx, "sales", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release(st.ID)
+	before := decode(t, must(e.Snapshot(st.ID)))
+
+	def := salesChart(time.Hour)
+	def.Config.Title = "Sales by region"
+	def.Config.Type = chart.Line
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	pubs := e.broker.Published()
+	last := decode(t, pubs[len(pubs)-1].Frame)
+	op := last["op"].(map[string]any)
+	if op["op"] != "config" || op["config"].(map[string]any)["title"] != "Sales by region" || last["epoch"] != before["epoch"] || last["offset"] != float64(2) {
+		t.Errorf("last frame %v, want a config op at offset 2 of epoch %v", last, before["epoch"])
+	}
+	snap := decode(t, must(e.Snapshot(st.ID)))
+	state := snap["state"].(map[string]any)
+	if state["config"].(map[string]any)["type"] != "line" || len(state["data"].(map[string]any)["rows"].([]any)) != 2 {
+		t.Errorf("state after redefine %v, want a line chart with the same two rows", state)
+	}
+	if n := q.Count(); n != 1 {
+		t.Errorf("%d queries, want 1: the same query is not run again", n)
+	}
+}
+
+// A new query restarts each stream in a new epoch with the new query's
+// result, keeps the filter values the new query still has, and the loop
+// runs the new query from then on.
+func TestRedefineQueryStartsANewEpoch(t *testing.T) {
+	q := &fakeQuerier{QueryFn: func(_ context.Context, _, sql string, _ map[string]string) (chart.Table, error) {
+		if strings.Contains(sql, "units") {
+			return chart.Table{Columns: []chart.Column{{Name: "region", Type: chart.String}, {Name: "units", Type: chart.Number}}, Rows: [][]any{{"EU", 7.0}}}, nil
+		}
+		return salesTable(4, 2), nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
+	ctx := context.Background()
+	st, err := e.Acquire(ctx, "sales", map[string]string{"region": "EU"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release(st.ID)
+	before := decode(t, must(e.Snapshot(st.ID)))
+
+	def := salesChart(time.Hour)
+	def.Query.SQL = "SELECT region, units FROM totals WHERE (:region = '' OR region = :region)"
+	delete(def.Query.Params, "limit")
+	def.Config.Encoding.Y = "units"
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	calls := q.Calls()
+	if last := calls[len(calls)-1]; !strings.Contains(last.SQL, "units") || last.Params["region"] != "EU" || len(last.Params) != 1 {
+		t.Errorf("query after redefine %+v, want the new SQL with region EU only", last)
+	}
+	snap := decode(t, must(e.Snapshot(st.ID)))
+	if snap["epoch"] == before["epoch"] {
+		t.Error("a new query kept the epoch; viewers would apply the new data to the old config")
+	}
+	pubs := e.broker.Published()
+	last := decode(t, pubs[len(pubs)-1].Frame)
+	if last["epoch"] != snap["epoch"] || last["offset"] != snap["offset"] {
+		t.Errorf("last frame %v is not the new epoch's first (snapshot at %v %v)", last, snap["epoch"], snap["offset"])
+	}
+	rows := snap["state"].(map[string]any)["data"].(map[string]any)["rows"].([]any)
+	if len(rows) != 1 || rows[0].([]any)[1] != 7.0 {
+		t.Errorf("rows after redefine %v, want the new query's", rows)
+	}
+	// A viewer who held the old epoch must take a snapshot.
+	if _, _, ok := e.Since(st.ID, before["epoch"].(string), uint64(before["offset"].(float64))); ok {
+		t.Error("Since resumed a viewer of the old epoch")
+	}
+}
+
+// A query result of the old definition that arrives after the redefine is
+// not applied, even though it would fit the new config.
+func TestRedefineDropsResultsOfTheOldQuery(t *testing.T) {
+	wide := chart.Table{
+		Columns: []chart.Column{{Name: "region", Type: chart.String}, {Name: "total", Type: chart.Number}, {Name: "units", Type: chart.Number}},
+		Rows:    [][]any{{"OLD", 1.0, 2.0}},
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	q := &fakeQuerier{QueryFn: func(context.Context, string, string, map[string]string) (chart.Table, error) {
+		close(started)
+		<-release // an answer that comes however late
+		return wide, nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
+	ctx := context.Background()
+	if _, _, err := e.State(ctx, "sales"); err != nil { // the stream, without viewers or loop
+		t.Fatal(err)
+	}
+	s := e.streams["sales"]
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.refresh(ctx, s)
+	}()
+	<-started
+	def := salesChart(time.Hour)
+	def.Config.Encoding.Y = "units"
+	def.Query.SQL = "SELECT region, total, units FROM totals LIMIT :limit"
+	delete(def.Query.Params, "region")
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-done
+	st, _, err := e.State(ctx, "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Data.Rows) != 0 || st.Config.Encoding.Y != "units" {
+		t.Errorf("state %+v: the old query's result was applied after the redefine", st)
+	}
+}
+
+// A pushed chart keeps its data across a redefine that it fits, and loses
+// it, in a new epoch, when it does not.
+func TestRedefinePushedChart(t *testing.T) {
+	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil)
+	ctx := context.Background()
+	rows := chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: []chart.Column{{Name: "t", Type: chart.Number}, {Name: "n", Type: chart.Number}}, Rows: [][]any{{1.0, 2.0}}}}
+	if _, _, err := e.Apply(ctx, "orders", rows, Normal); err != nil {
+		t.Fatal(err)
+	}
+	def := ordersChart()
+	def.Config.Type = chart.Bar
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := e.State(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Config.Type != chart.Bar || len(st.Data.Rows) != 1 {
+		t.Errorf("state %+v, want a bar chart with its row", st)
+	}
+	def.Config.Encoding.Y = "count" // no such column
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ = e.State(ctx, "orders")
+	if st.Config.Encoding.Y != "count" || len(st.Data.Rows) != 0 {
+		t.Errorf("state %+v, want the new config and no data", st)
+	}
+}
+
+func TestTry(t *testing.T) {
+	q := &fakeQuerier{QueryFn: func(_ context.Context, _, sql string, _ map[string]string) (chart.Table, error) {
+		if strings.Contains(sql, "nope") {
+			return chart.Table{}, apperr.Errorf(apperr.Invalid, `source "shop": no such table: nope`)
+		}
+		if strings.Contains(sql, "slow") {
+			return chart.Table{}, errors.New("interrupted")
+		}
+		return salesTable(4, 2, 1), nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour), "orders": ordersChart()}, q)
+	ctx := context.Background()
+
+	def := salesChart(time.Hour)
+	def.Config.Retention = 2
+	st, err := e.Try(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Data.Rows) != 2 || st.Data.Rows[0][0] != "R1" {
+		t.Errorf("tried rows %v, want the last two", st.Data.Rows)
+	}
+	tests := []struct {
+		name  string
+		edit  func(*dashboard.Chart)
+		field string
+		msg   string
+	}{
+		{"bad SQL", func(c *dashboard.Chart) { c.Query.SQL = "SELECT * FROM nope" }, "query.sql", "no such table: nope"},
+		{"missing column", func(c *dashboard.Chart) { c.Config.Encoding.Y = "units" }, "config.encoding.y", "units"},
+		{"invalid definition", func(c *dashboard.Chart) { c.Config.Title = " " }, "title", "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			def := salesChart(time.Hour)
+			tt.edit(&def)
+			_, err := e.Try(ctx, def)
+			if e := apperr.From(err); e.Code != apperr.Invalid || e.Field != tt.field || !strings.Contains(e.Message, tt.msg) {
+				t.Errorf("Try: %+v, want invalid %s saying %q", e, tt.field, tt.msg)
+			}
+		})
+	}
+	// The query is not saved anywhere: the stream still runs the old one.
+	if _, err := e.Try(ctx, ordersChart()); err != nil {
+		t.Errorf("Try of a pushed chart without data: %v", err)
+	}
+}
+
+func must(b []byte, _ uint64, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

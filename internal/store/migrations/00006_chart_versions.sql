@@ -1,0 +1,12 @@
+-- +goose Up
+-- version counts a chart definition's saves, so that an editor's save
+-- based on an older version is refused instead of overwriting another's.
+ALTER TABLE charts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+-- source_hash is the hash of a provisioned dashboard's definition as last
+-- provisioned: provisioning the same definition again leaves the dashboard,
+-- and the edits made to it since, alone.
+ALTER TABLE dashboards ADD COLUMN source_hash TEXT NOT NULL DEFAULT '';
+
+-- +goose Down
+ALTER TABLE dashboards DROP COLUMN source_hash;
+ALTER TABLE charts DROP COLUMN version;
