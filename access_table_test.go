@@ -98,6 +98,15 @@ func TestAccessTable(t *testing.T) {
 		{"publish on the socket", func(t *testing.T, a actor) string {
 			return socketOutcome(t, s, a, map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["t",1]]}`)})
 		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"read a chart's definition", func(t *testing.T, a actor) string {
+			return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders/definition", "")
+		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"preview a config edit", func(t *testing.T, a actor) string {
+			return apiOutcome(t, a, "POST", s.URL+"/api/v1/charts/orders/preview", editBody(t, db, a.name))
+		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"save a config edit", func(t *testing.T, a actor) string {
+			return apiOutcome(t, a, "PUT", s.URL+"/api/v1/charts/orders/definition", editBody(t, db, a.name))
+		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
 		{"export CSV", func(t *testing.T, a actor) string {
 			return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders/export.csv", "")
 		},
@@ -207,6 +216,22 @@ func apiOutcome(t *testing.T, a actor, method, url, body string) string {
 		t.Errorf("%s %s: code %s with status %d", method, url, e.Error.Code, status)
 	}
 	return e.Error.Code
+}
+
+// editBody is a valid edit of the chart "orders" at its current version:
+// its title becomes who.
+func editBody(t *testing.T, db *store.Store, who string) string {
+	t.Helper()
+	def, v, err := db.ChartVersion(context.Background(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def.Config.Title = "Orders, by " + who
+	b, err := json.Marshal(map[string]any{"chart": def, "version": v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func socketOutcome(t *testing.T, s *testServer, a actor, msg map[string]any) string {

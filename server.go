@@ -177,6 +177,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		SessionEnded: s.hub.EndSession,
 		Limits:       web.Limits(cfg.RateLimits),
 		Admin:        s.store,
+		Editor:       &chartEditor{store: s.store, engine: s.engine, sources: s.sources, log: s.log},
 	})
 	if err != nil {
 		return nil, err

@@ -219,3 +219,18 @@ func (c *Chart) ResolveFilters(filters map[string]string) (params, effective map
 	}
 	return params, effective, nil
 }
+
+// JSONField turns the field of an error of Chart.Validate, which names the
+// config's fields as the YAML format writes them (inline: "title"), into
+// the field of the chart's JSON form ("config.title").
+func JSONField(field string) string {
+	for _, own := range []string{"id", "width", "query"} {
+		if field == own || strings.HasPrefix(field, own+".") {
+			return field
+		}
+	}
+	return "config." + field
+}
+
+// String writes the duration as "5s".
+func (d Duration) String() string { return time.Duration(d).String() }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -168,6 +170,13 @@ func (r *Registry) Get(name string) (*DB, error) {
 		return nil, apperr.Errorf(apperr.NotFound, "no data source %q", name)
 	}
 	return db, nil
+}
+
+// Names returns the names of the sources, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.dbs))
 }
 
 // Close closes every source.

@@ -73,6 +73,8 @@ type Config struct {
 	Limits Limits
 	// Admin manages members, roles and tokens.
 	Admin Admin
+	// Editor reads, tries and saves chart definitions.
+	Editor Editor
 }
 
 type server struct {
@@ -127,6 +129,9 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /api/v1/charts/{id}", s.apiChart)
 	mux.HandleFunc("GET /api/v1/charts/{id}/export.csv", s.apiExport)
 	mux.HandleFunc("POST /api/v1/charts/{id}/updates", s.apiUpdate)
+	mux.HandleFunc("GET /api/v1/charts/{id}/definition", s.apiDefinition)
+	mux.HandleFunc("PUT /api/v1/charts/{id}/definition", s.apiSaveDefinition)
+	mux.HandleFunc("POST /api/v1/charts/{id}/preview", s.apiPreview)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.Errorf(apperr.NotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})

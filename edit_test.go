@@ -1,0 +1,208 @@
+package ashreports_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// editor signs in a new editor of the default organization.
+func editor(t *testing.T, s *testServer) actor {
+	t.Helper()
+	addUser(t, s, "ed@example.com", "a long enough password", access.Editor)
+	return signedIn(t, s, "editor", "ed@example.com", "a long enough password")
+}
+
+// definition reads a chart's definition and version through the API.
+func definition(t *testing.T, s *testServer, a actor, id string) (dashboard.Chart, int) {
+	t.Helper()
+	status, b := a.send(t, "GET", s.URL+"/api/v1/charts/"+id+"/definition", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET definition of %s: %d %s", id, status, b)
+	}
+	var d struct {
+		Chart   dashboard.Chart
+		Version int
+		Sources []string
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Sources) == 0 || d.Sources[0] != "demo" {
+		t.Errorf("sources %v, want the demo source", d.Sources)
+	}
+	return d.Chart, d.Version
+}
+
+func editJSON(t *testing.T, def any, version int) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"chart": def, "version": version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type apiError struct {
+	Error struct{ Code, Message, Field string }
+}
+
+// TestChartEditValidation sends one bad value of every field of a chart
+// definition, to the preview and to the save, and checks that each is
+// refused with the field named, and that nothing was saved.
+func TestChartEditValidation(t *testing.T) {
+	s := startServer(t)
+	ed := editor(t, s)
+	orig, v := definition(t, s, ed, "product-performance")
+	tests := []struct {
+		name  string
+		edit  func(c *dashboard.Chart)
+		field string
+		msg   string
+	}{
+		{"unknown type", func(c *dashboard.Chart) { c.Config.Type = "donut" }, "config.type", `unknown chart type "donut"`},
+		{"empty title", func(c *dashboard.Chart) { c.Config.Title = "  " }, "config.title", "must not be empty"},
+		{"long title", func(c *dashboard.Chart) { c.Config.Title = strings.Repeat("t", 300) }, "config.title", "longer than"},
+		{"width 13", func(c *dashboard.Chart) { c.Width = 13 }, "width", "between 1 and 12"},
+		{"negative width", func(c *dashboard.Chart) { c.Width = -1 }, "width", "between 1 and 12"},
+		{"bad colour", func(c *dashboard.Chart) { c.Config.Colors = []string{"blue"} }, "config.colors[0]", "not a hex colour"},
+		{"retention", func(c *dashboard.Chart) { c.Config.Retention = -1 }, "config.retention", "between 0 and"},
+		{"no x", func(c *dashboard.Chart) { c.Config.Encoding.X = "" }, "config.encoding.x", "required"},
+		{"x not a column", func(c *dashboard.Chart) { c.Config.Encoding.X = "colour" }, "config.encoding.x", "colour"},
+		{"y not a column", func(c *dashboard.Chart) { c.Config.Encoding.Y = "units" }, "config.encoding.y", "units"},
+		{"pie without category", func(c *dashboard.Chart) { c.Config.Type = "pie"; c.Config.Encoding.Value = "total" }, "config.encoding.category", "required"},
+		{"unknown source", func(c *dashboard.Chart) { c.Query.Source = "crm" }, "query.source", `no data source "crm"`},
+		{"no SQL", func(c *dashboard.Chart) { c.Query.SQL = "" }, "query.sql", "required"},
+		{"bad SQL", func(c *dashboard.Chart) { c.Query.SQL = "SELECT product, total FROM no_such_table" }, "query.sql", "no such table: no_such_table"},
+		{"SQL syntax", func(c *dashboard.Chart) { c.Query.SQL = "SELECT product, FROM sales" }, "query.sql", "syntax error"},
+		{"a write", func(c *dashboard.Chart) { c.Query.SQL = "DELETE FROM sales" }, "query.sql", "SELECT"},
+		{"undeclared parameter", func(c *dashboard.Chart) { c.Query.SQL = "SELECT product, 1 AS total FROM sales WHERE region = :zone" }, "query.sql", "zone"},
+		{"interval", func(c *dashboard.Chart) { c.Query.Interval = dashboard.Duration(50e6) }, "query.interval", "at least 100ms"},
+		{"bad parameter name", func(c *dashboard.Chart) { c.Query.Params["1st"] = dashboard.Param{} }, "query.params", `"1st" is not a parameter name`},
+		{"bad column type", func(c *dashboard.Chart) { c.Query.Types = map[string]chart.ColumnType{"total": "money"} }, "query.types.total", "unknown column type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			def, _ := definition(t, s, ed, "product-performance")
+			tt.edit(&def)
+			for _, route := range []struct{ method, path string }{{"POST", "/preview"}, {"PUT", "/definition"}} {
+				status, b := ed.send(t, route.method, s.URL+"/api/v1/charts/product-performance"+route.path, editJSON(t, def, v))
+				var e apiError
+				_ = json.Unmarshal(b, &e)
+				if status != http.StatusBadRequest || e.Error.Field != tt.field || !strings.Contains(e.Error.Message, tt.msg) {
+					t.Errorf("%s %s: %d %s, want 400 on %s saying %q", route.method, route.path, status, b, tt.field, tt.msg)
+				}
+			}
+		})
+	}
+	// The chart's id cannot change, and a save names its version.
+	moved := orig
+	moved.ID = "elsewhere"
+	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, moved, v)); status != 400 || !strings.Contains(string(b), `"chart.id"`) {
+		t.Errorf("a changed id: %d %s", status, b)
+	}
+	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, orig, 0)); status != 400 || !strings.Contains(string(b), `"version"`) {
+		t.Errorf("no version: %d %s", status, b)
+	}
+	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", `{"chart": {}, "versio": 1}`); status != 400 {
+		t.Errorf("an unknown field: %d %s", status, b)
+	}
+	after, av := definition(t, s, ed, "product-performance")
+	if av != v || after.Config.Title != orig.Config.Title || after.Query.SQL != orig.Query.SQL {
+		t.Errorf("after refused edits: version %d (was %d), %+v", av, v, after)
+	}
+}
+
+// TestChartEditReachesViewers saves a new type and title while a viewer
+// watches: the viewer gets a config op at once; a save over the old
+// version is refused as a conflict; a new query reaches the viewer as a
+// new epoch; the edits are in the audit log.
+func TestChartEditReachesViewers(t *testing.T) {
+	s := startServer(t)
+	ed := editor(t, s)
+	addUser(t, s, "vi@example.com", "a long enough password", access.Viewer)
+	vi := signedIn(t, s, "viewer", "vi@example.com", "a long enough password")
+	c, _, err := dialAs(t, s, vi.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := c.subscribe("1", "product-performance", nil)
+
+	def, v := definition(t, s, ed, "product-performance")
+	def.Config.Type, def.Config.Title = "line", "Products over time"
+	status, b := ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v))
+	if status != http.StatusOK || !strings.Contains(string(b), `"version":2`) {
+		t.Fatalf("save: %d %s", status, b)
+	}
+	f := c.read()
+	var op struct {
+		Op     string
+		Config struct{ Type, Title string }
+	}
+	_ = json.Unmarshal(f.Op, &op)
+	if f.Type != "op" || f.Epoch != snap.Epoch || op.Op != "config" || op.Config.Type != "line" || op.Config.Title != "Products over time" {
+		t.Fatalf("the viewer got %+v (op %s), want the config op in epoch %s", f, f.Op, snap.Epoch)
+	}
+
+	// Another editor, still at version 1, is refused, and nothing changes.
+	stale := def
+	stale.Config.Title = "Mine"
+	status, b = ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, stale, v))
+	var e apiError
+	_ = json.Unmarshal(b, &e)
+	if status != http.StatusConflict || e.Error.Code != "conflict" || !strings.Contains(e.Error.Message, "changed by someone else") {
+		t.Errorf("stale save: %d %s, want 409 conflict", status, b)
+	}
+	if got, gv := definition(t, s, ed, "product-performance"); got.Config.Title != "Products over time" || gv != 2 {
+		t.Errorf("after the stale save: %q version %d", got.Config.Title, gv)
+	}
+
+	// A new query: the viewer sees a new epoch, and its snapshot the new
+	// columns.
+	def.Query.SQL = "SELECT product, count(*) AS orders FROM sales GROUP BY product ORDER BY product"
+	def.Query.Params = nil
+	def.Config.Encoding.Y = "orders"
+	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, 2)); status != http.StatusOK {
+		t.Fatalf("save a new query: %d %s", status, b)
+	}
+	f = c.read()
+	if f.Type != "op" || f.Epoch == snap.Epoch {
+		t.Fatalf("after a new query the viewer got %+v, want an op of a new epoch", f)
+	}
+	c.request("u", map[string]any{"type": "unsubscribe", "stream": "product-performance"})
+	snap2 := c.subscribe("2", "product-performance", nil)
+	if cols := snap2.State.Data.Columns; len(cols) != 2 || cols[1].Name != "orders" || snap2.Epoch != f.Epoch {
+		t.Errorf("snapshot after the new query: epoch %s columns %+v", snap2.Epoch, cols)
+	}
+
+	// The audit log holds both edits, with what changed and no SQL.
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edits []string
+	for _, e := range log {
+		if e.Action == "chart_edited" && e.Target == "product-performance" {
+			edits = append(edits, e.Detail)
+		}
+		if strings.Contains(e.Detail, "SELECT") {
+			t.Errorf("audit entry %+v holds SQL", e)
+		}
+	}
+	want := []string{"encoding; query; filters", "type bar → line; title"} // newest first
+	if strings.Join(edits, "|") != strings.Join(want, "|") {
+		t.Errorf("audit details %q, want %q", edits, want)
+	}
+}

@@ -1,0 +1,183 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+)
+
+// Editor reads, tries and saves chart definitions.
+type Editor interface {
+	// ChartDefinition returns a chart's definition and its version.
+	ChartDefinition(ctx context.Context, id string) (dashboard.Chart, int, error)
+	// TryChart returns the state the chart would show with def, running
+	// its query, without saving anything.
+	TryChart(ctx context.Context, def dashboard.Chart) (chart.State, error)
+	// SaveChart tries def, then saves it if the chart is still at version,
+	// and puts it into the live streams; it returns the new version.
+	SaveChart(ctx context.Context, def dashboard.Chart, version int) (int, error)
+	// Sources names the data sources a query may use.
+	Sources() []string
+}
+
+type definitionJSON struct {
+	Chart   dashboard.Chart `json:"chart"`
+	Version int             `json:"version"`
+	Sources []string        `json:"sources,omitempty"`
+}
+
+// apiDefinition returns a chart's definition, with its query, to those who
+// may edit it: GET /api/v1/charts/{id}/definition.
+func (s *server) apiDefinition(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.authorizeChart(r, access.EditCharts, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	def, v, err := s.Editor.ChartDefinition(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v, Sources: s.Editor.Sources()})
+}
+
+// editRequest is the body of a preview or a save: the chart's whole new
+// definition and, for a save, the version it was based on.
+type editRequest struct {
+	Chart   dashboard.Chart `json:"chart"`
+	Version int             `json:"version"`
+}
+
+// readEdit authorizes an edit of chart id and reads its body.
+func (s *server) readEdit(w http.ResponseWriter, r *http.Request) (editRequest, error) {
+	id := r.PathValue("id")
+	var req editRequest
+	if err := s.authorizeChart(r, access.EditCharts, id); err != nil {
+		return req, err
+	}
+	if err := checkCSRF(r, who(r.Context())); err != nil {
+		return req, err
+	}
+	if err := readJSON(w, r, &req); err != nil {
+		return req, err
+	}
+	if req.Chart.ID == "" {
+		req.Chart.ID = id
+	}
+	if req.Chart.ID != id {
+		return req, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: fmt.Sprintf("is %q, not the chart of the URL %q; a chart's id cannot change", req.Chart.ID, id)}
+	}
+	return req, nil
+}
+
+// editError names fields as the chart's JSON form does.
+func editError(err error) error {
+	e := apperr.From(err)
+	var fe *chart.FieldError
+	if errors.As(err, &fe) && e.Field != "" {
+		e = &apperr.Error{Code: e.Code, Field: dashboard.JSONField(e.Field), Message: e.Message}
+	}
+	return e
+}
+
+// apiPreview returns the state a chart would show with a definition,
+// saving nothing: POST /api/v1/charts/{id}/preview.
+func (s *server) apiPreview(w http.ResponseWriter, r *http.Request) {
+	req, err := s.readEdit(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st, err := s.Editor.TryChart(r.Context(), req.Chart)
+	if err != nil {
+		writeError(w, editError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"state": st})
+}
+
+// apiSaveDefinition saves a chart's definition, if it is still at the
+// version the editor started from: PUT /api/v1/charts/{id}/definition.
+func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
+	req, err := s.readEdit(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Version < 1 {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the version of the definition the change is based on"})
+		return
+	}
+	old, _, err := s.Editor.ChartDefinition(r.Context(), req.Chart.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := s.Editor.SaveChart(r.Context(), req.Chart, req.Version)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			s.Logger.Error("save chart", "chart", req.Chart.ID, "err", err)
+		}
+		writeError(w, editError(err))
+		return
+	}
+	s.auditAdmin(r, "chart_edited", req.Chart.ID, changes(old, req.Chart))
+	def, _, err := s.Editor.ChartDefinition(r.Context(), req.Chart.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v})
+}
+
+// changes describes what a save changed, for the audit log and the
+// activity feed: "type bar → line; title". It holds no query text.
+func changes(old, cur dashboard.Chart) string {
+	var out []string
+	if old.Config.Type != cur.Config.Type {
+		out = append(out, fmt.Sprintf("type %s → %s", old.Config.Type, cur.Config.Type))
+	}
+	if old.Config.Title != cur.Config.Title {
+		out = append(out, "title")
+	}
+	if old.Width != cur.Width {
+		out = append(out, fmt.Sprintf("width %d → %d", old.Width, cur.Width))
+	}
+	if old.Config.Encoding != cur.Config.Encoding {
+		out = append(out, "encoding")
+	}
+	if !reflect.DeepEqual(old.Config.Colors, cur.Config.Colors) {
+		out = append(out, "colours")
+	}
+	if old.Config.Retention != cur.Config.Retention || !reflect.DeepEqual(old.Config.Key, cur.Config.Key) {
+		out = append(out, "rows kept")
+	}
+	oq, cq := old.Query, cur.Query
+	switch {
+	case (oq == nil) != (cq == nil):
+		out = append(out, "data source")
+	case oq != nil:
+		if oq.Source != cq.Source || oq.SQL != cq.SQL || !reflect.DeepEqual(oq.Types, cq.Types) {
+			out = append(out, "query")
+		}
+		if oq.Interval != cq.Interval {
+			out = append(out, fmt.Sprintf("interval %s → %s", oq.Interval.String(), cq.Interval.String()))
+		}
+		if !reflect.DeepEqual(oq.Params, cq.Params) {
+			out = append(out, "filters")
+		}
+	}
+	if len(out) == 0 {
+		return "no change"
+	}
+	return strings.Join(out, "; ")
+}
