@@ -7,8 +7,8 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
