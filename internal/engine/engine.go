@@ -164,6 +164,9 @@ type Frame struct {
 type binding struct {
 	def    dashboard.Chart
 	params map[string]string
+	// filters are the viewer's filters that differ from the defaults,
+	// which the stream keeps when the chart is redefined.
+	filters map[string]string
 }
 
 func (s *stream) def() *dashboard.Chart { return &s.bind.Load().def }
@@ -278,7 +281,7 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 		epoch:  newEpoch(),
 		state:  chart.State{Config: def.Config, Data: emptyTable()},
 	}
-	s.bind.Store(&binding{def: def, params: params})
+	s.bind.Store(&binding{def: def, params: params, filters: eff})
 	if s.persistent() && e.cfg.States != nil {
 		if err := e.restore(ctx, s); err != nil {
 			return nil, err

@@ -117,7 +117,7 @@ func (e *Engine) Redefine(ctx context.Context, def dashboard.Chart) error {
 func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) error {
 	old := s.bind.Load()
 	if reflect.DeepEqual(old.def.Query, def.Query) {
-		s.bind.Store(&binding{def: def, params: old.params})
+		s.bind.Store(&binding{def: def, params: old.params, filters: old.filters})
 		if reflect.DeepEqual(old.def.Config, def.Config) {
 			return nil // only the width changed, which is the page's
 		}
@@ -128,21 +128,21 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 		}
 		// The data does not fit the new config: start over.
 	}
-	params := old.params
+	// The stream keeps its viewers' filters that the new query still has;
+	// the other parameters take the new defaults.
+	kept := map[string]string{}
 	if def.Query != nil {
-		// The stream keeps the filter values that the new query still has.
-		kept := map[string]string{}
-		for k, v := range old.params {
+		for k, v := range old.filters {
 			if _, ok := def.Query.Params[k]; ok {
 				kept[k] = v
 			}
 		}
-		var err error
-		if params, _, err = def.ResolveFilters(kept); err != nil {
-			return err
-		}
 	}
-	b := &binding{def: def, params: params}
+	params, _, err := def.ResolveFilters(kept)
+	if err != nil {
+		return err
+	}
+	b := &binding{def: def, params: params, filters: kept}
 	e.mu.Lock()
 	running := s.refs > 0
 	e.mu.Unlock()

@@ -227,3 +227,32 @@ func must(b []byte, _ uint64, err error) []byte {
 	}
 	return b
 }
+
+// A new default reaches the unfiltered stream; a viewer's own filter
+// stays on the filtered one.
+func TestRedefineNewDefaults(t *testing.T) {
+	q := &fakeQuerier{QueryFn: func(context.Context, string, string, map[string]string) (chart.Table, error) {
+		return salesTable(1), nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
+	ctx := context.Background()
+	for _, f := range []map[string]string{nil, {"region": "EU"}} {
+		st, err := e.Acquire(ctx, "sales", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Release(st.ID)
+	}
+	def := salesChart(time.Hour)
+	def.Query.Params = map[string]dashboard.Param{"region": {Default: "NA"}, "limit": {Default: "5"}}
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, c := range q.Calls()[2:] {
+		got[c.Params["region"]+"/"+c.Params["limit"]] = true
+	}
+	if !got["NA/5"] || !got["EU/5"] || len(got) != 2 {
+		t.Errorf("queries after new defaults %v, want NA/5 (unfiltered) and EU/5 (the viewer's region)", got)
+	}
+}
