@@ -243,6 +243,16 @@ func TestBrowserAccess(t *testing.T) {
 	}
 	waitJS(t, ctx, 15*time.Second, `!!window.ashreports && window.ashreports.connState() === "live" && !!window.ashreports.state("orders")`, "the ops page did not connect")
 	screenshot(t, ctx, "signed-in-viewer.png")
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".edit-chart, #chart-editor, [data-csrf]").length`)); err != nil || n != 0 {
+		t.Errorf("a viewer's page has %d edit controls (%v), want none", n, err)
+	}
+	// A forged config edit from her page is refused too.
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/api/v1/charts/orders/definition", {method: "PUT", headers: {"Content-Type": "application/json", "X-CSRF-Token": document.querySelector('.account input[name="csrf_token"]').value},
+		body: JSON.stringify({version: 1, chart: {id: "orders", width: 6, config: {type: "bar", title: "Forged", encoding: {x: "t", y: "n"}}}})})
+		.then(async r => r.status + " " + (await r.json()).error.code)`, chromedp.EvalAwaitPromise))
+	if err != nil || got != "403 forbidden" {
+		t.Errorf("forged config edit: %q, %v; want 403 forbidden", got, err)
+	}
 
 	// A forged edit from the viewer's own page, with her CSRF token, is
 	// refused for want of the role; without the token, for want of it.
@@ -270,4 +280,125 @@ func TestBrowserAccess(t *testing.T) {
 	if st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`window.ashreports.connState()`)); st == "live" {
 		t.Error("the signed-out tab reconnected")
 	}
+}
+
+// TestBrowserChartEditor: an editor opens the editor on a chart, tries a
+// change, saves it, and a viewer in another browser context sees the new
+// type and title without reloading; a save over a version someone else
+// saved meanwhile shows the conflict and keeps the editor's values.
+func TestBrowserChartEditor(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "ed@example.com", pw, access.Editor)
+	addUser(t, s, "vi@example.com", pw, access.Viewer)
+	root := browser(t)
+	root, cancel := context.WithTimeout(root, 120*time.Second)
+	defer cancel()
+	if err := chromedp.Do(root); err != nil { // starts the browser
+		t.Fatal(err)
+	}
+	ed, cancelEd := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelEd()
+	vi, cancelVi := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelVi()
+	const page = "/dashboards/sales-analytics"
+	for _, u := range []struct {
+		ctx   context.Context
+		email string
+	}{{ed, "ed@example.com"}, {vi, "vi@example.com"}} {
+		signInBrowser(t, u.ctx, s, u.email, pw)
+		if err := chromedp.Do(u.ctx, chromedp.Navigate(s.URL+page)); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, u.ctx, 15*time.Second, `!!window.ashreports && !!window.ashreports.state("product-performance")`, "the dashboard did not load for "+u.email)
+	}
+	if n, _ := chromedp.Run(vi, chromedp.Evaluate[int](`document.querySelectorAll(".edit-chart").length`)); n != 0 {
+		t.Errorf("the viewer sees %d edit buttons", n)
+	}
+
+	// Open, change type and title, try: the preview draws the new type.
+	if err := chromedp.Do(ed,
+		chromedp.Click(`[data-edit-chart="product-performance"]`),
+		chromedp.WaitVisible(`#chart-editor`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "the editor did not load the definition")
+	if err := chromedp.Do(ed,
+		setField(`#edit-type`, "line"),
+		setField(`#edit-title`, ""),
+		chromedp.SendKeys(`#edit-title`, "Products, as a line"),
+		chromedp.Click(`[data-editor-action="preview"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 10*time.Second, `document.querySelectorAll('[data-editor-canvas] svg path').length > 0 && /rows/.test(document.querySelector('[data-editor-note]').textContent)`, "the preview did not draw")
+	screenshot(t, ed, "chart-editor.png")
+	if title, _ := chromedp.Run(vi, chromedp.Evaluate[string](`window.ashreports.state("product-performance").config.title`)); title != "Product performance" {
+		t.Errorf("a preview reached the viewer: title %q", title)
+	}
+
+	// Save: the viewer's chart changes within a second, without reload.
+	saved := time.Now()
+	if err := chromedp.Do(ed, chromedp.Click(`[data-editor-action="save"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, vi, 5*time.Second, `(() => { const s = window.ashreports.state("product-performance"); return s.config.type === "line" && s.config.title === "Products, as a line" && document.querySelector("#chart-title-product-performance").textContent === "Products, as a line"; })()`, "the viewer did not see the saved change")
+	if d := time.Since(saved); d > time.Second {
+		t.Errorf("the viewer saw the change after %s, want within a second", d)
+	}
+	waitJS(t, ed, 5*time.Second, `!document.querySelector('#chart-editor').open`, "the editor did not close after saving")
+
+	// The editor opens it again; meanwhile someone else saves a new title
+	// (version 3). The editor's save, based on version 2, is refused with
+	// the conflict message, and the editor's title stays in the form.
+	if err := chromedp.Do(ed, chromedp.Click(`[data-edit-chart="product-performance"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Products, as a line"`, "the editor did not load version 2")
+	other := signedIn(t, s, "other editor", "ed@example.com", pw)
+	def, v := definition(t, s, other, "product-performance")
+	def.Config.Title = "Someone else's title"
+	if status, b := other.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v)); status != 200 {
+		t.Fatalf("the other save: %d %s", status, b)
+	}
+	if err := chromedp.Do(ed,
+		setField(`#edit-title`, "My title"),
+		chromedp.Click(`[data-editor-action="save"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `!document.querySelector('[data-editor-problem]').hidden && /someone else saved/i.test(document.querySelector('[data-editor-problem]').textContent)`, "no conflict message")
+	screenshot(t, ed, "chart-editor-conflict.png")
+	if v, _ := chromedp.Run(ed, chromedp.Evaluate[string](`document.querySelector('#edit-title').value`)); v != "My title" {
+		t.Errorf("after the conflict the form holds %q, want the editor's own title", v)
+	}
+	// Loading their version shows it, at version 3.
+	if err := chromedp.Do(ed, chromedp.Click(`[data-editor-action="reload"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Someone else's title" && /3/.test(document.querySelector('[data-editor-version]').textContent)`, "their version did not load")
+
+	// A bad query shows the database's message beside the SQL field.
+	if err := chromedp.Do(ed,
+		setField(`#edit-sql`, "SELECT product, total FROM no_such_table"),
+		chromedp.Click(`[data-editor-action="preview"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `/no such table/.test(document.querySelector('#edit-sql-error').textContent) && document.querySelector('#edit-sql').getAttribute('aria-invalid') === "true"`, "the SQL error is not beside the field")
+	screenshot(t, ed, "chart-editor-sql-error.png")
+}
+
+// setField sets the value of a form field as a person's input would,
+// select elements included.
+func setField(sel, value string) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q; el.dispatchEvent(new Event("input", {bubbles: true})); el.dispatchEvent(new Event("change", {bubbles: true})); return el.value === %q; })()`, sel, value, value)
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s did not take the value %q", sel, value)
+		}
+		return err
+	})
 }

@@ -94,7 +94,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
-	funcs := template.FuncMap{"t": cfg.Catalog.T}
+	funcs := template.FuncMap{"t": cfg.Catalog.T, "field": func(id, name, typ string) formField { return formField{id, name, typ} }}
 	for _, page := range []string{"list", "dashboard", "error", "login", "audit"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
@@ -176,7 +176,14 @@ type pageData struct {
 	Messages   map[string]string
 	Dashboards []store.Summary
 	Dashboard  dashboard.Dashboard
+	// CanEdit shows the chart editor: the user may edit the dashboard's
+	// charts.
+	CanEdit bool
 }
+
+// formField is one input of a server-rendered form: its id suffix (and
+// message key), its name and its input type.
+type formField struct{ ID, Name, Type string }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	if id := who(r.Context()); id.signedIn() {
@@ -184,7 +191,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 		d.Admin = access.Decide(id.sub, access.AdministerOrg, access.Resource{OrgID: id.sub.OrgID}).Allowed
 	}
 	d.Catalog = s.Catalog
-	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.")
+	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.", "edit.")
 	var b strings.Builder
 	if err := s.pages[page].ExecuteTemplate(&b, "layout", d); err != nil {
 		s.Logger.Error("render page", "page", page, "err", err)
@@ -236,7 +243,16 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d})
+	res, err := s.dashboardResource(r.Context(), d.ID)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	// Edit controls only for signed-in editors: the editor's requests
+	// carry the session's CSRF token.
+	id := who(r.Context())
+	canEdit := id.signedIn() && access.Decide(id.sub, access.EditCharts, res).Allowed
+	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d, CanEdit: canEdit})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

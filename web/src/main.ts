@@ -2,6 +2,7 @@
 // chart card to its live stream; elsewhere it does nothing.
 
 import { ChartView } from './chart-view';
+import { ChartEditor } from './editor';
 import type { EChartsType } from './echarts';
 import { Live, Subscription } from './live';
 import type { ChartConfig, Table } from './protocol';
@@ -68,6 +69,25 @@ function main(): void {
   };
 
   live.start();
+  startEditor();
+}
+
+/** Wires the edit buttons to the chart editor, on pages that have them (editors'). */
+function startEditor(): void {
+  const dialog = document.querySelector<HTMLDialogElement>('#chart-editor');
+  const csrf = document.querySelector<HTMLElement>('[data-csrf]')?.dataset.csrf;
+  if (!dialog || !csrf) return;
+  const editor = new ChartEditor(dialog, csrf, (def) => {
+    // The config reaches every viewer, this one too, over the socket;
+    // the width is the page's.
+    for (const card of document.querySelectorAll<HTMLElement>('[data-chart-id]')) {
+      if (card.dataset.chartId === def.id) card.style.setProperty('--span', String(def.width));
+    }
+  });
+  document.addEventListener('click', (ev) => {
+    const id = (ev.target as HTMLElement).closest<HTMLElement>('[data-edit-chart]')?.dataset.editChart;
+    if (id) void editor.open(id);
+  });
 }
 
 /** The card's data-filters: a JSON object of filter names to values. */
