@@ -213,6 +213,13 @@ func (b *Broker) Subscribe(subject string, fn func(offset uint64, frame []byte, 
 	return func() { _ = sub.Unsubscribe() }, nil
 }
 
+// Conn is the broker's NATS connection, for other users of NATS on the
+// node (presence, activity).
+func (b *Broker) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the broker's JetStream context.
+func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
 // Ready reports whether the broker is connected and JetStream answers.
 func (b *Broker) Ready(ctx context.Context) error {
 	if !b.nc.IsConnected() {
