@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/source"
@@ -15,9 +17,11 @@ import (
 // chartEditor saves chart definitions: tried first, then stored if still
 // at the editor's version, then put into the live streams.
 type chartEditor struct {
+	server  *Server
 	store   *store.Store
 	engine  *engine.Engine
 	sources *source.Registry
+	rooms   *room.Rooms
 	log     *slog.Logger
 	// mu keeps saves in order, so that the streams end with the
 	// definition saved last.
@@ -32,7 +36,10 @@ func (c *chartEditor) TryChart(ctx context.Context, def dashboard.Chart) (chart.
 	return c.engine.Try(ctx, def)
 }
 
-func (c *chartEditor) SaveChart(ctx context.Context, def dashboard.Chart, version int) (int, error) {
+func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error) {
+	if err := def.Validate(); err != nil { // fills the default width in
+		return 0, err
+	}
 	// A definition that does not run is never saved.
 	if _, err := c.engine.Try(ctx, def); err != nil {
 		return 0, err
@@ -49,7 +56,27 @@ func (c *chartEditor) SaveChart(ctx context.Context, def dashboard.Chart, versio
 	if err := c.engine.Redefine(context.WithoutCancel(ctx), def); err != nil {
 		c.log.Error("put a saved chart definition into its streams", "chart", def.ID, "err", err)
 	}
+	c.announce(ctx, by, def, changes)
 	return v, nil
 }
 
 func (c *chartEditor) Sources() []string { return c.sources.Names() }
+
+// announce tells the chart's dashboard room of a saved edit: the activity
+// feed, and the new width for the pages open on it.
+func (c *chartEditor) announce(ctx context.Context, by access.Subject, def dashboard.Chart, changes string) {
+	res, err := c.server.ident.ChartResource(ctx, def.ID)
+	if err != nil {
+		c.log.Warn("announce a chart edit", "chart", def.ID, "err", err)
+		return
+	}
+	ev := room.Event{Kind: "chart_edited", Chart: def.ID, Title: def.Config.Title, Changes: changes, Width: def.Width}
+	if by.Kind == access.User {
+		if m, err := c.server.member(ctx, by, res.DashboardID); err == nil {
+			ev.User, ev.Name, ev.Color = m.User, m.Name, m.Color
+		}
+	}
+	if err := c.rooms.Publish(res.DashboardID, ev); err != nil {
+		c.log.Warn("announce a chart edit", "chart", def.ID, "err", err)
+	}
+}

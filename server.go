@@ -24,6 +24,7 @@ import (
 	"github.com/ashreports/ashreports/internal/i18n"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/natsbroker"
+	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/source"
 	"github.com/ashreports/ashreports/internal/store"
 	"github.com/ashreports/ashreports/internal/telemetry"
@@ -88,6 +89,7 @@ type Server struct {
 	sources *source.Registry
 	engine  *engine.Engine
 	hub     *live.Hub
+	rooms   *room.Rooms
 	handler http.Handler
 
 	notes []string // see Notes
@@ -149,6 +151,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
+	if s.rooms, err = room.Start(ctx, room.Config{NC: s.broker.Conn(), JS: s.broker.JetStream(), Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
 	s.engine = engine.New(engine.Config{Metrics: metrics, Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
 	s.hub = live.NewHub(live.HubConfig{
 		Metrics:        metrics,
@@ -160,6 +165,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		BatchWindow:    cfg.BatchWindow,
 		WriteTimeout:   cfg.WriteTimeout,
 		Authorize:      s.authorizeChart,
+		Rooms:          &roomService{s: s, rooms: s.rooms},
 	})
 	cat, err := i18n.Load("en")
 	if err != nil {
@@ -177,7 +183,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		SessionEnded: s.hub.EndSession,
 		Limits:       web.Limits(cfg.RateLimits),
 		Admin:        s.store,
-		Editor:       &chartEditor{store: s.store, engine: s.engine, sources: s.sources, log: s.log},
+		Editor:       &chartEditor{server: s, store: s.store, engine: s.engine, sources: s.sources, rooms: s.rooms, log: s.log},
 	})
 	if err != nil {
 		return nil, err
@@ -381,6 +387,9 @@ func (s *Server) Close() error {
 		s.cancel()
 		if s.hub != nil {
 			s.hub.Close()
+		}
+		if s.rooms != nil {
+			s.rooms.Close()
 		}
 		if s.engine != nil {
 			s.engine.Close()

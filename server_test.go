@@ -146,6 +146,17 @@ func (c *client) send(msg string) {
 // read returns the next frame, failing the test after 15 s.
 func (c *client) read() frame {
 	c.t.Helper()
+	line := c.readLine()
+	var f frame
+	if err := json.Unmarshal(line, &f); err != nil {
+		c.t.Fatalf("decode frame %s: %v", line, err)
+	}
+	return f
+}
+
+// readLine returns the next frame as sent, failing the test after 15 s.
+func (c *client) readLine() []byte {
+	c.t.Helper()
 	for len(c.lines) == 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		_, b, err := c.ws.Read(ctx)
@@ -157,11 +168,7 @@ func (c *client) read() frame {
 	}
 	line := c.lines[0]
 	c.lines = c.lines[1:]
-	var f frame
-	if err := json.Unmarshal(line, &f); err != nil {
-		c.t.Fatalf("decode frame %s: %v", line, err)
-	}
-	return f
+	return line
 }
 
 // subscribe subscribes and returns the snapshot.

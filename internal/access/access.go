@@ -140,6 +140,16 @@ type Subject struct {
 	Charts []string
 }
 
+// RoleOn is a user's role on a dashboard: the higher of the
+// organization's and the dashboard's own; "" when neither.
+func (s Subject) RoleOn(dashboardID string) Role {
+	role := s.OrgRole
+	if dr := s.DashboardRoles[dashboardID]; dr.rank() > role.rank() {
+		role = dr
+	}
+	return role
+}
+
 // Resource is what an action is on. DashboardID is empty for actions on
 // the organization; ChartID is empty for actions on a whole dashboard.
 type Resource struct {
@@ -196,9 +206,7 @@ func Decide(s Subject, p Permission, r Resource) Decision {
 	}
 	role := s.OrgRole
 	if r.DashboardID != "" {
-		if dr := s.DashboardRoles[r.DashboardID]; dr.rank() > role.rank() {
-			role = dr
-		}
+		role = s.RoleOn(r.DashboardID)
 	} else if role == "" {
 		// An action on the organization's dashboards in general (listing,
 		// creating) needs an organization-wide role.

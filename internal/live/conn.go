@@ -65,6 +65,11 @@ type conn struct {
 	whoGen uint64
 	// charts are the charts of subs, in the same order.
 	charts []string
+	// roomDash is the dashboard whose room the connection is in.
+	roomDash string
+	// room is the connection's place in roomDash's room; only the read
+	// goroutine uses it until run's cleanup.
+	room RoomHandle
 
 	// subs are the streams the connection subscribes to; only the read
 	// goroutine uses it until run's cleanup. Slices rather than maps: a
@@ -231,6 +236,7 @@ func (c *conn) run() {
 	close(c.done)
 	c.writers.Wait()
 	_ = c.closeSocket()
+	c.leave()
 	for _, id := range c.subs {
 		c.hub.unsubscribe(c, id)
 		c.hub.cfg.Streams.Release(id)
@@ -736,6 +742,10 @@ type clientMsg struct {
 	Epoch  string  `json:"epoch,omitempty"`
 	// Priority, on publish: "high" or "normal" (the default).
 	Priority string `json:"priority,omitempty"`
+	// Dashboard, on join, names the room.
+	Dashboard string `json:"dashboard,omitempty"`
+	// Editing, on focus, says the focused chart is being edited.
+	Editing bool `json:"editing,omitempty"`
 }
 
 // decodeMessage parses a client message, refusing unknown fields.
@@ -799,10 +809,14 @@ func (c *conn) handle(data []byte) {
 		c.publish(m)
 	case "ping":
 		c.reply(m.Ref, nil, nil)
+	case "join":
+		c.join(m)
+	case "focus", "filter", "leave":
+		c.roomMessage(m)
 	case "":
 		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.Invalid, Field: "type", Message: "required"})
 	default:
-		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.Invalid, Field: "type", Message: fmt.Sprintf("unknown message type %q (want subscribe, unsubscribe, publish or ping)", m.Type)})
+		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.Invalid, Field: "type", Message: fmt.Sprintf("unknown message type %q (want subscribe, unsubscribe, publish, ping, join, focus, filter or leave)", m.Type)})
 	}
 }
 

@@ -74,6 +74,8 @@ type HubConfig struct {
 	OriginPatterns []string
 	// Authorize decides each subscribe and publish; nil allows all.
 	Authorize Authorizer
+	// Rooms, when set, lets connections join dashboards' rooms.
+	Rooms Rooms
 }
 
 // shards is the number of independently locked parts of the topic

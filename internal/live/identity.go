@@ -104,6 +104,9 @@ func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subjec
 				}
 			}
 		}
+		if d := c.inRoom(); err == nil && d != "" && h.cfg.Rooms != nil {
+			err = h.cfg.Rooms.Allowed(ctx, sub, d)
+		}
 		if err != nil {
 			if apperr.CodeOf(err) == apperr.Internal {
 				h.cfg.Logger.Error("recheck access", "err", err)

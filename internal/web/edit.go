@@ -22,8 +22,9 @@ type Editor interface {
 	// its query, without saving anything.
 	TryChart(ctx context.Context, def dashboard.Chart) (chart.State, error)
 	// SaveChart tries def, then saves it if the chart is still at version,
-	// and puts it into the live streams; it returns the new version.
-	SaveChart(ctx context.Context, def dashboard.Chart, version int) (int, error)
+	// puts it into the live streams and tells the dashboard's room who
+	// changed what; it returns the new version.
+	SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error)
 	// Sources names the data sources a query may use.
 	Sources() []string
 }
@@ -122,7 +123,8 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v, err := s.Editor.SaveChart(r.Context(), req.Chart, req.Version)
+	what := changes(old, req.Chart)
+	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, req.Chart, req.Version, what)
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Internal {
 			s.Logger.Error("save chart", "chart", req.Chart.ID, "err", err)
@@ -130,7 +132,7 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, editError(err))
 		return
 	}
-	s.auditAdmin(r, "chart_edited", req.Chart.ID, changes(old, req.Chart))
+	s.auditAdmin(r, "chart_edited", req.Chart.ID, what)
 	def, _, err := s.Editor.ChartDefinition(r.Context(), req.Chart.ID)
 	if err != nil {
 		writeError(w, err)

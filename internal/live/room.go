@@ -1,0 +1,104 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
+)
+
+// Rooms is presence and activity on dashboards (package room) for the
+// connections that join one: a dashboard page joins its dashboard's room.
+type Rooms interface {
+	// Join authorizes who on the dashboard and puts the connection in its
+	// room; send gets the room's presence and activity frames.
+	Join(ctx context.Context, who access.Subject, dashboard, connID string, send func([]byte)) (RoomHandle, error)
+	// Allowed reports whether who may still be in the dashboard's room,
+	// when access changes (Recheck).
+	Allowed(ctx context.Context, who access.Subject, dashboard string) error
+	// Filtered tells the room that the connection's user set filters on
+	// their own view.
+	Filtered(h RoomHandle, filters map[string]string) error
+}
+
+// RoomHandle is a connection's place in a room.
+type RoomHandle interface {
+	// Set says what the connection is focused on and editing ("" for
+	// nothing).
+	Set(focus, editing string) error
+	Leave()
+	Dashboard() string
+}
+
+// maxFilters bounds the filters of one filter message.
+const maxFilters = 16
+
+func (c *conn) join(m clientMsg) {
+	if c.hub.cfg.Rooms == nil {
+		c.reply(m.Ref, nil, apperr.Errorf(apperr.Unsupported, "this server has no rooms"))
+		return
+	}
+	if m.Dashboard == "" {
+		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.Invalid, Field: "dashboard", Message: "required"})
+		return
+	}
+	c.leave()
+	ctx, cancel := context.WithTimeout(c.hub.ctx, 10*time.Second)
+	defer cancel()
+	h, err := c.hub.cfg.Rooms.Join(ctx, c.identity().Subject, m.Dashboard, c.id, c.send)
+	if err != nil {
+		c.reply(m.Ref, nil, err)
+		return
+	}
+	c.room = h
+	c.whoMu.Lock()
+	c.roomDash = m.Dashboard
+	c.whoMu.Unlock()
+	c.reply(m.Ref, map[string]any{"dashboard": m.Dashboard}, nil)
+}
+
+// leave takes the connection out of its room, if any.
+func (c *conn) leave() {
+	if c.room == nil {
+		return
+	}
+	c.room.Leave()
+	c.room = nil
+	c.whoMu.Lock()
+	c.roomDash = ""
+	c.whoMu.Unlock()
+}
+
+func (c *conn) inRoom() string {
+	c.whoMu.Lock()
+	defer c.whoMu.Unlock()
+	return c.roomDash
+}
+
+// roomMessage handles focus, filter and leave, which need a room.
+func (c *conn) roomMessage(m clientMsg) {
+	if c.room == nil {
+		c.reply(m.Ref, nil, apperr.Errorf(apperr.Invalid, "join a dashboard first"))
+		return
+	}
+	var err error
+	switch m.Type {
+	case "leave":
+		c.leave()
+	case "focus":
+		editing := ""
+		if m.Editing {
+			editing = m.Chart
+		}
+		err = c.room.Set(m.Chart, editing)
+	case "filter":
+		if len(m.Filters) > maxFilters {
+			err = &apperr.Error{Code: apperr.Invalid, Field: "filters", Message: fmt.Sprintf("more than %d filters", maxFilters)}
+			break
+		}
+		err = c.hub.cfg.Rooms.Filtered(c.room, m.Filters)
+	}
+	c.reply(m.Ref, nil, err)
+}
