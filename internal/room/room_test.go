@@ -205,8 +205,8 @@ func TestJoinRefusesBadKeys(t *testing.T) {
 }
 
 func TestColorOfIsStable(t *testing.T) {
-	if ColorOf("usr_abc") != ColorOf("usr_abc") {
-		t.Error("ColorOf differs for one user")
+	if got := ColorOf("usr_abc"); got != "#1d4ed8" {
+		t.Errorf("ColorOf(usr_abc) = %s; a user's colour must not change between releases or nodes", got)
 	}
 	seen := map[string]bool{}
 	for i := range 50 {
