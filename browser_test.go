@@ -402,3 +402,108 @@ func setField(sel, value string) chromedp.Action[chromedp.Void] {
 		return err
 	})
 }
+
+// TestBrowserCollaboration: two editors in separate browser contexts see
+// each other in the presence bar; one edits a chart's type and title and
+// the other's page shows it within a second, with the activity feed
+// saying so; the other's save over the stale version gets the conflict
+// message; a viewer's own filter changes only their view, and an editor's
+// saved default changes everyone's; closing a context takes its user out
+// of the others' presence within a few seconds.
+func TestBrowserCollaboration(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "ada@example.com", pw, access.Editor)
+	addUser(t, s, "ben@example.com", pw, access.Editor)
+	root := browser(t)
+	root, cancel := context.WithTimeout(root, 150*time.Second)
+	defer cancel()
+	if err := chromedp.Do(root); err != nil {
+		t.Fatal(err)
+	}
+	ada, cancelAda := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelAda()
+	ben, cancelBen := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelBen()
+	const chart = "product-performance"
+	for _, u := range []struct {
+		ctx   context.Context
+		email string
+	}{{ada, "ada@example.com"}, {ben, "ben@example.com"}} {
+		signInBrowser(t, u.ctx, s, u.email, pw)
+		if err := chromedp.Do(u.ctx, chromedp.Navigate(s.URL+"/dashboards/sales-analytics")); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, u.ctx, 15*time.Second, `!!window.ashreports && !!window.ashreports.state("`+chart+`")`, "the dashboard did not load for "+u.email)
+	}
+	const both = `(() => { const names = window.ashreports.presence().map(u => u.name).sort().join(","); return names === "ada,ben"; })()`
+	waitJS(t, ada, 5*time.Second, both, "Ada does not see Ben")
+	waitJS(t, ben, 5*time.Second, both, "Ben does not see Ada")
+	if n, _ := chromedp.Run(ada, chromedp.Evaluate[int](`document.querySelectorAll(".presence .person .person-name").length`)); n != 2 {
+		t.Errorf("Ada's presence list has %d names, want 2 as text", n)
+	}
+
+	// Both open the editor on the same chart, at the same version. Ben
+	// sees that Ada edits it.
+	for _, ctx := range []context.Context{ada, ben} {
+		if err := chromedp.Do(ctx, chromedp.Click(`[data-edit-chart="`+chart+`"]`), chromedp.WaitVisible(`#chart-editor`)); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "the editor did not load")
+	}
+	waitJS(t, ben, 5*time.Second, `window.ashreports.presence().some(u => u.name === "ada" && u.editing === "`+chart+`")`, "Ben does not see that Ada edits the chart")
+
+	// Ada saves a new type and title: Ben's page shows them within a
+	// second, and his feed says who changed what.
+	if err := chromedp.Do(ada, setField(`#edit-type`, "line"), setField(`#edit-title`, "Products over time")); err != nil {
+		t.Fatal(err)
+	}
+	saved := time.Now()
+	if err := chromedp.Do(ada, chromedp.Click(`[data-editor-action="save"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ben, 5*time.Second, `(() => { const s = window.ashreports.state("`+chart+`"); return s.config.type === "line" && document.querySelector("#chart-title-`+chart+`").textContent === "Products over time"; })()`, "Ben's page did not change")
+	if d := time.Since(saved); d > time.Second {
+		t.Errorf("Ben saw Ada's change after %s, want within a second", d)
+	}
+	waitJS(t, ben, 5*time.Second, `/ada changed Products over time: type bar → line; title/.test(document.querySelector("[data-activity]").textContent)`, "Ben's activity feed does not show Ada's change")
+
+	// Ben, still on the old version, saves: refused, with the message.
+	if err := chromedp.Do(ben, setField(`#edit-title`, "Ben's title"), chromedp.Click(`[data-editor-action="save"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ben, 5*time.Second, `/someone else saved/i.test(document.querySelector('[data-editor-problem]').textContent)`, "Ben got no conflict message")
+	screenshot(t, ben, "collaboration-conflict.png")
+	if err := chromedp.Do(ben, chromedp.Click(`[data-editor-action="cancel"]`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ben filters his own view to one region; Ada's chart keeps all.
+	if err := chromedp.Do(ben, setField(`#filter-region`, "Europe"), chromedp.Click(`[data-filters] button[type="submit"]`)); err != nil {
+		t.Fatal(err)
+	}
+	const totalOf = `window.ashreports.state("` + chart + `").data.rows.reduce((a, r) => a + r[1], 0)`
+	waitJS(t, ben, 10*time.Second, `(() => { const s = window.ashreports.state("`+chart+`"); return !!s && s.stream.includes("region=Europe"); })()`, "Ben's chart did not take his filter")
+	adaTotal, _ := chromedp.Run(ada, chromedp.Evaluate[float64](totalOf))
+	benTotal, _ := chromedp.Run(ben, chromedp.Evaluate[float64](totalOf))
+	if benTotal >= adaTotal || benTotal <= 0 {
+		t.Errorf("Ben's filtered total %v, Ada's %v: want Ben's smaller", benTotal, adaTotal)
+	}
+	if st, _ := chromedp.Run(ada, chromedp.Evaluate[string](`window.ashreports.state("`+chart+`").stream`)); st != chart {
+		t.Errorf("Ada's stream is %q after Ben's filter, want the unfiltered %q", st, chart)
+	}
+	waitJS(t, ada, 5*time.Second, `/ben applied filter region = Europe/.test(document.querySelector("[data-activity]").textContent)`, "Ada's feed does not show Ben's filter")
+	screenshot(t, ada, "collaboration-presence-activity.png")
+
+	// Ben saves Europe as the default: Ada's unfiltered chart shows it.
+	if err := chromedp.Do(ben, chromedp.Click(`[data-filters-save]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ada, 10*time.Second, `!!window.ashreports.state("`+chart+`") && Math.abs(`+totalOf+` - `+fmt.Sprint(benTotal)+`) < 0.01 && document.querySelector("#filter-region").value === "Europe"`, "Ada's chart did not take the new default")
+
+	// Ada closes her browser context: she leaves Ben's presence.
+	gone := time.Now()
+	cancelAda()
+	waitJS(t, ben, 10*time.Second, `window.ashreports.presence().map(u => u.name).join(",") === "ben"`, "Ada is still in Ben's presence")
+	t.Logf("a closed browser context left presence after %s", time.Since(gone).Round(10*time.Millisecond))
+}

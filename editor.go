@@ -2,11 +2,15 @@ package ashreports
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"log/slog"
 	"sync"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
@@ -61,6 +65,80 @@ func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dash
 }
 
 func (c *chartEditor) Sources() []string { return c.sources.Names() }
+
+func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashboardID string, filters map[string]string) error {
+	// Under the lock from the read to the save: no other save comes in
+	// between and is lost.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := c.store.Dashboard(ctx, dashboardID)
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	var defs []dashboard.Chart
+	var versions []int
+	for _, ch := range d.Charts {
+		ch, v, err := c.store.ChartVersion(ctx, ch.ID)
+		if err != nil {
+			return err
+		}
+		if ch.Query == nil {
+			continue
+		}
+		changed := false
+		for name, v := range filters {
+			p, ok := ch.Query.Params[name]
+			if !ok {
+				continue
+			}
+			used[name] = true
+			if p.Default != v {
+				if !changed { // a copy of the map, not the store's
+					ch.Query = new(*ch.Query)
+					ch.Query.Params = maps.Clone(ch.Query.Params)
+					changed = true
+				}
+				p.Default = v
+				ch.Query.Params[name] = p
+			}
+		}
+		if changed {
+			defs = append(defs, ch)
+			versions = append(versions, v)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(filters)) {
+		if !used[name] {
+			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("no chart of dashboard %q has the filter %q", dashboardID, name)}
+		}
+	}
+	// Every chart is tried before any is saved: all or none.
+	for _, def := range defs {
+		if err := def.Validate(); err != nil {
+			return err
+		}
+		if _, err := c.engine.Try(ctx, def); err != nil {
+			return err
+		}
+	}
+	for i, def := range defs {
+		if _, err := c.store.UpdateChart(ctx, def, versions[i]); err != nil {
+			return err
+		}
+		if err := c.engine.Redefine(context.WithoutCancel(ctx), def); err != nil {
+			c.log.Error("put new default filters into a chart's streams", "chart", def.ID, "err", err)
+		}
+	}
+	ev := room.Event{Kind: "defaults_saved", Filters: filters}
+	if m, err := c.server.member(ctx, by, dashboardID); err == nil {
+		ev.User, ev.Name, ev.Color = m.User, m.Name, m.Color
+	}
+	if err := c.rooms.Publish(dashboardID, ev); err != nil {
+		c.log.Warn("announce default filters", "dashboard", dashboardID, "err", err)
+	}
+	return nil
+}
 
 // announce tells the chart's dashboard room of a saved edit: the activity
 // feed, and the new width for the pages open on it.

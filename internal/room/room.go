@@ -80,7 +80,8 @@ type User struct {
 
 // Event is one entry of a room's activity feed.
 type Event struct {
-	// Kind is chart_edited or filter_applied.
+	// Kind is chart_edited, filter_applied (a viewer's own view) or
+	// defaults_saved (the dashboard's default filters).
 	Kind  string `json:"kind"`
 	User  string `json:"user"`
 	Name  string `json:"name"`

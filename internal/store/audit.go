@@ -67,3 +67,38 @@ func (s *Store) AuditLog(ctx context.Context, orgID string, before int64, limit 
 	}
 	return out, rows.Err()
 }
+
+// Change is one saved change of a dashboard's chart, from the audit log.
+type Change struct {
+	At      time.Time
+	UserID  string
+	Name    string // the user's name, or their id if they are gone
+	ChartID string
+	What    string
+}
+
+// DashboardHistory returns the saved changes of the charts of a
+// dashboard, newest first, at most limit.
+func (s *Store) DashboardHistory(ctx context.Context, dashboardID string, limit int) ([]Change, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT a.at, a.actor_id, coalesce(nullif(u.name, ''), u.email, a.actor_id), a.target, a.detail
+		FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
+		WHERE a.action = 'chart_edited' AND a.outcome = 'ok'
+			AND a.org_id = (SELECT org_id FROM dashboards WHERE id = ?)
+			AND a.target IN (SELECT id FROM charts WHERE dashboard_id = ?)
+		ORDER BY a.id DESC LIMIT ?`, dashboardID, dashboardID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard history: %w", err)
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		var c Change
+		var at string
+		if err := rows.Scan(&at, &c.UserID, &c.Name, &c.ChartID, &c.What); err != nil {
+			return nil, fmt.Errorf("dashboard history: %w", err)
+		}
+		c.At = parseTime(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

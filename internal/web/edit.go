@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/ashreports/ashreports/chart"
@@ -27,6 +29,48 @@ type Editor interface {
 	SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error)
 	// Sources names the data sources a query may use.
 	Sources() []string
+	// SaveDefaults makes filters the defaults of the parameters of that
+	// name of the dashboard's charts, and tells the room.
+	SaveDefaults(ctx context.Context, by access.Subject, dashboardID string, filters map[string]string) error
+}
+
+// apiSaveDefaults saves a dashboard's default filters: PUT
+// /api/v1/dashboards/{id}/filters with {"filters": {"region": "EU"}}.
+func (s *server) apiSaveDefaults(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.authorizeDashboard(r, access.EditCharts, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkCSRF(r, who(r.Context())); err != nil {
+		writeError(w, err)
+		return
+	}
+	var req struct {
+		Filters map[string]string `json:"filters"`
+	}
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Filters) == 0 {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "filters", Message: "required: the filters and their new defaults"})
+		return
+	}
+	if err := s.Editor.SaveDefaults(r.Context(), who(r.Context()).sub, id, req.Filters); err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			s.Logger.Error("save default filters", "dashboard", id, "err", err)
+		}
+		writeError(w, editError(err))
+		return
+	}
+	names := slices.Sorted(maps.Keys(req.Filters))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " = " + req.Filters[n]
+	}
+	s.auditAdmin(r, "filters_saved", id, strings.Join(parts, ", "))
+	writeJSON(w, http.StatusOK, map[string]any{"filters": req.Filters})
 }
 
 type definitionJSON struct {

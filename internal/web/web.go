@@ -13,9 +13,11 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +43,9 @@ const MaxBodyBytes = 1 << 20
 type Dashboards interface {
 	Dashboards(ctx context.Context) ([]store.Summary, error)
 	Dashboard(ctx context.Context, id string) (dashboard.Dashboard, error)
+	// DashboardHistory returns the saved changes of a dashboard's charts,
+	// newest first.
+	DashboardHistory(ctx context.Context, dashboardID string, limit int) ([]store.Change, error)
 }
 
 // Charts applies ops to charts and reads their state.
@@ -132,6 +137,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /api/v1/charts/{id}/definition", s.apiDefinition)
 	mux.HandleFunc("PUT /api/v1/charts/{id}/definition", s.apiSaveDefinition)
 	mux.HandleFunc("POST /api/v1/charts/{id}/preview", s.apiPreview)
+	mux.HandleFunc("PUT /api/v1/dashboards/{id}/filters", s.apiSaveDefaults)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.Errorf(apperr.NotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -164,6 +170,7 @@ type pageData struct {
 	// Signed-in user: their name and the session's CSRF token, for the
 	// sign-out form.
 	UserName string
+	UserID   string
 	CSRF     string
 	Admin    bool // may administer the organization: the audit log link
 	Login    *loginData
@@ -179,6 +186,54 @@ type pageData struct {
 	// CanEdit shows the chart editor: the user may edit the dashboard's
 	// charts.
 	CanEdit bool
+	// Filters are the dashboard's filters: the parameters of its charts'
+	// queries, by name.
+	Filters []filterField
+	// History are the latest saved changes of the dashboard's charts.
+	History []historyRow
+}
+
+// filterField is one filter of a dashboard: a parameter that one or more
+// of its charts' queries declare.
+type filterField struct {
+	Name, Label, Default string
+	// Charts declare the parameter.
+	Charts []string
+}
+
+type historyRow struct {
+	store.Change
+	When  string // RFC 3339, for <time>
+	Shown string // When as shown
+	Title string // the chart's title now
+}
+
+// historySize is how many past changes a dashboard page lists.
+const historySize = 20
+
+// dashboardFilters gathers the parameters of a dashboard's charts: one
+// filter per name, with the first chart's label and default.
+func dashboardFilters(d dashboard.Dashboard) []filterField {
+	var out []filterField
+	for _, c := range d.Charts {
+		if c.Query == nil {
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.Query.Params)) {
+			p := c.Query.Params[name]
+			i := slices.IndexFunc(out, func(f filterField) bool { return f.Name == name })
+			if i < 0 {
+				label := p.Label
+				if label == "" {
+					label = name
+				}
+				out = append(out, filterField{Name: name, Label: label, Default: p.Default})
+				i = len(out) - 1
+			}
+			out[i].Charts = append(out[i].Charts, c.ID)
+		}
+	}
+	return out
 }
 
 // formField is one input of a server-rendered form: its id suffix (and
@@ -187,11 +242,11 @@ type formField struct{ ID, Name, Type string }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	if id := who(r.Context()); id.signedIn() {
-		d.UserName, d.CSRF = id.user.Name, id.session.CSRFToken
+		d.UserName, d.UserID, d.CSRF = id.user.Name, id.user.ID, id.session.CSRFToken
 		d.Admin = access.Decide(id.sub, access.AdministerOrg, access.Resource{OrgID: id.sub.OrgID}).Allowed
 	}
 	d.Catalog = s.Catalog
-	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.", "edit.")
+	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.", "edit.", "room.")
 	var b strings.Builder
 	if err := s.pages[page].ExecuteTemplate(&b, "layout", d); err != nil {
 		s.Logger.Error("render page", "page", page, "err", err)
@@ -252,7 +307,22 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	// carry the session's CSRF token.
 	id := who(r.Context())
 	canEdit := id.signedIn() && access.Decide(id.sub, access.EditCharts, res).Allowed
-	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d, CanEdit: canEdit})
+	changes, err := s.Dashboards.DashboardHistory(r.Context(), d.ID, historySize)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	history := make([]historyRow, len(changes))
+	for i, c := range changes {
+		history[i] = historyRow{Change: c, When: c.At.UTC().Format(time.RFC3339), Shown: c.At.UTC().Format("Jan 2 15:04 UTC"), Title: c.ChartID}
+		for _, ch := range d.Charts {
+			if ch.ID == c.ChartID {
+				history[i].Title = ch.Config.Title
+			}
+		}
+	}
+	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d, CanEdit: canEdit,
+		Filters: dashboardFilters(d), History: history})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

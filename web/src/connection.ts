@@ -6,6 +6,7 @@ import {
   PROTOCOL_VERSION,
   type ClientRequest,
   type ReplyFrame,
+  type RoomFrame,
   type ServerFrame,
   type StreamFrame,
 } from './protocol';
@@ -16,6 +17,8 @@ export interface ConnectionHandlers {
   /** The server said hello: requests may be sent. Called on every (re)connect. */
   ready(): void;
   frame(frame: StreamFrame): void;
+  /** A presence or activity frame of the dashboard's room. */
+  room(frame: RoomFrame): void;
 }
 
 const BACKOFF_START_MS = 500;
@@ -136,6 +139,10 @@ export class Connection {
       case 'snapshot':
       case 'op':
         if (this.ready) this.on.frame(frame);
+        break;
+      case 'presence':
+      case 'activity':
+        if (this.ready) this.on.room(frame);
         break;
     }
   }

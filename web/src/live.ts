@@ -4,13 +4,15 @@
 
 import type { ChartView } from './chart-view';
 import { Connection } from './connection';
-import type { ReplyFrame, StreamFrame } from './protocol';
+import type { ClientRequest, ReplyFrame, RoomFrame, StreamFrame } from './protocol';
 import { applyOp, fromWire, type StreamState } from './state';
 import { showLastUpdate, type ConnState } from './status';
 
 /** One chart with one set of filters, drawn by one or more cards. */
 export class Subscription {
   readonly views: ChartView[] = [];
+  /** The viewer's own filters; setFilters changes them. */
+  filters: Record<string, string> | undefined;
   /** The stream id from the subscribe reply; its frames come here. */
   stream: string | undefined;
   /** The stream's state since its snapshot; undefined while (re)subscribing. */
@@ -18,8 +20,17 @@ export class Subscription {
 
   constructor(
     readonly chart: string,
-    readonly filters: Record<string, string> | undefined,
-  ) {}
+    filters: Record<string, string> | undefined,
+  ) {
+    this.filters = filters;
+  }
+}
+
+/** What a dashboard's room needs of the live connection. */
+export interface RoomHandlers {
+  /** A new socket: join the room (again). */
+  ready(): void;
+  frame(frame: RoomFrame): void;
 }
 
 export class Live {
@@ -33,6 +44,9 @@ export class Live {
   private readonly early = new Map<string, StreamFrame[]>();
   private unanswered = 0;
 
+  /** The dashboard's room, when the page shows one. */
+  room: RoomHandlers | undefined;
+
   constructor(
     url: string,
     private readonly subs: Subscription[],
@@ -40,9 +54,25 @@ export class Live {
   ) {
     this.conn = new Connection(url, {
       state: onState,
-      ready: () => this.subscribeAll(),
+      ready: () => {
+        this.subscribeAll();
+        this.room?.ready();
+      },
       frame: (frame) => this.route(frame),
+      room: (frame) => this.room?.frame(frame),
     });
+  }
+
+  /** Sends a request on the current socket; undefined when there is none. */
+  request(req: ClientRequest, onReply?: (reply: ReplyFrame) => void): string | undefined {
+    return this.conn.request(req, onReply);
+  }
+
+  /** Gives a subscription new filters: it takes the stream of those. */
+  setFilters(sub: Subscription, filters: Record<string, string> | undefined): void {
+    sub.filters = filters;
+    sub.current = undefined;
+    this.resubscribe(sub);
   }
 
   start(): void {

@@ -3,9 +3,11 @@
 
 import { ChartView } from './chart-view';
 import { ChartEditor } from './editor';
+import { startFilters } from './filters';
+import { Room } from './room';
 import type { EChartsType } from './echarts';
 import { Live, Subscription } from './live';
-import type { ChartConfig, Table } from './protocol';
+import type { ChartConfig, PresenceUser, Table } from './protocol';
 import { showConnState, type ConnState } from './status';
 
 /** What window.ashreports offers to tests and to the curious in a console. */
@@ -16,6 +18,8 @@ export interface AshReportsAPI {
     | { stream: string; epoch: string; offset: number; config: ChartConfig; data: Table }
     | undefined;
   chart(chartId: string): EChartsType | undefined;
+  /** The people on this dashboard, as the last presence frame said. */
+  presence(): PresenceUser[];
 }
 
 declare global {
@@ -66,17 +70,43 @@ function main(): void {
       return structuredClone({ stream, epoch, offset, config: state.config, data: state.data });
     },
     chart: (chartId) => views.find((v) => v.chartId === chartId)?.chart,
+    presence: () => room?.present ?? [],
   };
 
+  const page = document.querySelector<HTMLElement>('[data-dashboard-id]');
+  const list = document.querySelector<HTMLElement>('[data-presence]');
+  const dashboard = page?.dataset.dashboardId;
+  let room: Room | undefined;
+  if (page && list && dashboard) {
+    room = new Room(live, dashboard, page.dataset.user ?? '', list, document.querySelector('[data-activity]'));
+    live.room = room;
+    trackFocus(room);
+  }
+  const filters = document.querySelector<HTMLFormElement>('[data-filters]');
+  if (filters && dashboard) startFilters(filters, live, [...subs.values()], room, page?.dataset.csrf, dashboard);
+
   live.start();
-  startEditor();
+  startEditor(room);
+}
+
+/** Tells the room which chart this tab looks at: the one pointed at or focused. */
+function trackFocus(room: Room): void {
+  const onCard = (ev: Event) => {
+    const card = (ev.target as HTMLElement).closest<HTMLElement>('[data-chart-id]');
+    if (card?.dataset.chartId && !document.querySelector<HTMLDialogElement>('#chart-editor')?.open) {
+      room.setFocus(card.dataset.chartId, false);
+    }
+  };
+  document.addEventListener('pointerover', onCard);
+  document.addEventListener('focusin', onCard);
 }
 
 /** Wires the edit buttons to the chart editor, on pages that have them (editors'). */
-function startEditor(): void {
+function startEditor(room: Room | undefined): void {
   const dialog = document.querySelector<HTMLDialogElement>('#chart-editor');
   const csrf = document.querySelector<HTMLElement>('[data-csrf]')?.dataset.csrf;
   if (!dialog || !csrf) return;
+  dialog.addEventListener('close', () => room?.setFocus('', false));
   const editor = new ChartEditor(dialog, csrf, (def) => {
     // The config reaches every viewer, this one too, over the socket;
     // the width is the page's.
@@ -86,7 +116,9 @@ function startEditor(): void {
   });
   document.addEventListener('click', (ev) => {
     const id = (ev.target as HTMLElement).closest<HTMLElement>('[data-edit-chart]')?.dataset.editChart;
-    if (id) void editor.open(id);
+    if (!id) return;
+    room?.setFocus(id, true);
+    void editor.open(id);
   });
 }
 

@@ -107,10 +107,54 @@ export interface OpFrame {
 
 export type StreamFrame = SnapshotFrame | OpFrame;
 
-export type ServerFrame = HelloFrame | ReplyFrame | StreamFrame;
+/** One user on a dashboard, all their tabs together. */
+export interface PresenceUser {
+  user: string;
+  name: string;
+  role: string;
+  color: string;
+  tabs: number;
+  focus?: string;
+  editing?: string;
+}
+
+export interface PresenceFrame {
+  type: 'presence';
+  dashboard: string;
+  users: PresenceUser[] | null;
+}
+
+/** An entry of a dashboard's activity feed. */
+export interface RoomEvent {
+  kind: 'chart_edited' | 'filter_applied' | 'defaults_saved';
+  user: string;
+  name: string;
+  color: string;
+  chart?: string;
+  title?: string;
+  changes?: string;
+  width?: number;
+  filters?: Record<string, string>;
+  /** Unix milliseconds. */
+  at: number;
+}
+
+export interface ActivityFrame {
+  type: 'activity';
+  dashboard: string;
+  event: RoomEvent;
+}
+
+export type RoomFrame = PresenceFrame | ActivityFrame;
+
+export type ServerFrame = HelloFrame | ReplyFrame | StreamFrame | RoomFrame;
 
 /** A client message without its ref, which the connection adds. */
 export type ClientRequest =
   | { type: 'subscribe'; chart: string; filters?: Record<string, string>; offset?: number; epoch?: string }
   | { type: 'unsubscribe'; stream: string }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'join'; dashboard: string }
+  | { type: 'focus'; chart?: string; editing?: boolean }
+  | { type: 'filter'; filters: Record<string, string> }
+  | { type: 'leave' };

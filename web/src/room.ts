@@ -1,0 +1,161 @@
+// The dashboard as a room: who else is here (one entry per person, with
+// their tabs, and what they look at or edit) and the activity feed, both
+// pushed by the server over the live socket.
+
+import type { Live, RoomHandlers } from './live';
+import { locale, t } from './messages';
+import type { PresenceUser, RoomEvent, RoomFrame } from './protocol';
+
+/** Most entries the activity feed keeps. */
+const FEED_SIZE = 50;
+/** How long focus must rest on a chart before the room hears of it. */
+const FOCUS_DELAY_MS = 300;
+
+export class Room implements RoomHandlers {
+  private focus = '';
+  private editing = false;
+  private focusTimer: number | undefined;
+  private users: PresenceUser[] = [];
+
+  constructor(
+    private readonly live: Live,
+    private readonly dashboard: string,
+    private readonly me: string,
+    private readonly list: HTMLElement,
+    private readonly feed: HTMLElement | null,
+  ) {}
+
+  ready(): void {
+    this.live.request({ type: 'join', dashboard: this.dashboard }, (reply) => {
+      if (!reply.ok) console.error('ashreports: could not join the dashboard room', reply.error);
+      else if (this.focus) this.live.request({ type: 'focus', chart: this.focus, editing: this.editing });
+    });
+  }
+
+  frame(frame: RoomFrame): void {
+    if (frame.dashboard !== this.dashboard) return;
+    if (frame.type === 'presence') {
+      this.users = frame.users ?? [];
+      this.render();
+    } else {
+      this.activity(frame.event);
+    }
+  }
+
+  /** Says what this tab looks at ('' for nothing) and whether it edits it. */
+  setFocus(chart: string, editing: boolean): void {
+    window.clearTimeout(this.focusTimer);
+    const send = () => {
+      if (chart === this.focus && editing === this.editing) return;
+      this.focus = chart;
+      this.editing = editing;
+      this.live.request({ type: 'focus', chart, editing });
+    };
+    // Editing is said at once: it is what others must not miss.
+    if (editing || this.editing) send();
+    else this.focusTimer = window.setTimeout(send, FOCUS_DELAY_MS);
+  }
+
+  /** Tells the room this viewer set their own filters. */
+  filtered(filters: Record<string, string>): void {
+    this.live.request({ type: 'filter', filters });
+  }
+
+  /** The users in the room, for tests and the console. */
+  get present(): PresenceUser[] {
+    return structuredClone(this.users);
+  }
+
+  private render(): void {
+    const items = this.users.map((u) => {
+      const li = document.createElement('li');
+      li.className = 'person';
+      li.dataset.user = u.user;
+      if (u.editing) li.dataset.editing = u.editing;
+      const avatar = document.createElement('span');
+      avatar.className = 'avatar';
+      avatar.setAttribute('aria-hidden', 'true');
+      avatar.style.backgroundColor = u.color;
+      avatar.textContent = initials(u.name);
+      const text = document.createElement('span');
+      text.className = 'person-text';
+      const name = document.createElement('span');
+      name.className = 'person-name';
+      name.textContent = u.user === this.me ? `${u.name} ${t('room.you')}` : u.name;
+      const detail = document.createElement('span');
+      detail.className = 'person-detail';
+      const parts = [u.role];
+      if (u.tabs > 1) parts.push(t('room.tabs', { count: String(u.tabs) }));
+      if (u.editing) parts.push(t('room.editing', { title: chartTitle(u.editing) }));
+      else if (u.focus) parts.push(t('room.viewing', { title: chartTitle(u.focus) }));
+      detail.textContent = parts.join(' · ');
+      text.append(name, detail);
+      li.append(avatar, text);
+      return li;
+    });
+    this.list.replaceChildren(...items);
+    // Cards being edited by someone else show who.
+    for (const card of document.querySelectorAll<HTMLElement>('[data-chart-id]')) {
+      const editor = this.users.find((u) => u.editing === card.dataset.chartId && u.user !== this.me);
+      const badge = card.querySelector<HTMLElement>('.editing-badge');
+      if (editor) {
+        const b = badge ?? card.querySelector('.chart-head')?.appendChild(document.createElement('span'));
+        if (b) {
+          b.className = 'editing-badge';
+          b.style.borderColor = editor.color;
+          b.textContent = t('room.editing', { title: '' }).trim() + ': ' + editor.name;
+        }
+      } else {
+        badge?.remove();
+      }
+    }
+  }
+
+  private activity(ev: RoomEvent): void {
+    if (ev.kind === 'defaults_saved') {
+      document.dispatchEvent(new CustomEvent('ashreports:defaults', { detail: ev.filters ?? {} }));
+    }
+    if (ev.kind === 'chart_edited' && ev.chart && ev.width) {
+      for (const card of document.querySelectorAll<HTMLElement>('[data-chart-id]')) {
+        if (card.dataset.chartId === ev.chart) card.style.setProperty('--span', String(ev.width));
+      }
+    }
+    if (!this.feed) return;
+    let text: string;
+    if (ev.kind === 'chart_edited') {
+      text = t('room.edited', { name: ev.name, title: ev.title ?? ev.chart ?? '', changes: ev.changes ?? '' });
+    } else if (ev.kind === 'defaults_saved') {
+      const entries = Object.entries(ev.filters ?? {});
+      text = t('room.defaults', { name: ev.name, filters: entries.map(([k, v]) => `${k} = ${v}`).join(', ') });
+    } else {
+      const entries = Object.entries(ev.filters ?? {});
+      text = entries.length
+        ? t('room.filtered', { name: ev.name, filters: entries.map(([k, v]) => `${k} = ${v}`).join(', ') })
+        : t('room.filtered.none', { name: ev.name });
+    }
+    const li = document.createElement('li');
+    const time = document.createElement('time');
+    time.dateTime = new Date(ev.at).toISOString();
+    time.textContent = new Date(ev.at).toLocaleTimeString(locale);
+    const span = document.createElement('span');
+    span.textContent = text;
+    const dot = document.createElement('span');
+    dot.className = 'feed-dot';
+    dot.setAttribute('aria-hidden', 'true');
+    dot.style.backgroundColor = ev.color || 'var(--muted)';
+    li.append(dot, time, ' ', span);
+    this.feed.prepend(li);
+    while (this.feed.children.length > FEED_SIZE) this.feed.lastElementChild?.remove();
+    const empty = document.querySelector<HTMLElement>('[data-activity-empty]');
+    if (empty) empty.hidden = true;
+  }
+}
+
+function initials(name: string): string {
+  const parts = name.split(/[\s@._-]+/).filter(Boolean);
+  return ((parts[0]?.[0] ?? '?') + (parts[1]?.[0] ?? '')).toUpperCase();
+}
+
+function chartTitle(id: string): string {
+  return document.getElementById(`chart-title-${id}`)?.textContent ?? id;
+}
