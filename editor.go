@@ -3,17 +3,17 @@ package ashreports
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
-	"log/slog"
 	"sync"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
+	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/source"
 	"github.com/ashreports/ashreports/internal/store"
 )
