@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,15 @@ func TestAccessTable(t *testing.T) {
 		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
 		{"save a config edit", func(t *testing.T, a actor) string {
 			return apiOutcome(t, a, "PUT", s.URL+"/api/v1/charts/orders/definition", editBody(t, db, a.name))
+		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
+		{"move a dashboard's charts", func(t *testing.T, a actor) string {
+			l, err := db.Layout(context.Background(), "ops")
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Reverse(l.Charts)
+			b, _ := json.Marshal(l)
+			return apiOutcome(t, a, "PUT", s.URL+"/api/v1/dashboards/ops/layout", string(b))
 		}, [8]string{unauth, forbidden, forbidden, ok, ok, ok, notFound, notFound}},
 		{"export CSV", func(t *testing.T, a actor) string {
 			return apiOutcome(t, a, "GET", s.URL+"/api/v1/charts/orders/export.csv", "")

@@ -169,6 +169,9 @@ func (s *Server) Notes() []string { return s.notes }
 // place, with denials audited.
 func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p access.Permission, chartID string) error {
 	res, err := s.ident.ChartResource(ctx, chartID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return fmt.Errorf("%w: %w", live.ErrNoChart, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -507,3 +507,104 @@ func TestBrowserCollaboration(t *testing.T) {
 	waitJS(t, ben, 10*time.Second, `window.ashreports.presence().map(u => u.name).join(",") === "ben"`, "Ada is still in Ben's presence")
 	t.Logf("a closed browser context left presence after %s", time.Since(gone).Round(10*time.Millisecond))
 }
+
+// TestBrowserDashboardEditing: an editor adds a chart from a query, moves
+// it and removes another; a viewer's page follows each change without a
+// reload, and its socket stays live; a change based on an old layout is
+// refused with a message.
+func TestBrowserDashboardEditing(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "ed@example.com", pw, access.Editor)
+	addUser(t, s, "vi@example.com", pw, access.Viewer)
+	root := browser(t)
+	root, cancel := context.WithTimeout(root, 120*time.Second)
+	defer cancel()
+	if err := chromedp.Do(root); err != nil {
+		t.Fatal(err)
+	}
+	ed, cancelEd := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelEd()
+	vi, cancelVi := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelVi()
+	for _, u := range []struct {
+		ctx   context.Context
+		email string
+	}{{ed, "ed@example.com"}, {vi, "vi@example.com"}} {
+		signInBrowser(t, u.ctx, s, u.email, pw)
+		if err := chromedp.Do(u.ctx, chromedp.Navigate(s.URL+"/dashboards/sales-analytics")); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, u.ctx, 15*time.Second, `!!window.ashreports && !!window.ashreports.state("sales-by-region") && window.ashreports.presence().length > 0`, "the dashboard did not load for "+u.email)
+	}
+	order := `[...document.querySelectorAll(".grid [data-chart-id]")].map(c => c.dataset.chartId).join(",")`
+	const start = "monthly-sales-trend,sales-by-region,product-performance,live-order-rate"
+	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != start {
+		t.Fatalf("viewer's charts %q", got)
+	}
+
+	// Add a chart: the dialog starts from a query, which the editor
+	// changes; a taken id is refused beside the id field.
+	if err := chromedp.Do(ed, chromedp.Click(`[data-add-chart]`), chromedp.WaitVisible(`#chart-editor`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `!document.querySelector('[data-editor-id]').hidden && document.querySelector('#edit-source').value === "demo"`, "the new-chart editor did not open")
+	if err := chromedp.Do(ed,
+		setField(`#edit-id`, "sales-by-region"),
+		setField(`#edit-title`, "Orders by product"),
+		setField(`#edit-x`, "product"),
+		setField(`#edit-y`, "orders"),
+		setField(`#edit-sql`, "SELECT product, count(*) AS orders FROM sales GROUP BY product ORDER BY product"),
+		chromedp.Click(`[data-editor-action="save"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `/already used/.test(document.querySelector('#edit-id-error').textContent)`, "a taken id was not refused beside the field")
+	if err := chromedp.Do(ed, setField(`#edit-id`, "orders-by-product"), chromedp.Click(`[data-editor-action="save"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, vi, 5*time.Second, `(() => { const s = window.ashreports.state("orders-by-product"); return !!s && s.data.rows.length === 5 && document.querySelector("#chart-title-orders-by-product").textContent === "Orders by product"; })()`, "the viewer did not get the new chart with its data")
+	waitJS(t, vi, 5*time.Second, `/ed added the chart Orders by product/.test(document.querySelector("[data-activity]").textContent)`, "the viewer's feed does not show the new chart")
+
+	// Move it earlier, past the chart before it.
+	if err := chromedp.Do(ed, chromedp.Click(`[data-move-chart="orders-by-product"][data-by="-1"]`)); err != nil {
+		t.Fatal(err)
+	}
+	const moved = "monthly-sales-trend,sales-by-region,product-performance,orders-by-product,live-order-rate"
+	waitJS(t, vi, 5*time.Second, order+` === "`+moved+`"`, "the viewer's page did not take the move")
+
+	// Remove a chart: it leaves the viewer's page, whose socket stays.
+	if err := chromedp.Do(ed,
+		evalJS(`window.confirm = () => true`),
+		chromedp.Click(`[data-remove-chart="sales-by-region"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, vi, 5*time.Second, `!document.querySelector('[data-chart-id="sales-by-region"]')`, "the removed chart stayed on the viewer's page")
+	screenshot(t, ed, "dashboard-editing.png")
+	time.Sleep(1500 * time.Millisecond) // past the server's access recheck
+	if st, _ := chromedp.Run(vi, chromedp.Evaluate[string](`window.ashreports.connState()`)); st != "live" {
+		t.Errorf("the viewer's socket is %s after a chart was removed, want live", st)
+	}
+
+	// A change based on the old layout version is refused, and the page
+	// shows the current layout.
+	if err := chromedp.Do(ed,
+		evalJS(`document.querySelector("[data-dashboard-id]").dataset.layoutVersion = "1"`),
+		chromedp.Click(`[data-move-chart="live-order-rate"][data-by="-1"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `!document.querySelector('[data-layout-problem]').hidden && /someone else changed/i.test(document.querySelector('[data-layout-problem]').textContent)`, "no conflict message for a stale layout")
+	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != "monthly-sales-trend,product-performance,orders-by-product,live-order-rate" {
+		t.Errorf("after the refused move the viewer's charts are %q", got)
+	}
+}
+
+// evalJS runs a statement in the page, as a step of chromedp.Do.
+func evalJS(stmt string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool]("(" + stmt + ", true)")(ctx, t)
+		return err
+	})
+}

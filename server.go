@@ -171,6 +171,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	editor := &chartEditor{server: s, store: s.store, engine: s.engine, sources: s.sources, rooms: s.rooms, log: s.log}
 	s.handler, err = web.New(web.Config{
 		Dashboards:   s.store,
 		Charts:       s.engine,
@@ -183,7 +184,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		SessionEnded: s.hub.EndSession,
 		Limits:       web.Limits(cfg.RateLimits),
 		Admin:        s.store,
-		Editor:       &chartEditor{server: s, store: s.store, engine: s.engine, sources: s.sources, rooms: s.rooms, log: s.log},
+		Editor:       editor,
+		Layouts:      editor,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -32,6 +33,10 @@ func identityFrom(ctx context.Context) Identity {
 	id, _ := ctx.Value(identityKey{}).(Identity)
 	return id
 }
+
+// ErrNoChart is in the chain of an Authorizer's error when the chart does
+// not exist (any more).
+var ErrNoChart = errors.New("no such chart")
 
 // Authorizer decides whether who may do p on a chart (see access.Decide);
 // the hub asks it on every subscribe and publish, and again for every
@@ -99,9 +104,12 @@ func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subjec
 		sub, err := refresh(id)
 		if err == nil {
 			for _, ch := range charts {
-				if err = h.authorize(ctx, sub, access.ViewCharts, ch); err != nil {
+				// A chart removed from its dashboard takes no updates
+				// any more, and its viewers' pages drop it.
+				if err = h.authorize(ctx, sub, access.ViewCharts, ch); err != nil && !errors.Is(err, ErrNoChart) {
 					break
 				}
+				err = nil
 			}
 		}
 		if d := c.inRoom(); err == nil && d != "" && h.cfg.Rooms != nil {

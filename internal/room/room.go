@@ -80,8 +80,9 @@ type User struct {
 
 // Event is one entry of a room's activity feed.
 type Event struct {
-	// Kind is chart_edited, filter_applied (a viewer's own view) or
-	// defaults_saved (the dashboard's default filters).
+	// Kind is chart_edited, filter_applied (a viewer's own view),
+	// defaults_saved (the dashboard's default filters), chart_added,
+	// chart_removed or layout_changed (moved or resized).
 	Kind  string `json:"kind"`
 	User  string `json:"user"`
 	Name  string `json:"name"`
@@ -91,9 +92,25 @@ type Event struct {
 	// Changes says what an edit changed ("type bar → line; title").
 	Changes string `json:"changes,omitempty"`
 	// Width is an edited chart's width, which pages apply at once.
-	Width   int               `json:"width,omitempty"`
+	Width int `json:"width,omitempty"`
+	// Layout is the dashboard's charts after a layout change, which
+	// pages apply at once.
+	Layout  *Layout           `json:"layout,omitempty"`
 	Filters map[string]string `json:"filters,omitempty"`
 	At      int64             `json:"at"`
+}
+
+// Layout is a dashboard's charts in grid order, after a change of them.
+type Layout struct {
+	Version int    `json:"version"`
+	Charts  []Slot `json:"charts"`
+}
+
+// Slot is one chart of a Layout.
+type Slot struct {
+	ID    string `json:"id"`
+	Width int    `json:"width"`
+	Title string `json:"title"`
 }
 
 // palette are the presence colours: distinct, and each dark enough for

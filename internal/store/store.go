@@ -189,7 +189,8 @@ func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, source_hash, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
-				origin = excluded.origin, source_hash = excluded.source_hash, updated_at = excluded.updated_at`,
+				origin = excluded.origin, source_hash = excluded.source_hash, updated_at = excluded.updated_at,
+				layout_version = dashboards.layout_version + 1`,
 			d.ID, d.Title, d.Description, origin, hash, ts, ts); err != nil {
 			return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 		}

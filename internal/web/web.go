@@ -80,6 +80,8 @@ type Config struct {
 	Admin Admin
 	// Editor reads, tries and saves chart definitions.
 	Editor Editor
+	// Layouts adds, removes, moves and resizes a dashboard's charts.
+	Layouts Layouts
 }
 
 type server struct {
@@ -138,6 +140,10 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("PUT /api/v1/charts/{id}/definition", s.apiSaveDefinition)
 	mux.HandleFunc("POST /api/v1/charts/{id}/preview", s.apiPreview)
 	mux.HandleFunc("PUT /api/v1/dashboards/{id}/filters", s.apiSaveDefaults)
+	mux.HandleFunc("GET /api/v1/dashboards/{id}/layout", s.apiLayout)
+	mux.HandleFunc("PUT /api/v1/dashboards/{id}/layout", s.apiSetLayout)
+	mux.HandleFunc("POST /api/v1/dashboards/{id}/charts", s.apiAddChart)
+	mux.HandleFunc("POST /api/v1/dashboards/{id}/charts/preview", s.apiPreviewNew)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.Errorf(apperr.NotFound, "no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -184,8 +190,9 @@ type pageData struct {
 	Dashboards []store.Summary
 	Dashboard  dashboard.Dashboard
 	// CanEdit shows the chart editor: the user may edit the dashboard's
-	// charts.
-	CanEdit bool
+	// charts. LayoutVersion is the version of the charts' layout then.
+	CanEdit       bool
+	LayoutVersion int
 	// Filters are the dashboard's filters: the parameters of its charts'
 	// queries, by name.
 	Filters []filterField
@@ -321,8 +328,15 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	var layout store.Layout
+	if canEdit {
+		if layout, err = s.Layouts.Layout(r.Context(), d.ID); err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+	}
 	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d, CanEdit: canEdit,
-		Filters: dashboardFilters(d), History: history})
+		LayoutVersion: layout.Version, Filters: dashboardFilters(d), History: history})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

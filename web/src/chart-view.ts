@@ -59,6 +59,14 @@ export class ChartView {
     this.instance?.resize();
   }
 
+  /** Frees the chart, for a card that goes away. */
+  dispose(): void {
+    if (this.frame) window.cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.instance?.dispose();
+    this.instance = undefined;
+  }
+
   private render(state: ChartState): void {
     this.label(state);
     this.instance ??= init(this.canvas, undefined, { renderer: 'svg' });

@@ -54,16 +54,26 @@ class FieldProblem extends Error {
 
 const DURATION = /^\d+(\.\d+)?(ns|us|µs|ms|s|m|h)$/;
 
+/** A layout as the layout API gives it. */
+export interface LayoutJSON {
+  version: number;
+  charts: { id: string; width: number; title: string }[];
+  sources?: string[];
+}
+
 export class ChartEditor {
   private def: ChartDef | undefined;
   private version = 0;
+  /** A new chart, saved by adding it to the dashboard at this layout version. */
+  private adding = false;
   private preview: EChartsType | undefined;
   private busy = false;
 
   constructor(
     private readonly dialog: HTMLDialogElement,
     private readonly csrf: string,
-    private readonly onSaved: (def: ChartDef, version: number) => void,
+    private readonly dashboard: string,
+    private readonly onSaved: (def: ChartDef, layout?: LayoutJSON) => void,
   ) {
     dialog.addEventListener('click', (ev) => {
       const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-editor-action]')?.dataset
@@ -91,6 +101,40 @@ export class ChartEditor {
     this.input('config.title')?.focus();
   }
 
+  /** Opens the editor on a new chart of the dashboard, from a starting query. */
+  async openNew(layoutVersion: number): Promise<void> {
+    this.reset();
+    this.adding = true;
+    let sources: string[] = [];
+    try {
+      sources = ((await this.request('GET', this.layoutURL())) as LayoutJSON).sources ?? [];
+    } catch (err) {
+      this.problem(t('edit.failed', { message: messageOf(err) }));
+    }
+    this.def = {
+      id: `chart-${Math.random().toString(36).slice(2, 8)}`,
+      width: 6,
+      config: { type: 'bar', title: t('edit.new_title'), encoding: { x: 'label', y: 'value' } },
+      query: { source: sources[0] ?? '', sql: "SELECT 'a' AS label, 1 AS value", interval: '5s', params: {} },
+    };
+    this.version = layoutVersion;
+    this.fill({ chart: this.def, version: layoutVersion, sources });
+    this.setNew(true);
+    if (!this.dialog.open) this.dialog.showModal();
+    this.input('chart.id')?.focus();
+  }
+
+  private layoutURL(): string {
+    return `/api/v1/dashboards/${encodeURIComponent(this.dashboard)}/layout`;
+  }
+
+  private setNew(adding: boolean): void {
+    const id = this.dialog.querySelector<HTMLElement>('[data-editor-id]');
+    if (id) id.hidden = !adding;
+    const title = this.dialog.querySelector('#chart-editor-title');
+    if (title) title.textContent = adding ? t('edit.add') : t('edit.title');
+  }
+
   /** The chart being edited, for presence: undefined when closed. */
   get editing(): string | undefined {
     return this.dialog.open ? this.def?.id : undefined;
@@ -98,6 +142,8 @@ export class ChartEditor {
 
   private async load(chartId: string): Promise<void> {
     const d = (await this.request('GET', `/api/v1/charts/${encodeURIComponent(chartId)}/definition`)) as Definition;
+    this.adding = false;
+    this.setNew(false);
     this.def = d.chart;
     this.version = d.version;
     this.fill(d);
@@ -109,6 +155,7 @@ export class ChartEditor {
   private fill({ chart, sources, version }: Definition): void {
     const c = chart.config;
     const values: Record<string, string> = {
+      'chart.id': chart.id,
       'config.title': c.title,
       'config.type': c.type,
       width: String(chart.width),
@@ -165,7 +212,7 @@ export class ChartEditor {
       encoding,
       colors,
     };
-    const def: ChartDef = { id: this.def.id, width, config };
+    const def: ChartDef = { id: this.adding ? val('chart.id') : this.def.id, width, config };
     const q = this.def.query;
     if (q) {
       const interval = val('query.interval');
@@ -197,9 +244,10 @@ export class ChartEditor {
 
   private async tryIt(): Promise<void> {
     const def = this.read();
-    const res = (await this.request('POST', `/api/v1/charts/${encodeURIComponent(def.id)}/preview`, {
-      chart: def,
-    })) as { state: WireState };
+    const url = this.adding
+      ? `/api/v1/dashboards/${encodeURIComponent(this.dashboard)}/charts/preview`
+      : `/api/v1/charts/${encodeURIComponent(def.id)}/preview`;
+    const res = (await this.request('POST', url, { chart: def })) as { state: WireState };
     const state = fromWire(res.state);
     const canvas = this.dialog.querySelector<HTMLElement>('[data-editor-canvas]');
     if (canvas) {
@@ -218,6 +266,16 @@ export class ChartEditor {
 
   private async save(): Promise<void> {
     const def = this.read();
+    if (this.adding) {
+      const l = (await this.request('POST', `/api/v1/dashboards/${encodeURIComponent(this.dashboard)}/charts`, {
+        chart: def,
+        version: this.version,
+      })) as LayoutJSON;
+      this.adding = false;
+      this.dialog.close();
+      this.onSaved(def, { ...l, charts: l.charts.map((c) => ({ ...c, title: c.id === def.id ? def.config.title : c.title })) });
+      return;
+    }
     const d = (await this.request('PUT', `/api/v1/charts/${encodeURIComponent(def.id)}/definition`, {
       chart: def,
       version: this.version,
@@ -225,7 +283,7 @@ export class ChartEditor {
     this.def = d.chart;
     this.version = d.version;
     this.dialog.close();
-    this.onSaved(d.chart, d.version);
+    this.onSaved(d.chart);
   }
 
   /** Runs one action at a time, showing its errors in the form. */
@@ -252,7 +310,14 @@ export class ChartEditor {
       return;
     }
     if (err instanceof RequestError) {
-      if (err.status === 409) {
+      if (err.status === 409 && this.adding && err.body.field === 'version') {
+        // The dashboard's charts changed meanwhile: the chart is added to
+        // their new layout at the next save.
+        void this.request('GET', this.layoutURL()).then((l) => (this.version = (l as LayoutJSON).version));
+        this.problem(t('edit.layout_conflict'));
+        return;
+      }
+      if (err.status === 409 && !this.adding) {
         this.problem(t('edit.conflict'));
         this.button('reload').hidden = false;
         return;
@@ -297,6 +362,7 @@ export class ChartEditor {
   private reset(): void {
     this.def = undefined;
     this.version = 0;
+    this.adding = false;
     this.clearErrors();
     this.problem('');
     this.button('reload').hidden = true;

@@ -7,7 +7,14 @@ import type { Live, Subscription } from './live';
 import { t } from './messages';
 import type { Room } from './room';
 
-export function startFilters(form: HTMLFormElement, live: Live, subs: Subscription[], room: Room | undefined, csrf: string | undefined, dashboard: string): void {
+export function startFilters(
+  form: HTMLFormElement,
+  live: Live,
+  subs: () => Subscription[],
+  room: Room | undefined,
+  csrf: string | undefined,
+  dashboard: string,
+): void {
   const inputs = [...form.querySelectorAll<HTMLInputElement>('input[name]')];
   const note = form.querySelector<HTMLElement>('[data-filters-note]');
   const say = (msg: string) => {
@@ -22,7 +29,7 @@ export function startFilters(form: HTMLFormElement, live: Live, subs: Subscripti
   };
 
   const apply = (filters: Record<string, string>) => {
-    for (const sub of subs) {
+    for (const sub of subs()) {
       const mine: Record<string, string> = {};
       for (const el of inputs) {
         const charts = (el.dataset.charts ?? '').split(' ');
@@ -63,7 +70,7 @@ export function startFilters(form: HTMLFormElement, live: Live, subs: Subscripti
       .then(() => {
         // The new defaults are everyone's now, this viewer's too.
         for (const el of inputs) el.dataset.default = el.value;
-        for (const sub of subs) if (sub.filters) live.setFilters(sub, undefined);
+        for (const sub of subs()) if (sub.filters) live.setFilters(sub, undefined);
         say(t('room.filters.saved'));
       })
       .catch((err: unknown) => say(t('room.filters.failed', { message: err instanceof Error ? err.message : String(err) })));

@@ -68,6 +68,24 @@ export class Live {
     return this.conn.request(req, onReply);
   }
 
+  /** Adds a subscription: it subscribes now if connected, else on connecting. */
+  add(sub: Subscription): void {
+    this.subs.push(sub);
+    this.subscribe(sub); // no socket yet: the next ready subscribes it
+  }
+
+  /** Ends a subscription. */
+  remove(sub: Subscription): void {
+    const i = this.subs.indexOf(sub);
+    if (i >= 0) this.subs.splice(i, 1);
+    if (sub.stream !== undefined) {
+      this.byStream.delete(sub.stream);
+      this.conn.request({ type: 'unsubscribe', stream: sub.stream });
+      sub.stream = undefined;
+    }
+    sub.current = undefined;
+  }
+
   /** Gives a subscription new filters: it takes the stream of those. */
   setFilters(sub: Subscription, filters: Record<string, string> | undefined): void {
     sub.filters = filters;

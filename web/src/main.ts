@@ -1,13 +1,16 @@
 // The entry point, loaded on every page. On a dashboard it subscribes each
-// chart card to its live stream; elsewhere it does nothing.
+// chart card to its live stream, joins the dashboard's room, and on
+// editors' pages wires the chart editor and the layout tools; elsewhere it
+// does nothing.
 
-import { ChartView } from './chart-view';
-import { ChartEditor } from './editor';
-import { startFilters } from './filters';
-import { Room } from './room';
+import { api, ChartEditor } from './editor';
 import type { EChartsType } from './echarts';
-import { Live, Subscription } from './live';
+import { startFilters } from './filters';
+import { cardTools, Grid, type Slot } from './grid';
+import { Live } from './live';
+import { t } from './messages';
 import type { ChartConfig, PresenceUser, Table } from './protocol';
+import { Room } from './room';
 import { showConnState, type ConnState } from './status';
 
 /** What window.ashreports offers to tests and to the curious in a console. */
@@ -29,64 +32,54 @@ declare global {
 }
 
 function main(): void {
+  const page = document.querySelector<HTMLElement>('[data-dashboard-id]');
   const cards = document.querySelectorAll<HTMLElement>('[data-chart-id]');
-  if (cards.length === 0) return;
+  if (!page && cards.length === 0) return;
 
-  const views: ChartView[] = [];
-  // Cards showing the same chart with the same filters share a subscription.
-  const subs = new Map<string, Subscription>();
-  for (const card of cards) {
-    const view = new ChartView(card);
-    views.push(view);
-    let filters: Record<string, string> | undefined;
-    try {
-      filters = readFilters(card);
-    } catch (err) {
-      view.showError(`data-filters: ${err instanceof Error ? err.message : String(err)}`);
-      continue;
-    }
-    const key = JSON.stringify([view.chartId, Object.entries(filters ?? {}).sort(byName)]);
-    let sub = subs.get(key);
-    if (!sub) subs.set(key, (sub = new Subscription(view.chartId, filters)));
-    sub.views.push(view);
-  }
-
-  // One observer covers window resizes and any other change of a card's size.
-  const byCanvas = new Map(views.map((v) => [v.canvas, v]));
-  const resizes = new ResizeObserver((entries) => {
-    for (const entry of entries) byCanvas.get(entry.target as HTMLElement)?.resize();
-  });
-  for (const view of views) resizes.observe(view.canvas);
+  const grid = new Grid(document.querySelector<HTMLElement>('.grid'));
+  const csrf = page?.dataset.csrf;
+  if (csrf) grid.decorate = (card) => card.querySelector('.chart-head')?.append(cardTools(card));
+  for (const card of cards) grid.add(card);
 
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const live = new Live(`${scheme}//${location.host}/live`, [...subs.values()], showConnState);
+  const live = new Live(`${scheme}//${location.host}/live`, [...grid.subs.values()], showConnState);
+  grid.live = live;
 
-  window.ashreports = {
-    connState: () => live.connState,
-    state(chartId) {
-      const cur = [...subs.values()].find((s) => s.chart === chartId)?.current;
-      if (!cur) return undefined;
-      const { stream, epoch, offset, state } = cur;
-      return structuredClone({ stream, epoch, offset, config: state.config, data: state.data });
-    },
-    chart: (chartId) => views.find((v) => v.chartId === chartId)?.chart,
-    presence: () => room?.present ?? [],
-  };
-
-  const page = document.querySelector<HTMLElement>('[data-dashboard-id]');
-  const list = document.querySelector<HTMLElement>('[data-presence]');
   const dashboard = page?.dataset.dashboardId;
+  const list = document.querySelector<HTMLElement>('[data-presence]');
   let room: Room | undefined;
   if (page && list && dashboard) {
-    room = new Room(live, dashboard, page.dataset.user ?? '', list, document.querySelector('[data-activity]'));
+    room = new Room(live, dashboard, page.dataset.user ?? '', list, document.querySelector('[data-activity]'), (layout) =>
+      applyLayout(page, grid, layout),
+    );
     live.room = room;
     trackFocus(room);
   }
   const filters = document.querySelector<HTMLFormElement>('[data-filters]');
-  if (filters && dashboard) startFilters(filters, live, [...subs.values()], room, page?.dataset.csrf, dashboard);
+  if (filters && dashboard) startFilters(filters, live, () => [...grid.subs.values()], room, csrf, dashboard);
+
+  window.ashreports = {
+    connState: () => live.connState,
+    state(chartId) {
+      const cur = [...grid.subs.values()].find((s) => s.chart === chartId)?.current;
+      if (!cur) return undefined;
+      const { stream, epoch, offset, state } = cur;
+      return structuredClone({ stream, epoch, offset, config: state.config, data: state.data });
+    },
+    chart: (chartId) => grid.views.find((v) => v.chartId === chartId)?.chart,
+    presence: () => room?.present ?? [],
+  };
 
   live.start();
-  startEditor(room);
+  if (page && dashboard && csrf) startEditing(page, dashboard, csrf, grid, room);
+}
+
+/** Applies a dashboard layout: cards, their order and widths, and its version. */
+function applyLayout(page: HTMLElement, grid: Grid, layout: { version: number; charts: Slot[] }): void {
+  const cur = Number(page.dataset.layoutVersion ?? 0);
+  if (layout.version < cur) return; // an older change, overtaken
+  page.dataset.layoutVersion = String(layout.version);
+  grid.apply(layout.charts);
 }
 
 /** Tells the room which chart this tab looks at: the one pointed at or focused. */
@@ -101,40 +94,84 @@ function trackFocus(room: Room): void {
   document.addEventListener('focusin', onCard);
 }
 
-/** Wires the edit buttons to the chart editor, on pages that have them (editors'). */
-function startEditor(room: Room | undefined): void {
+/** Wires the chart editor and the layout tools on an editor's page. */
+function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: Grid, room: Room | undefined): void {
   const dialog = document.querySelector<HTMLDialogElement>('#chart-editor');
-  const csrf = document.querySelector<HTMLElement>('[data-csrf]')?.dataset.csrf;
-  if (!dialog || !csrf) return;
+  if (!dialog) return;
+  const problem = document.querySelector<HTMLElement>('[data-layout-problem]');
+  const say = (msg: string) => {
+    if (!problem) return;
+    problem.textContent = msg;
+    problem.hidden = msg === '';
+  };
   dialog.addEventListener('close', () => room?.setFocus('', false));
-  const editor = new ChartEditor(dialog, csrf, (def) => {
-    // The config reaches every viewer, this one too, over the socket;
-    // the width is the page's.
+  const editor = new ChartEditor(dialog, csrf, dashboard, (def, layout) => {
+    // A new chart's layout, or an edited chart's width; its config
+    // reaches every viewer, this one too, over the socket.
+    if (layout) applyLayout(page, grid, layout);
     for (const card of document.querySelectorAll<HTMLElement>('[data-chart-id]')) {
       if (card.dataset.chartId === def.id) card.style.setProperty('--span', String(def.width));
     }
   });
+
+  /** The layout as the page shows it. */
+  const slots = (): Slot[] =>
+    [...document.querySelectorAll<HTMLElement>('.grid [data-chart-id]')].map((card) => ({
+      id: card.dataset.chartId ?? '',
+      width: Number(card.style.getPropertyValue('--span')) || 6,
+      title: card.querySelector('.chart-title')?.textContent ?? '',
+    }));
+  const putLayout = (next: Slot[]) => {
+    say('');
+    api('PUT', `/api/v1/dashboards/${encodeURIComponent(dashboard)}/layout`, csrf, {
+      version: Number(page.dataset.layoutVersion),
+      charts: next.map(({ id, width }) => ({ id, width })),
+    })
+      .then((l) => applyLayout(page, grid, withTitles(l as { version: number; charts: Slot[] }, next)))
+      .catch(async (err: unknown) => {
+        if ((err as { status?: number }).status === 409) {
+          say(t('edit.layout_conflict'));
+          const l = (await api('GET', `/api/v1/dashboards/${encodeURIComponent(dashboard)}/layout`, csrf)) as {
+            version: number;
+            charts: Slot[];
+          };
+          applyLayout(page, grid, withTitles(l, slots()));
+        } else {
+          say(t('edit.failed', { message: err instanceof Error ? err.message : String(err) }));
+        }
+      });
+  };
+
   document.addEventListener('click', (ev) => {
-    const id = (ev.target as HTMLElement).closest<HTMLElement>('[data-edit-chart]')?.dataset.editChart;
-    if (!id) return;
-    room?.setFocus(id, true);
-    void editor.open(id);
+    const el = (ev.target as HTMLElement).closest<HTMLElement>('[data-edit-chart], [data-move-chart], [data-remove-chart], [data-add-chart]');
+    if (!el) return;
+    const { editChart, moveChart, removeChart } = el.dataset;
+    if (editChart) {
+      room?.setFocus(editChart, true);
+      void editor.open(editChart);
+    } else if (moveChart) {
+      const cur = slots();
+      const i = cur.findIndex((s) => s.id === moveChart);
+      const j = i + Number(el.dataset.by);
+      if (i < 0 || j < 0 || j >= cur.length) return;
+      [cur[i], cur[j]] = [cur[j], cur[i]];
+      putLayout(cur);
+    } else if (removeChart) {
+      const title = document.getElementById(`chart-title-${removeChart}`)?.textContent ?? removeChart;
+      if (!window.confirm(t('edit.remove.confirm', { title }))) return;
+      putLayout(slots().filter((s) => s.id !== removeChart));
+    } else if (el.dataset.addChart !== undefined) {
+      void editor.openNew(Number(page.dataset.layoutVersion));
+    }
   });
 }
 
-/** The card's data-filters: a JSON object of filter names to values. */
-function readFilters(card: HTMLElement): Record<string, string> | undefined {
-  const raw = card.dataset.filters;
-  if (!raw) return undefined;
-  const parsed: unknown = JSON.parse(raw);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new TypeError(raw);
-  }
-  return parsed as Record<string, string>;
-}
-
-function byName([a]: [string, string], [b]: [string, string]): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/** A layout from the API, with the titles the page knows. */
+function withTitles(l: { version: number; charts: Slot[] }, known: Slot[]): { version: number; charts: Slot[] } {
+  return {
+    version: l.version,
+    charts: l.charts.map((c) => ({ ...c, title: c.title || known.find((k) => k.id === c.id)?.title || c.id })),
+  };
 }
 
 main();

@@ -126,7 +126,7 @@ export interface PresenceFrame {
 
 /** An entry of a dashboard's activity feed. */
 export interface RoomEvent {
-  kind: 'chart_edited' | 'filter_applied' | 'defaults_saved';
+  kind: 'chart_edited' | 'filter_applied' | 'defaults_saved' | 'chart_added' | 'chart_removed' | 'layout_changed';
   user: string;
   name: string;
   color: string;
@@ -135,6 +135,8 @@ export interface RoomEvent {
   changes?: string;
   width?: number;
   filters?: Record<string, string>;
+  /** The dashboard's charts after a layout change. */
+  layout?: { version: number; charts: { id: string; width: number; title: string }[] };
   /** Unix milliseconds. */
   at: number;
 }

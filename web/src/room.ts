@@ -23,6 +23,7 @@ export class Room implements RoomHandlers {
     private readonly me: string,
     private readonly list: HTMLElement,
     private readonly feed: HTMLElement | null,
+    private readonly onLayout: (layout: NonNullable<RoomEvent['layout']>) => void,
   ) {}
 
   ready(): void {
@@ -115,6 +116,7 @@ export class Room implements RoomHandlers {
     if (ev.kind === 'defaults_saved') {
       document.dispatchEvent(new CustomEvent('ashreports:defaults', { detail: ev.filters ?? {} }));
     }
+    if (ev.layout) this.onLayout(ev.layout);
     if (ev.kind === 'chart_edited' && ev.chart && ev.width) {
       for (const card of document.querySelectorAll<HTMLElement>('[data-chart-id]')) {
         if (card.dataset.chartId === ev.chart) card.style.setProperty('--span', String(ev.width));
@@ -124,6 +126,12 @@ export class Room implements RoomHandlers {
     let text: string;
     if (ev.kind === 'chart_edited') {
       text = t('room.edited', { name: ev.name, title: ev.title ?? ev.chart ?? '', changes: ev.changes ?? '' });
+    } else if (ev.kind === 'chart_added') {
+      text = t('room.added', { name: ev.name, title: ev.title ?? '' });
+    } else if (ev.kind === 'chart_removed') {
+      text = t('room.removed', { name: ev.name, title: ev.title ?? '' });
+    } else if (ev.kind === 'layout_changed') {
+      text = t('room.layout', { name: ev.name });
     } else if (ev.kind === 'defaults_saved') {
       const entries = Object.entries(ev.filters ?? {});
       text = t('room.defaults', { name: ev.name, filters: entries.map(([k, v]) => `${k} = ${v}`).join(', ') });

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+)
+
+// Slot is one chart's place in a dashboard's layout: its id and width, in
+// grid order.
+type Slot struct {
+	ID    string `json:"id"`
+	Width int    `json:"width"`
+}
+
+// Layout is a dashboard's charts in grid order, with its layout version,
+// which every addition, removal, move and resize moves on.
+type Layout struct {
+	Version int    `json:"version"`
+	Charts  []Slot `json:"charts"`
+}
+
+// Layout returns a dashboard's layout.
+func (s *Store) Layout(ctx context.Context, dashboardID string) (Layout, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Layout{}, fmt.Errorf("layout %q: %w", dashboardID, err)
+	}
+	defer tx.Rollback()
+	return layoutOf(ctx, tx, dashboardID)
+}
+
+func layoutOf(ctx context.Context, tx *sql.Tx, dashboardID string) (Layout, error) {
+	var l Layout
+	err := tx.QueryRowContext(ctx, `SELECT layout_version FROM dashboards WHERE id = ?`, dashboardID).Scan(&l.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, apperr.Errorf(apperr.NotFound, "no dashboard %q", dashboardID)
+	}
+	if err != nil {
+		return l, fmt.Errorf("layout %q: %w", dashboardID, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT definition FROM charts WHERE dashboard_id = ? ORDER BY position`, dashboardID)
+	if err != nil {
+		return l, fmt.Errorf("layout %q: %w", dashboardID, err)
+	}
+	defer rows.Close()
+	l.Charts = []Slot{}
+	for rows.Next() {
+		c, err := scanChart(rows)
+		if err != nil {
+			return l, err
+		}
+		l.Charts = append(l.Charts, Slot{ID: c.ID, Width: c.Width})
+	}
+	return l, rows.Err()
+}
+
+// checkLayout begins a change of a dashboard's layout that was based on
+// version: a conflict if the layout moved on since.
+func (s *Store) checkLayout(ctx context.Context, dashboardID string, version int) (*sql.Tx, Layout, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, Layout{}, fmt.Errorf("layout %q: %w", dashboardID, err)
+	}
+	cur, err := layoutOf(ctx, tx, dashboardID)
+	if err != nil {
+		tx.Rollback()
+		return nil, cur, err
+	}
+	if cur.Version != version {
+		tx.Rollback()
+		return nil, cur, &apperr.Error{Code: apperr.Conflict, Field: "version",
+			Message: fmt.Sprintf("the dashboard's charts were changed by someone else since you loaded it (your version %d, now %d); look at their change and make yours again", version, cur.Version)}
+	}
+	return tx, cur, nil
+}
+
+// SetLayout makes a dashboard's charts those of slots, in that order and
+// with those widths, if its layout is still at version: charts it leaves
+// out are removed (with their saved data). It returns the new version and
+// the ids of the charts removed.
+func (s *Store) SetLayout(ctx context.Context, dashboardID string, version int, slots []Slot) (int, []string, error) {
+	seen := map[string]bool{}
+	for i, sl := range slots {
+		if seen[sl.ID] {
+			return 0, nil, &apperr.Error{Code: apperr.Invalid, Field: fmt.Sprintf("charts[%d].id", i), Message: fmt.Sprintf("chart %q is listed twice", sl.ID)}
+		}
+		seen[sl.ID] = true
+		if sl.Width < 1 || sl.Width > dashboard.GridColumns {
+			return 0, nil, &apperr.Error{Code: apperr.Invalid, Field: fmt.Sprintf("charts[%d].width", i), Message: fmt.Sprintf("must be between 1 and %d columns", dashboard.GridColumns)}
+		}
+	}
+	tx, cur, err := s.checkLayout(ctx, dashboardID, version)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer tx.Rollback()
+	var removed []string
+	for _, sl := range cur.Charts {
+		if !seen[sl.ID] {
+			removed = append(removed, sl.ID)
+		}
+	}
+	for i, sl := range slots {
+		var def string
+		err := tx.QueryRowContext(ctx, `SELECT definition FROM charts WHERE id = ? AND dashboard_id = ?`, sl.ID, dashboardID).Scan(&def)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, &apperr.Error{Code: apperr.Invalid, Field: fmt.Sprintf("charts[%d].id", i), Message: fmt.Sprintf("dashboard %q has no chart %q", dashboardID, sl.ID)}
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("set layout: %w", err)
+		}
+		var c dashboard.Chart
+		if err := json.Unmarshal([]byte(def), &c); err != nil {
+			return 0, nil, fmt.Errorf("decode chart definition: %w", err)
+		}
+		// A new width is a change of the chart's definition too, and
+		// moves its version on.
+		bump := 0
+		if c.Width != sl.Width {
+			c.Width, bump = sl.Width, 1
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE charts SET position = ?, definition = ?, version = version + ?, updated_at = ? WHERE id = ?`,
+			i, string(b), bump, now(), sl.ID); err != nil {
+			return 0, nil, fmt.Errorf("set layout: %w", err)
+		}
+	}
+	for _, id := range removed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM chart_states WHERE chart_id = ?`, id); err != nil {
+			return 0, nil, fmt.Errorf("set layout: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM charts WHERE id = ?`, id); err != nil {
+			return 0, nil, fmt.Errorf("set layout: %w", err)
+		}
+	}
+	return s.commitLayout(ctx, tx, dashboardID, version, removed)
+}
+
+func (s *Store) commitLayout(ctx context.Context, tx *sql.Tx, dashboardID string, version int, removed []string) (int, []string, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE dashboards SET layout_version = layout_version + 1, updated_at = ? WHERE id = ?`, now(), dashboardID); err != nil {
+		return 0, nil, fmt.Errorf("layout %q: %w", dashboardID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, nil, fmt.Errorf("layout %q: %w", dashboardID, err)
+	}
+	return version + 1, removed, nil
+}
+
+// AddChart adds a chart at the end of a dashboard, if its layout is still
+// at version, and returns the new version. A chart id in use anywhere is
+// a conflict.
+func (s *Store) AddChart(ctx context.Context, dashboardID string, version int, c dashboard.Chart) (int, error) {
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	def, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	tx, cur, err := s.checkLayout(ctx, dashboardID, version)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if len(cur.Charts) >= dashboard.MaxChartsPerDash {
+		return 0, &apperr.Error{Code: apperr.Invalid, Field: "charts", Message: fmt.Sprintf("a dashboard holds at most %d charts", dashboard.MaxChartsPerDash)}
+	}
+	var owner string
+	err = tx.QueryRowContext(ctx, `SELECT dashboard_id FROM charts WHERE id = ?`, c.ID).Scan(&owner)
+	if err == nil {
+		return 0, &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is already used by dashboard %q", c.ID, owner)}
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("add chart: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, version, updated_at) VALUES (?, ?, ?, ?, 1, ?)`,
+		c.ID, dashboardID, len(cur.Charts), string(def), now()); err != nil {
+		return 0, fmt.Errorf("add chart: %w", err)
+	}
+	v, _, err := s.commitLayout(ctx, tx, dashboardID, version, nil)
+	return v, err
+}

@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
+)
+
+func TestLayout(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	put(t, s, salesDashboard())
+	l, err := s.Layout(ctx, "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Charts) != 3 {
+		t.Fatalf("layout %+v", l)
+	}
+	ids := func(l Layout) []Slot { return l.Charts }
+	first, second, third := l.Charts[0], l.Charts[1], l.Charts[2]
+
+	// Reorder, resize the first, drop the second.
+	_, v2, _ := s.ChartVersion(ctx, first.ID)
+	next := []Slot{third, {ID: first.ID, Width: 3}}
+	v, removed, err := s.SetLayout(ctx, "sales", l.Version, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != l.Version+1 || len(removed) != 1 || removed[0] != second.ID {
+		t.Errorf("SetLayout: version %d removed %v", v, removed)
+	}
+	got, _ := s.Layout(ctx, "sales")
+	if d := cmp.Diff(next, ids(got)); d != "" || got.Version != v {
+		t.Errorf("layout after SetLayout (-want +got):\n%s (version %d)", d, got.Version)
+	}
+	if c, cv, _ := s.ChartVersion(ctx, first.ID); c.Width != 3 || cv != v2+1 {
+		t.Errorf("resized chart: width %d version %d, want 3 and %d", c.Width, cv, v2+1)
+	}
+	_, err = s.Chart(ctx, second.ID)
+	apperrtest.Want(t, err, apperr.NotFound)
+
+	// A change based on the old version is refused and changes nothing.
+	_, _, err = s.SetLayout(ctx, "sales", l.Version, []Slot{third})
+	apperrtest.Want(t, err, apperr.Conflict)
+	_, err = s.AddChart(ctx, "sales", l.Version, lineChart("refunds", "Refunds"))
+	apperrtest.Want(t, err, apperr.Conflict)
+	if again, _ := s.Layout(ctx, "sales"); len(again.Charts) != 2 {
+		t.Errorf("stale changes changed the layout: %+v", again)
+	}
+	// Bad slots: unknown chart, twice, width.
+	for _, bad := range [][]Slot{{{ID: "nope", Width: 6}}, {third, third}, {{ID: third.ID, Width: 13}}} {
+		_, _, err := s.SetLayout(ctx, "sales", v, bad)
+		apperrtest.Want(t, err, apperr.Invalid)
+	}
+	// Add at the end; an id in use is a conflict.
+	v, err = s.AddChart(ctx, "sales", v, lineChart("refunds", "Refunds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Layout(ctx, "sales"); got.Version != v || got.Charts[2].ID != "refunds" {
+		t.Errorf("after AddChart: %+v", got)
+	}
+	_, err = s.AddChart(ctx, "sales", v, lineChart("refunds", "Again"))
+	apperrtest.Want(t, err, apperr.Conflict)
+}

@@ -1,0 +1,128 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// Layouts changes a dashboard's charts as a whole: adds, removes, moves
+// and resizes them, each change based on the layout version the editor
+// saw.
+type Layouts interface {
+	Layout(ctx context.Context, dashboardID string) (store.Layout, error)
+	// SetLayout makes the dashboard's charts slots, in order; charts left
+	// out are removed.
+	SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error)
+	// AddChart tries def and adds it at the end of the dashboard.
+	AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (store.Layout, error)
+}
+
+// apiLayout returns a dashboard's layout to its editors: GET
+// /api/v1/dashboards/{id}/layout.
+func (s *server) apiLayout(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.authorizeDashboard(r, access.EditCharts, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	l, err := s.Layouts.Layout(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": l.Version, "charts": l.Charts, "sources": s.Editor.Sources()})
+}
+
+// apiPreviewNew returns the state a new chart of a dashboard would show:
+// POST /api/v1/dashboards/{id}/charts/preview with {"chart": {…}}.
+func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
+	if err := s.layoutChange(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	var req editRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	st, err := s.Editor.TryChart(r.Context(), req.Chart)
+	if err != nil {
+		writeError(w, editError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"state": st})
+}
+
+// layoutChange authorizes a change of a dashboard's layout.
+func (s *server) layoutChange(r *http.Request) error {
+	if err := s.authorizeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
+		return err
+	}
+	return checkCSRF(r, who(r.Context()))
+}
+
+// apiSetLayout moves, resizes and removes a dashboard's charts: PUT
+// /api/v1/dashboards/{id}/layout with {"version": n, "charts": [{"id", "width"}…]}.
+func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
+	if err := s.layoutChange(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	var req store.Layout
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Version < 1 {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the layout version the change is based on"})
+		return
+	}
+	if req.Charts == nil {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "charts", Message: "required: the charts in their new order (an empty list removes them all)"})
+		return
+	}
+	l, err := s.Layouts.SetLayout(r.Context(), who(r.Context()).sub, r.PathValue("id"), req.Version, req.Charts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.auditAdmin(r, "layout_changed", r.PathValue("id"), "")
+	writeJSON(w, http.StatusOK, l)
+}
+
+// apiAddChart adds a chart to a dashboard: POST
+// /api/v1/dashboards/{id}/charts with {"version": n, "chart": {…}}.
+func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
+	if err := s.layoutChange(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	var req editRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Version < 1 {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the layout version the change is based on"})
+		return
+	}
+	if !dashboard.ValidID(req.Chart.ID) {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"})
+		return
+	}
+	l, err := s.Layouts.AddChart(r.Context(), who(r.Context()).sub, r.PathValue("id"), req.Version, req.Chart)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			s.Logger.Error("add chart", "dashboard", r.PathValue("id"), "err", err)
+		}
+		writeError(w, editError(err))
+		return
+	}
+	s.auditAdmin(r, "chart_added", req.Chart.ID, req.Chart.Config.Title)
+	writeJSON(w, http.StatusCreated, l)
+}

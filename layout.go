@@ -1,0 +1,84 @@
+package ashreports
+
+import (
+	"context"
+	"strings"
+
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/room"
+	"github.com/ashreports/ashreports/internal/store"
+)
+
+// The chart editor also changes dashboards' layouts, under the same lock.
+
+func (c *chartEditor) Layout(ctx context.Context, dashboardID string) (store.Layout, error) {
+	return c.store.Layout(ctx, dashboardID)
+}
+
+func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before, err := c.store.Dashboard(ctx, dashboardID)
+	if err != nil {
+		return store.Layout{}, err
+	}
+	_, removed, err := c.store.SetLayout(ctx, dashboardID, version, slots)
+	if err != nil {
+		return store.Layout{}, err
+	}
+	ev := room.Event{Kind: "layout_changed"}
+	if len(removed) > 0 {
+		var titles []string
+		for _, ch := range before.Charts {
+			for _, id := range removed {
+				if ch.ID == id {
+					titles = append(titles, ch.Config.Title)
+				}
+			}
+		}
+		ev = room.Event{Kind: "chart_removed", Title: strings.Join(titles, ", ")}
+	}
+	return c.announceLayout(ctx, by, dashboardID, ev)
+}
+
+func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (store.Layout, error) {
+	if err := def.Validate(); err != nil {
+		return store.Layout{}, err
+	}
+	// A chart that does not run is never added.
+	if _, err := c.engine.Try(ctx, def); err != nil {
+		return store.Layout{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.store.AddChart(ctx, dashboardID, version, def); err != nil {
+		return store.Layout{}, err
+	}
+	return c.announceLayout(ctx, by, dashboardID, room.Event{Kind: "chart_added", Chart: def.ID, Title: def.Config.Title})
+}
+
+// announceLayout tells the dashboard's room of a layout change, with the
+// new layout, and returns it.
+func (c *chartEditor) announceLayout(ctx context.Context, by access.Subject, dashboardID string, ev room.Event) (store.Layout, error) {
+	l, err := c.store.Layout(ctx, dashboardID)
+	if err != nil {
+		return l, err
+	}
+	d, err := c.store.Dashboard(ctx, dashboardID)
+	if err != nil {
+		return l, err
+	}
+	rl := &room.Layout{Version: l.Version, Charts: make([]room.Slot, len(d.Charts))}
+	for i, ch := range d.Charts {
+		rl.Charts[i] = room.Slot{ID: ch.ID, Width: ch.Width, Title: ch.Config.Title}
+	}
+	ev.Layout = rl
+	if m, err := c.server.member(ctx, by, dashboardID); err == nil {
+		ev.User, ev.Name, ev.Color = m.User, m.Name, m.Color
+	}
+	if err := c.rooms.Publish(dashboardID, ev); err != nil {
+		c.log.Warn("announce a layout change", "dashboard", dashboardID, "err", err)
+	}
+	return l, nil
+}
