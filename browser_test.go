@@ -604,7 +604,7 @@ func TestBrowserDashboardEditing(t *testing.T) {
 // evalJS runs a statement in the page, as a step of chromedp.Do.
 func evalJS(stmt string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool]("(" + stmt + ", true)")(ctx, t)
+		_, err := chromedp.Evaluate[bool]("("+stmt+", true)")(ctx, t)
 		return err
 	})
 }
