@@ -206,3 +206,65 @@ func TestChartEditReachesViewers(t *testing.T) {
 		t.Errorf("audit details %q, want %q", edits, want)
 	}
 }
+
+// TestUndo: an editor's undo puts back the definition from before their
+// last edit, for viewers too; once another editor changed the chart after
+// it, the undo is refused and changes nothing.
+func TestUndo(t *testing.T) {
+	s := startServer(t)
+	ed := editor(t, s)
+	addUser(t, s, "eve@example.com", "a long enough password", access.Editor)
+	eve := signedIn(t, s, "eve", "eve@example.com", "a long enough password")
+	undo := func(a actor) (int, apiError) {
+		status, b := a.send(t, "POST", s.URL+"/api/v1/dashboards/sales-analytics/undo", "")
+		var e apiError
+		_ = json.Unmarshal(b, &e)
+		return status, e
+	}
+	if status, e := undo(ed); status != http.StatusNotFound || !strings.Contains(e.Error.Message, "no change") {
+		t.Errorf("undo with nothing to undo: %d %+v", status, e)
+	}
+	c, _, err := dialAs(t, s, ed.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.subscribe("1", "product-performance", nil)
+	def, v := definition(t, s, ed, "product-performance")
+	def.Config.Title = "Mine"
+	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v)); status != 200 {
+		t.Fatalf("save: %d %s", status, b)
+	}
+	c.read() // the config op of the save
+	if status, e := undo(ed); status != http.StatusOK {
+		t.Fatalf("undo: %d %+v", status, e)
+	}
+	var op struct{ Config struct{ Title string } }
+	if f := c.read(); json.Unmarshal(f.Op, &op) != nil || op.Config.Title != "Product performance" {
+		t.Errorf("after undo the viewer got %+v", f)
+	}
+	if got, _ := definition(t, s, ed, "product-performance"); got.Config.Title != "Product performance" {
+		t.Errorf("after undo the title is %q", got.Config.Title)
+	}
+
+	// Ed edits again; Eve edits after him: Ed's undo is refused.
+	def, v = definition(t, s, ed, "product-performance")
+	def.Config.Title = "Ed's"
+	ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v))
+	def.Config.Title = "Eve's"
+	if status, b := eve.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v+1)); status != 200 {
+		t.Fatalf("Eve's save: %d %s", status, b)
+	}
+	if status, e := undo(ed); status != http.StatusConflict || !strings.Contains(e.Error.Message, "changed again") {
+		t.Errorf("Ed's undo after Eve's change: %d %+v", status, e)
+	}
+	if got, _ := definition(t, s, ed, "product-performance"); got.Config.Title != "Eve's" {
+		t.Errorf("a refused undo left the title %q", got.Config.Title)
+	}
+	// Eve's own undo works: back to Ed's.
+	if status, e := undo(eve); status != http.StatusOK {
+		t.Errorf("Eve's undo: %d %+v", status, e)
+	}
+	if got, _ := definition(t, s, ed, "product-performance"); got.Config.Title != "Ed's" {
+		t.Errorf("after Eve's undo the title is %q", got.Config.Title)
+	}
+}

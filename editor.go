@@ -50,7 +50,7 @@ func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dash
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, err := c.store.UpdateChart(ctx, def, version)
+	v, err := c.store.UpdateChart(ctx, def, version, editorID(by))
 	if err != nil {
 		return 0, err
 	}
@@ -123,7 +123,7 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 		}
 	}
 	for i, def := range defs {
-		if _, err := c.store.UpdateChart(ctx, def, versions[i]); err != nil {
+		if _, err := c.store.UpdateChart(ctx, def, versions[i], editorID(by)); err != nil {
 			return err
 		}
 		if err := c.engine.Redefine(context.WithoutCancel(ctx), def); err != nil {
@@ -138,6 +138,44 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 		c.log.Warn("announce default filters", "dashboard", dashboardID, "err", err)
 	}
 	return nil
+}
+
+// editorID is whose edit a save is, for undo: users' only.
+func editorID(by access.Subject) string {
+	if by.Kind != access.User {
+		return ""
+	}
+	return by.ID
+}
+
+func (c *chartEditor) Undo(ctx context.Context, by access.Subject, dashboardID string) (dashboard.Chart, int, string, error) {
+	if by.Kind != access.User {
+		return dashboard.Chart{}, 0, "", apperr.Errorf(apperr.Forbidden, "only people undo their changes; an API token has none")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, err := c.store.LastEdit(ctx, by.ID, dashboardID)
+	if err != nil {
+		return dashboard.Chart{}, 0, "", err
+	}
+	cur, _, err := c.store.ChartVersion(ctx, e.ChartID)
+	if err != nil {
+		return dashboard.Chart{}, 0, "", err
+	}
+	// The data it read may have changed since: it must still run.
+	if _, err := c.engine.Try(ctx, e.Before); err != nil {
+		return dashboard.Chart{}, 0, "", err
+	}
+	v, err := c.store.Undo(ctx, by.ID, e)
+	if err != nil {
+		return dashboard.Chart{}, 0, "", err
+	}
+	if err := c.engine.Redefine(context.WithoutCancel(ctx), e.Before); err != nil {
+		c.log.Error("put an undone chart definition into its streams", "chart", e.ChartID, "err", err)
+	}
+	what := "undo: " + dashboard.Changes(cur, e.Before)
+	c.announce(ctx, by, e.Before, what)
+	return e.Before, v, what, nil
 }
 
 // announce tells the chart's dashboard room of a saved edit: the activity

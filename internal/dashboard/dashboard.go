@@ -6,6 +6,7 @@ package dashboard
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -234,3 +235,46 @@ func JSONField(field string) string {
 
 // String writes the duration as "5s".
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// Changes describes what a save changed, for the audit log and the
+// activity feed: "type bar → line; title". It holds no query text.
+func Changes(old, cur Chart) string {
+	var out []string
+	if old.Config.Type != cur.Config.Type {
+		out = append(out, fmt.Sprintf("type %s → %s", old.Config.Type, cur.Config.Type))
+	}
+	if old.Config.Title != cur.Config.Title {
+		out = append(out, "title")
+	}
+	if old.Width != cur.Width {
+		out = append(out, fmt.Sprintf("width %d → %d", old.Width, cur.Width))
+	}
+	if old.Config.Encoding != cur.Config.Encoding {
+		out = append(out, "encoding")
+	}
+	if !reflect.DeepEqual(old.Config.Colors, cur.Config.Colors) {
+		out = append(out, "colours")
+	}
+	if old.Config.Retention != cur.Config.Retention || !reflect.DeepEqual(old.Config.Key, cur.Config.Key) {
+		out = append(out, "rows kept")
+	}
+	oq, cq := old.Query, cur.Query
+	switch {
+	case (oq == nil) != (cq == nil):
+		out = append(out, "data source")
+	case oq != nil:
+		if oq.Source != cq.Source || oq.SQL != cq.SQL || !reflect.DeepEqual(oq.Types, cq.Types) {
+			out = append(out, "query")
+		}
+		if oq.Interval != cq.Interval {
+			out = append(out, fmt.Sprintf("interval %s → %s", oq.Interval.String(), cq.Interval.String()))
+		}
+		if !reflect.DeepEqual(oq.Params, cq.Params) {
+			out = append(out, "filters")
+		}
+	}
+	if len(out) == 0 {
+		return "no change"
+	}
+	return strings.Join(out, "; ")
+}

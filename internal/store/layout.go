@@ -189,3 +189,59 @@ func (s *Store) AddChart(ctx context.Context, dashboardID string, version int, c
 	v, _, err := s.commitLayout(ctx, tx, dashboardID, version, nil)
 	return v, err
 }
+
+// Edit is a user's saved chart edit that can be undone.
+type Edit struct {
+	ID      int64
+	ChartID string
+	// ToVersion is the version the edit made; Before the definition it
+	// replaced.
+	ToVersion int
+	Before    dashboard.Chart
+}
+
+// LastEdit returns a user's last chart edit on a dashboard that is not
+// undone and is not itself an undo; NotFound when there is none.
+func (s *Store) LastEdit(ctx context.Context, userID, dashboardID string) (Edit, error) {
+	var e Edit
+	var before string
+	err := s.db.QueryRowContext(ctx, `SELECT h.id, h.chart_id, h.to_version, h.before FROM chart_history h
+		JOIN charts c ON c.id = h.chart_id
+		WHERE h.user_id = ? AND c.dashboard_id = ? AND h.undone = 0 AND h.is_undo = 0
+		ORDER BY h.id DESC LIMIT 1`, userID, dashboardID).Scan(&e.ID, &e.ChartID, &e.ToVersion, &before)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, apperr.Errorf(apperr.NotFound, "you have no change on this dashboard to undo")
+	}
+	if err != nil {
+		return e, fmt.Errorf("last edit: %w", err)
+	}
+	if err := json.Unmarshal([]byte(before), &e.Before); err != nil {
+		return e, fmt.Errorf("decode chart definition: %w", err)
+	}
+	return e, nil
+}
+
+// Undo puts back the definition from before edit e, if nothing changed
+// the chart since but the user's own undone edits and undos: a conflict
+// otherwise. It returns the new version.
+func (s *Store) Undo(ctx context.Context, userID string, e Edit) (int, error) {
+	var cur, own int
+	err := s.db.QueryRowContext(ctx, `SELECT version,
+			(SELECT count(*) FROM chart_history WHERE chart_id = ? AND to_version > ? AND user_id = ? AND (undone = 1 OR is_undo = 1))
+		FROM charts WHERE id = ?`, e.ChartID, e.ToVersion, userID, e.ChartID).Scan(&cur, &own)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, apperr.Errorf(apperr.NotFound, "no chart %q", e.ChartID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("undo: %w", err)
+	}
+	expect := cur
+	if cur-e.ToVersion != own {
+		expect = e.ToVersion // someone else's change came after: refused below
+	}
+	v, err := s.updateChart(ctx, e.Before, expect, userID, e.ID)
+	if apperr.CodeOf(err) == apperr.Conflict {
+		return 0, &apperr.Error{Code: apperr.Conflict, Field: "version", Message: "the chart was changed again after your change, so undoing yours would undo theirs too; change it back by hand"}
+	}
+	return v, err
+}

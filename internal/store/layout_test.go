@@ -68,3 +68,60 @@ func TestLayout(t *testing.T) {
 	_, err = s.AddChart(ctx, "sales", v, lineChart("refunds", "Again"))
 	apperrtest.Want(t, err, apperr.Conflict)
 }
+
+func TestUndo(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	put(t, s, salesDashboard())
+	orig, v, _ := s.ChartVersion(ctx, "by-region")
+	_, err := s.LastEdit(ctx, "usr_ann", "sales")
+	apperrtest.Want(t, err, apperr.NotFound)
+
+	// Ann makes two edits; Bob one on another chart.
+	a1 := orig
+	a1.Config.Title = "Ann 1"
+	v, _ = s.UpdateChart(ctx, a1, v, "usr_ann")
+	a2 := a1
+	a2.Config.Title = "Ann 2"
+	if _, err := s.UpdateChart(ctx, a2, v, "usr_ann"); err != nil {
+		t.Fatal(err)
+	}
+	other, ov, _ := s.ChartVersion(ctx, "share")
+	other.Config.Title = "Bob"
+	if _, err := s.UpdateChart(ctx, other, ov, "usr_bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ann's undo takes her last edit back, then the one before.
+	for _, want := range []string{"Ann 1", orig.Config.Title} {
+		e, err := s.LastEdit(ctx, "usr_ann", "sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err = s.Undo(ctx, "usr_ann", e); err != nil {
+			t.Fatal(err)
+		}
+		if c, cv, _ := s.ChartVersion(ctx, "by-region"); c.Config.Title != want || cv != v {
+			t.Errorf("after undo: %q version %d, want %q version %d", c.Config.Title, cv, want, v)
+		}
+	}
+	_, err = s.LastEdit(ctx, "usr_ann", "sales")
+	apperrtest.Want(t, err, apperr.NotFound)
+
+	// Bob's edit, once someone else changed the chart after it, is not
+	// undone: that would undo the other change too.
+	e, err := s.LastEdit(ctx, "usr_bob", "sales")
+	if err != nil || e.ChartID != "share" {
+		t.Fatalf("Bob's last edit: %+v %v", e, err)
+	}
+	cur, cv, _ := s.ChartVersion(ctx, "share")
+	cur.Config.Title = "Cy"
+	if _, err := s.UpdateChart(ctx, cur, cv, "usr_cy"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Undo(ctx, "usr_bob", e)
+	apperrtest.Want(t, err, apperr.Conflict)
+	if c, _, _ := s.ChartVersion(ctx, "share"); c.Config.Title != "Cy" {
+		t.Errorf("a refused undo changed the chart to %q", c.Config.Title)
+	}
+}

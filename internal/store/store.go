@@ -291,8 +291,14 @@ func (s *Store) ChartVersion(ctx context.Context, id string) (dashboard.Chart, i
 
 // UpdateChart replaces a chart's definition, if its version is still
 // version, and returns the new version. A save based on another version is
-// a conflict, which names the chart's current version.
-func (s *Store) UpdateChart(ctx context.Context, c dashboard.Chart, version int) (int, error) {
+// a conflict, which names the chart's current version. The definition
+// before is kept for its author by, a user id, to undo (see LastEdit);
+// "" keeps none.
+func (s *Store) UpdateChart(ctx context.Context, c dashboard.Chart, version int, by string) (int, error) {
+	return s.updateChart(ctx, c, version, by, 0)
+}
+
+func (s *Store) updateChart(ctx context.Context, c dashboard.Chart, version int, by string, undoes int64) (int, error) {
 	if err := c.Validate(); err != nil {
 		return 0, err
 	}
@@ -306,7 +312,8 @@ func (s *Store) UpdateChart(ctx context.Context, c dashboard.Chart, version int)
 	}
 	defer tx.Rollback()
 	var cur int
-	err = tx.QueryRowContext(ctx, `SELECT version FROM charts WHERE id = ?`, c.ID).Scan(&cur)
+	var before string
+	err = tx.QueryRowContext(ctx, `SELECT version, definition FROM charts WHERE id = ?`, c.ID).Scan(&cur, &before)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, apperr.Errorf(apperr.NotFound, "no chart %q", c.ID)
 	}
@@ -320,6 +327,17 @@ func (s *Store) UpdateChart(ctx context.Context, c dashboard.Chart, version int)
 	if _, err := tx.ExecContext(ctx, `UPDATE charts SET definition = ?, version = version + 1, updated_at = ? WHERE id = ?`,
 		string(def), now(), c.ID); err != nil {
 		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	if by != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chart_history (chart_id, user_id, to_version, before, is_undo, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.ID, by, cur+1, before, undoes != 0, now()); err != nil {
+			return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+		}
+	}
+	if undoes != 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE chart_history SET undone = 1 WHERE id = ?`, undoes); err != nil {
+			return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)

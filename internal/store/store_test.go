@@ -549,7 +549,7 @@ func TestUpdateChartVersions(t *testing.T) {
 		t.Fatalf("version of a new chart = %d, want 1", v)
 	}
 	c.Config.Title = "By region (edited)"
-	v2, err := s.UpdateChart(ctx, c, v)
+	v2, err := s.UpdateChart(ctx, c, v, "")
 	if err != nil {
 		t.Fatalf("UpdateChart: %v", err)
 	}
@@ -559,7 +559,7 @@ func TestUpdateChartVersions(t *testing.T) {
 	// A save based on version 1 now is stale, and changes nothing.
 	stale := c
 	stale.Config.Title = "Stale"
-	_, err = s.UpdateChart(ctx, stale, v)
+	_, err = s.UpdateChart(ctx, stale, v, "")
 	apperrtest.Want(t, err, apperr.Conflict)
 	if e := apperr.From(err); e.Field != "version" || !strings.Contains(e.Message, "now 2") {
 		t.Errorf("conflict = %+v, want field version naming version 2", e)
@@ -574,11 +574,11 @@ func TestUpdateChartVersions(t *testing.T) {
 	// A bad definition is refused with its field, and nothing is saved.
 	bad := got
 	bad.Width = 13
-	_, err = s.UpdateChart(ctx, bad, 2)
+	_, err = s.UpdateChart(ctx, bad, 2, "")
 	if e := apperr.From(err); e.Code != apperr.Invalid || e.Field != "width" {
 		t.Errorf("width 13: %+v, want invalid width", e)
 	}
-	_, err = s.UpdateChart(ctx, dashboard.Chart{ID: "nope", Config: got.Config}, 1)
+	_, err = s.UpdateChart(ctx, dashboard.Chart{ID: "nope", Config: got.Config}, 1, "")
 	apperrtest.Want(t, err, apperr.NotFound)
 }
 
@@ -597,7 +597,7 @@ func TestProvisioningKeepsEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Config.Title = "Edited in the browser"
-	if _, err := s.UpdateChart(ctx, c, v); err != nil {
+	if _, err := s.UpdateChart(ctx, c, v, ""); err != nil {
 		t.Fatal(err)
 	}
 	// The same file again (a restart): the edit stays.

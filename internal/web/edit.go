@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -29,9 +28,37 @@ type Editor interface {
 	SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error)
 	// Sources names the data sources a query may use.
 	Sources() []string
+	// Undo puts back the chart definition from before by's last edit on
+	// the dashboard that is not undone, if nobody changed the chart since;
+	// it returns the definition, its new version, and what changed.
+	Undo(ctx context.Context, by access.Subject, dashboardID string) (dashboard.Chart, int, string, error)
 	// SaveDefaults makes filters the defaults of the parameters of that
 	// name of the dashboard's charts, and tells the room.
 	SaveDefaults(ctx context.Context, by access.Subject, dashboardID string, filters map[string]string) error
+}
+
+// apiUndo undoes the user's last chart edit on a dashboard: POST
+// /api/v1/dashboards/{id}/undo.
+func (s *server) apiUndo(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.authorizeDashboard(r, access.EditCharts, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkCSRF(r, who(r.Context())); err != nil {
+		writeError(w, err)
+		return
+	}
+	def, v, what, err := s.Editor.Undo(r.Context(), who(r.Context()).sub, id)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			s.Logger.Error("undo", "dashboard", id, "err", err)
+		}
+		writeError(w, editError(err))
+		return
+	}
+	s.auditAdmin(r, "chart_edited", def.ID, what)
+	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v})
 }
 
 // apiSaveDefaults saves a dashboard's default filters: PUT
@@ -167,7 +194,7 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	what := changes(old, req.Chart)
+	what := dashboard.Changes(old, req.Chart)
 	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, req.Chart, req.Version, what)
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Internal {
@@ -183,47 +210,4 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v})
-}
-
-// changes describes what a save changed, for the audit log and the
-// activity feed: "type bar → line; title". It holds no query text.
-func changes(old, cur dashboard.Chart) string {
-	var out []string
-	if old.Config.Type != cur.Config.Type {
-		out = append(out, fmt.Sprintf("type %s → %s", old.Config.Type, cur.Config.Type))
-	}
-	if old.Config.Title != cur.Config.Title {
-		out = append(out, "title")
-	}
-	if old.Width != cur.Width {
-		out = append(out, fmt.Sprintf("width %d → %d", old.Width, cur.Width))
-	}
-	if old.Config.Encoding != cur.Config.Encoding {
-		out = append(out, "encoding")
-	}
-	if !reflect.DeepEqual(old.Config.Colors, cur.Config.Colors) {
-		out = append(out, "colours")
-	}
-	if old.Config.Retention != cur.Config.Retention || !reflect.DeepEqual(old.Config.Key, cur.Config.Key) {
-		out = append(out, "rows kept")
-	}
-	oq, cq := old.Query, cur.Query
-	switch {
-	case (oq == nil) != (cq == nil):
-		out = append(out, "data source")
-	case oq != nil:
-		if oq.Source != cq.Source || oq.SQL != cq.SQL || !reflect.DeepEqual(oq.Types, cq.Types) {
-			out = append(out, "query")
-		}
-		if oq.Interval != cq.Interval {
-			out = append(out, fmt.Sprintf("interval %s → %s", oq.Interval.String(), cq.Interval.String()))
-		}
-		if !reflect.DeepEqual(oq.Params, cq.Params) {
-			out = append(out, "filters")
-		}
-	}
-	if len(out) == 0 {
-		return "no change"
-	}
-	return strings.Join(out, "; ")
 }

@@ -140,6 +140,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("PUT /api/v1/charts/{id}/definition", s.apiSaveDefinition)
 	mux.HandleFunc("POST /api/v1/charts/{id}/preview", s.apiPreview)
 	mux.HandleFunc("PUT /api/v1/dashboards/{id}/filters", s.apiSaveDefaults)
+	mux.HandleFunc("POST /api/v1/dashboards/{id}/undo", s.apiUndo)
 	mux.HandleFunc("GET /api/v1/dashboards/{id}/layout", s.apiLayout)
 	mux.HandleFunc("PUT /api/v1/dashboards/{id}/layout", s.apiSetLayout)
 	mux.HandleFunc("POST /api/v1/dashboards/{id}/charts", s.apiAddChart)

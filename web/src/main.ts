@@ -143,7 +143,9 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
   };
 
   document.addEventListener('click', (ev) => {
-    const el = (ev.target as HTMLElement).closest<HTMLElement>('[data-edit-chart], [data-move-chart], [data-remove-chart], [data-add-chart]');
+    const el = (ev.target as HTMLElement).closest<HTMLElement>(
+      '[data-edit-chart], [data-move-chart], [data-remove-chart], [data-add-chart], [data-undo]',
+    );
     if (!el) return;
     const { editChart, moveChart, removeChart } = el.dataset;
     if (editChart) {
@@ -162,6 +164,12 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
       putLayout(slots().filter((s) => s.id !== removeChart));
     } else if (el.dataset.addChart !== undefined) {
       void editor.openNew(Number(page.dataset.layoutVersion));
+    } else if (el.dataset.undo !== undefined) {
+      // The chart changes for everyone over the socket, and the feed says so.
+      say('');
+      api('POST', `/api/v1/dashboards/${encodeURIComponent(dashboard)}/undo`, csrf).catch((err: unknown) =>
+        say(err instanceof Error ? err.message : String(err)),
+      );
     }
   });
 }
