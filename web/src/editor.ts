@@ -373,6 +373,7 @@ export class ChartEditor {
     if (!el) return;
     el.textContent = message;
     el.hidden = message === '';
+    if (message) el.scrollIntoView({ block: 'nearest' });
   }
 
   private button(action: string): HTMLButtonElement {
