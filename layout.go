@@ -27,6 +27,9 @@ func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboar
 	if err != nil {
 		return store.Layout{}, err
 	}
+	for _, id := range removed {
+		c.engine.Forget(id)
+	}
 	ev := room.Event{Kind: "layout_changed"}
 	if len(removed) > 0 {
 		var titles []string

@@ -199,3 +199,22 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 	}
 	return nil
 }
+
+// Forget drops a removed chart's streams: their query loops stop, and a
+// pushed chart's state is not saved again. Viewers still subscribed get
+// nothing more; their Release is then a no-op.
+func (e *Engine) Forget(chartID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, s := range e.streams {
+		if s.ChartID != chartID {
+			continue
+		}
+		if s.stop != nil {
+			s.stop()
+			s.stop, s.ready = nil, nil
+		}
+		delete(e.streams, id)
+	}
+	delete(e.filtered, chartID)
+}

@@ -256,3 +256,38 @@ func TestRedefineNewDefaults(t *testing.T) {
 		t.Errorf("queries after new defaults %v, want NA/5 (unfiltered) and EU/5 (the viewer's region)", got)
 	}
 }
+
+// A forgotten chart's query loop stops and its pushed state is no longer
+// saved.
+func TestForget(t *testing.T) {
+	q := &fakeQuerier{QueryFn: func(context.Context, string, string, map[string]string) (chart.Table, error) {
+		return salesTable(1), nil
+	}}
+	states := &fakeStates{}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(dashboard.MinInterval), "orders": ordersChart()}, q, func(c *Config) {
+		c.States, c.FlushInterval = states, time.Hour // saved at Close only
+	})
+	ctx := context.Background()
+	st, err := e.Acquire(ctx, "sales", map[string]string{"region": "EU"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: []chart.Column{{Name: "t", Type: chart.Number}, {Name: "n", Type: chart.Number}}, Rows: [][]any{{1.0, 2.0}}}}
+	e.Forget("sales")
+	e.Release(st.ID) // after Forget: a no-op
+	n := q.Count()
+	time.Sleep(3 * dashboard.MinInterval)
+	if q.Count() != n {
+		t.Errorf("the forgotten chart's query ran %d more times", q.Count()-n)
+	}
+	if _, _, err := e.Apply(ctx, "orders", rows, Normal); err != nil {
+		t.Fatal(err)
+	}
+	e.Forget("orders")
+	e.Close() // saves what is dirty
+	for _, save := range states.Saves() {
+		if _, ok := save["orders"]; ok {
+			t.Error("a forgotten chart's state was saved")
+		}
+	}
+}
