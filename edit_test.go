@@ -78,7 +78,7 @@ func TestChartEditValidation(t *testing.T) {
 		{"x not a column", func(c *dashboard.Chart) { c.Config.Encoding.X = "colour" }, "config.encoding.x", "colour"},
 		{"y not a column", func(c *dashboard.Chart) { c.Config.Encoding.Y = "units" }, "config.encoding.y", "units"},
 		{"pie without category", func(c *dashboard.Chart) { c.Config.Type = "pie"; c.Config.Encoding.Value = "total" }, "config.encoding.category", "required"},
-		{"unknown source", func(c *dashboard.Chart) { c.Query.Source = "crm" }, "query.source", `no data source "crm"`},
+		{"unknown source", func(c *dashboard.Chart) { c.Query.Source = "crm" }, "query.source", `may not use "crm"`},
 		{"no SQL", func(c *dashboard.Chart) { c.Query.SQL = "" }, "query.sql", "required"},
 		{"bad SQL", func(c *dashboard.Chart) { c.Query.SQL = "SELECT product, total FROM no_such_table" }, "query.sql", "no such table: no_such_table"},
 		{"SQL syntax", func(c *dashboard.Chart) { c.Query.SQL = "SELECT product, FROM sales" }, "query.sql", "syntax error"},
@@ -266,5 +266,36 @@ func TestUndo(t *testing.T) {
 	}
 	if got, _ := definition(t, s, ed, "product-performance"); got.Config.Title != "Ed's" {
 		t.Errorf("after Eve's undo the title is %q", got.Config.Title)
+	}
+}
+
+// TestEditorsReachOnlyTheirDashboard: a new chart's preview cannot name a
+// chart in use (it would show that chart's data), and a dashboard's
+// editors query only the data sources its charts read from.
+func TestEditorsReachOnlyTheirDashboard(t *testing.T) {
+	s := startServer(t)
+	ed := editor(t, s)
+	pushed := `{"chart":{"id":"orders","width":6,"config":{"type":"line","title":"Mine","encoding":{"x":"t","y":"n"}}}}`
+	if code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
+		t.Fatalf("seed: %d %v", code, body)
+	}
+	status, b := ed.send(t, "POST", s.URL+"/api/v1/dashboards/sales-analytics/charts/preview", pushed)
+	if status != http.StatusConflict || strings.Contains(string(b), `"rows"`) {
+		t.Errorf("preview of a new chart with a used id: %d %s, want 409 without data", status, b)
+	}
+	// The ops dashboard's charts are pushed: its editors run no SQL.
+	sql := `{"version":1,"chart":{"id":"ops-sql","width":6,"config":{"type":"bar","title":"T","encoding":{"x":"region","y":"n"}},
+		"query":{"source":"demo","sql":"SELECT region, count(*) AS n FROM sales GROUP BY region","interval":"5s"}}}`
+	for _, path := range []string{"/charts/preview", "/charts"} {
+		status, b := ed.send(t, "POST", s.URL+"/api/v1/dashboards/ops"+path, sql)
+		var e apiError
+		_ = json.Unmarshal(b, &e)
+		if status != http.StatusBadRequest || e.Error.Field != "query.source" {
+			t.Errorf("POST ops%s with the demo source: %d %s, want 400 on query.source", path, status, b)
+		}
+	}
+	status, b = ed.send(t, "GET", s.URL+"/api/v1/dashboards/ops/layout", "")
+	if status != http.StatusOK || strings.Contains(string(b), `"demo"`) {
+		t.Errorf("ops layout: %d %s, want no sources", status, b)
 	}
 }

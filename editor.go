@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ashreports/ashreports/chart"
@@ -14,19 +15,17 @@ import (
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/room"
-	"github.com/ashreports/ashreports/internal/source"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
 // chartEditor saves chart definitions: tried first, then stored if still
 // at the editor's version, then put into the live streams.
 type chartEditor struct {
-	server  *Server
-	store   *store.Store
-	engine  *engine.Engine
-	sources *source.Registry
-	rooms   *room.Rooms
-	log     *slog.Logger
+	server *Server
+	store  *store.Store
+	engine *engine.Engine
+	rooms  *room.Rooms
+	log    *slog.Logger
 	// mu keeps saves in order, so that the streams end with the
 	// definition saved last.
 	mu sync.Mutex
@@ -36,16 +35,60 @@ func (c *chartEditor) ChartDefinition(ctx context.Context, id string) (dashboard
 	return c.store.ChartVersion(ctx, id)
 }
 
-func (c *chartEditor) TryChart(ctx context.Context, def dashboard.Chart) (chart.State, error) {
+func (c *chartEditor) TryChart(ctx context.Context, dashboardID string, def dashboard.Chart) (chart.State, error) {
+	if err := c.checkSource(ctx, dashboardID, def); err != nil {
+		return chart.State{}, err
+	}
 	return c.engine.Try(ctx, def)
+}
+
+// Sources are the data sources a dashboard's charts read from: the ones
+// its editors may use. Sources are the server's; an editor of one
+// dashboard does not get to query the others'.
+func (c *chartEditor) Sources(ctx context.Context, dashboardID string) ([]string, error) {
+	d, err := c.store.Dashboard(ctx, dashboardID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ch := range d.Charts {
+		if ch.Query != nil && !slices.Contains(out, ch.Query.Source) {
+			out = append(out, ch.Query.Source)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// checkSource refuses a query on a source the dashboard does not use.
+func (c *chartEditor) checkSource(ctx context.Context, dashboardID string, def dashboard.Chart) error {
+	if def.Query == nil {
+		return nil
+	}
+	sources, err := c.Sources(ctx, dashboardID)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(sources, def.Query.Source) {
+		msg := fmt.Sprintf("this dashboard's charts read from %s; its editors may not use %q", strings.Join(sources, ", "), def.Query.Source)
+		if len(sources) == 0 {
+			msg = "this dashboard's charts read from no data source; its charts hold pushed data only"
+		}
+		return &apperr.Error{Code: apperr.Invalid, Field: "query.source", Message: msg}
+	}
+	return nil
 }
 
 func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error) {
 	if err := def.Validate(); err != nil { // fills the default width in
 		return 0, err
 	}
+	res, err := c.server.ident.ChartResource(ctx, def.ID)
+	if err != nil {
+		return 0, err
+	}
 	// A definition that does not run is never saved.
-	if _, err := c.engine.Try(ctx, def); err != nil {
+	if _, err := c.TryChart(ctx, res.DashboardID, def); err != nil {
 		return 0, err
 	}
 	c.mu.Lock()
@@ -64,8 +107,6 @@ func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dash
 	return v, nil
 }
 
-func (c *chartEditor) Sources() []string { return c.sources.Names() }
-
 func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashboardID string, filters map[string]string) error {
 	// Under the lock from the read to the save: no other save comes in
 	// between and is lost.
@@ -77,7 +118,7 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 	}
 	used := map[string]bool{}
 	var defs []dashboard.Chart
-	var versions []int
+	var updates []store.ChartUpdate
 	for _, ch := range d.Charts {
 		ch, v, err := c.store.ChartVersion(ctx, ch.ID)
 		if err != nil {
@@ -105,7 +146,7 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 		}
 		if changed {
 			defs = append(defs, ch)
-			versions = append(versions, v)
+			updates = append(updates, store.ChartUpdate{Chart: ch, Version: v})
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(filters)) {
@@ -122,10 +163,11 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 			return err
 		}
 	}
-	for i, def := range defs {
-		if _, err := c.store.UpdateChart(ctx, def, versions[i], editorID(by)); err != nil {
-			return err
-		}
+	// All or none; not for undo, which takes back chart edits.
+	if err := c.store.UpdateCharts(ctx, updates); err != nil {
+		return err
+	}
+	for _, def := range defs {
 		if err := c.engine.Redefine(context.WithoutCancel(ctx), def); err != nil {
 			c.log.Error("put new default filters into a chart's streams", "chart", def.ID, "err", err)
 		}

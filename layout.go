@@ -2,9 +2,11 @@ package ashreports
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/store"
@@ -49,8 +51,15 @@ func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboard
 	if err := def.Validate(); err != nil {
 		return store.Layout{}, err
 	}
+	// Tried with no one's data: an id in use is refused first.
+	if _, err := c.server.ident.ChartResource(ctx, def.ID); apperr.CodeOf(err) != apperr.NotFound {
+		if err == nil {
+			err = &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is already used", def.ID)}
+		}
+		return store.Layout{}, err
+	}
 	// A chart that does not run is never added.
-	if _, err := c.engine.Try(ctx, def); err != nil {
+	if _, err := c.TryChart(ctx, dashboardID, def); err != nil {
 		return store.Layout{}, err
 	}
 	c.mu.Lock()

@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	editor := &chartEditor{server: s, store: s.store, engine: s.engine, sources: s.sources, rooms: s.rooms, log: s.log}
+	editor := &chartEditor{server: s, store: s.store, engine: s.engine, rooms: s.rooms, log: s.log}
 	s.handler, err = web.New(web.Config{
 		Dashboards:   s.store,
 		Charts:       s.engine,

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -170,13 +168,6 @@ func (r *Registry) Get(name string) (*DB, error) {
 		return nil, apperr.Errorf(apperr.NotFound, "no data source %q", name)
 	}
 	return db, nil
-}
-
-// Names returns the names of the sources, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return slices.Sorted(maps.Keys(r.dbs))
 }
 
 // Close closes every source.

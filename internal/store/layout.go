@@ -135,6 +135,9 @@ func (s *Store) SetLayout(ctx context.Context, dashboardID string, version int, 
 		}
 	}
 	for _, id := range removed {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO removed_charts (id, removed_at) VALUES (?, ?)`, id, now()); err != nil {
+			return 0, nil, fmt.Errorf("set layout: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM chart_states WHERE chart_id = ?`, id); err != nil {
 			return 0, nil, fmt.Errorf("set layout: %w", err)
 		}
@@ -181,6 +184,13 @@ func (s *Store) AddChart(ctx context.Context, dashboardID string, version int, c
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("add chart: %w", err)
+	}
+	var gone int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM removed_charts WHERE id = ?`, c.ID).Scan(&gone); err != nil {
+		return 0, fmt.Errorf("add chart: %w", err)
+	}
+	if gone > 0 {
+		return 0, &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("%q was the id of a removed chart, and ids are not used again: choose another", c.ID)}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, version, updated_at) VALUES (?, ?, ?, ?, 1, ?)`,
 		c.ID, dashboardID, len(cur.Charts), string(def), now()); err != nil {

@@ -125,3 +125,49 @@ func TestUndo(t *testing.T) {
 		t.Errorf("a refused undo changed the chart to %q", c.Config.Title)
 	}
 }
+
+// A removed chart's id is not given to a new chart; a width saved with the
+// chart's definition moves the layout version on.
+func TestLayoutRemovedIDsAndWidths(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	put(t, s, salesDashboard())
+	l, _ := s.Layout(ctx, "sales")
+	v, _, err := s.SetLayout(ctx, "sales", l.Version, l.Charts[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AddChart(ctx, "sales", v, lineChart(l.Charts[0].ID, "Again"))
+	apperrtest.Want(t, err, apperr.Conflict)
+
+	c, cv, _ := s.ChartVersion(ctx, l.Charts[1].ID)
+	c.Width = 3
+	if _, err := s.UpdateChart(ctx, c, cv, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A layout change based on the version before the resize is refused,
+	// so it cannot put the old width back.
+	_, _, err = s.SetLayout(ctx, "sales", v, l.Charts[1:])
+	apperrtest.Want(t, err, apperr.Conflict)
+}
+
+// UpdateCharts saves all or none.
+func TestUpdateChartsAllOrNone(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	put(t, s, salesDashboard())
+	a, av, _ := s.ChartVersion(ctx, "by-region")
+	b, bv, _ := s.ChartVersion(ctx, "share")
+	a.Config.Title, b.Config.Title = "A", "B"
+	err := s.UpdateCharts(ctx, []ChartUpdate{{a, av}, {b, bv + 1}}) // the second is stale
+	apperrtest.Want(t, err, apperr.Conflict)
+	if got, _, _ := s.ChartVersion(ctx, "by-region"); got.Config.Title == "A" {
+		t.Error("the first chart was saved though the second was refused")
+	}
+	if err := s.UpdateCharts(ctx, []ChartUpdate{{a, av}, {b, bv}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.ChartVersion(ctx, "share"); got.Config.Title != "B" {
+		t.Errorf("title %q", got.Config.Title)
+	}
+}

@@ -299,6 +299,48 @@ func (s *Store) UpdateChart(ctx context.Context, c dashboard.Chart, version int,
 }
 
 func (s *Store) updateChart(ctx context.Context, c dashboard.Chart, version int, by string, undoes int64) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	defer tx.Rollback()
+	v, err := updateChartTx(ctx, tx, c, version, by, undoes)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	}
+	return v, nil
+}
+
+// ChartUpdate is one chart of UpdateCharts: the new definition, and the
+// version it is based on.
+type ChartUpdate struct {
+	Chart   dashboard.Chart
+	Version int
+}
+
+// UpdateCharts saves several charts' definitions in one transaction: all,
+// or none if any is refused. They are kept for no one's undo.
+func (s *Store) UpdateCharts(ctx context.Context, us []ChartUpdate) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("update charts: %w", err)
+	}
+	defer tx.Rollback()
+	for _, u := range us {
+		if _, err := updateChartTx(ctx, tx, u.Chart, u.Version, "", 0); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update charts: %w", err)
+	}
+	return nil
+}
+
+func updateChartTx(ctx context.Context, tx *sql.Tx, c dashboard.Chart, version int, by string, undoes int64) (int, error) {
 	if err := c.Validate(); err != nil {
 		return 0, err
 	}
@@ -306,11 +348,6 @@ func (s *Store) updateChart(ctx context.Context, c dashboard.Chart, version int,
 	if err != nil {
 		return 0, fmt.Errorf("encode chart %q: %w", c.ID, err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
-	}
-	defer tx.Rollback()
 	var cur int
 	var before string
 	err = tx.QueryRowContext(ctx, `SELECT version, definition FROM charts WHERE id = ?`, c.ID).Scan(&cur, &before)
@@ -339,8 +376,16 @@ func (s *Store) updateChart(ctx context.Context, c dashboard.Chart, version int,
 			return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+	// A new width changes the dashboard's layout too.
+	var old dashboard.Chart
+	if err := json.Unmarshal([]byte(before), &old); err != nil {
+		return 0, fmt.Errorf("decode chart definition: %w", err)
+	}
+	if old.Width != c.Width {
+		if _, err := tx.ExecContext(ctx, `UPDATE dashboards SET layout_version = layout_version + 1
+			WHERE id = (SELECT dashboard_id FROM charts WHERE id = ?)`, c.ID); err != nil {
+			return 0, fmt.Errorf("update chart %q: %w", c.ID, err)
+		}
 	}
 	return cur + 1, nil
 }

@@ -19,15 +19,16 @@ import (
 type Editor interface {
 	// ChartDefinition returns a chart's definition and its version.
 	ChartDefinition(ctx context.Context, id string) (dashboard.Chart, int, error)
-	// TryChart returns the state the chart would show with def, running
-	// its query, without saving anything.
-	TryChart(ctx context.Context, def dashboard.Chart) (chart.State, error)
+	// TryChart returns the state the chart would show with def on the
+	// dashboard, running its query, without saving anything.
+	TryChart(ctx context.Context, dashboardID string, def dashboard.Chart) (chart.State, error)
 	// SaveChart tries def, then saves it if the chart is still at version,
 	// puts it into the live streams and tells the dashboard's room who
 	// changed what; it returns the new version.
 	SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error)
-	// Sources names the data sources a query may use.
-	Sources() []string
+	// Sources names the data sources the queries of a dashboard may use:
+	// those its charts read from.
+	Sources(ctx context.Context, dashboardID string) ([]string, error)
 	// Undo puts back the chart definition from before by's last edit on
 	// the dashboard that is not undone, if nobody changed the chart since;
 	// it returns the definition, its new version, and what changed.
@@ -119,7 +120,17 @@ func (s *server) apiDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v, Sources: s.Editor.Sources()})
+	res, err := s.Identities.ChartResource(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	sources, err := s.Editor.Sources(r.Context(), res.DashboardID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v, Sources: sources})
 }
 
 // editRequest is the body of a preview or a save: the chart's whole new
@@ -169,7 +180,12 @@ func (s *server) apiPreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	st, err := s.Editor.TryChart(r.Context(), req.Chart)
+	res, err := s.Identities.ChartResource(r.Context(), req.Chart.ID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st, err := s.Editor.TryChart(r.Context(), res.DashboardID, req.Chart)
 	if err != nil {
 		writeError(w, editError(err))
 		return
@@ -194,7 +210,10 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	what := dashboard.Changes(old, req.Chart)
+	// What changed, with the defaults (width) filled in as they are saved.
+	saved := req.Chart
+	_ = saved.Validate()
+	what := dashboard.Changes(old, saved)
 	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, req.Chart, req.Version, what)
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Internal {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -35,7 +36,12 @@ func (s *server) apiLayout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": l.Version, "charts": l.Charts, "sources": s.Editor.Sources()})
+	sources, err := s.Editor.Sources(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": l.Version, "charts": l.Charts, "sources": sources})
 }
 
 // apiPreviewNew returns the state a new chart of a dashboard would show:
@@ -50,7 +56,19 @@ func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	st, err := s.Editor.TryChart(r.Context(), req.Chart)
+	// A new chart's id: one in use would show that chart's data.
+	if !dashboard.ValidID(req.Chart.ID) {
+		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"})
+		return
+	}
+	if _, err := s.Identities.ChartResource(r.Context(), req.Chart.ID); apperr.CodeOf(err) != apperr.NotFound {
+		if err == nil {
+			err = &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is already used", req.Chart.ID)}
+		}
+		writeError(w, err)
+		return
+	}
+	st, err := s.Editor.TryChart(r.Context(), r.PathValue("id"), req.Chart)
 	if err != nil {
 		writeError(w, editError(err))
 		return
