@@ -113,6 +113,9 @@ type Engine struct {
 	streams map[string]*stream
 	// filtered counts each chart's filtered streams.
 	filtered map[string]int
+	// defGen counts each chart's Redefine and Forget calls: a stream made
+	// from a definition read before one of them is not kept.
+	defGen map[string]uint64
 }
 
 // Stream identifies a chart stream to its subscribers.
@@ -205,7 +208,7 @@ func New(cfg Config) *Engine {
 		cfg.FlushInterval = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}}
+	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}, defGen: map[string]uint64{}}
 	if cfg.States != nil {
 		e.wg.Go(e.flushLoop)
 	}
@@ -260,6 +263,9 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 			return s, nil
 		}
 	}
+	e.mu.Lock()
+	gen := e.defGen[chartID]
+	e.mu.Unlock()
 	def, err := e.cfg.Definitions.Chart(ctx, chartID)
 	if err != nil {
 		return nil, err
@@ -288,6 +294,12 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 		}
 	}
 	e.mu.Lock()
+	if e.defGen[chartID] != gen {
+		// Redefined or forgotten since the definition was read: read it
+		// again.
+		e.mu.Unlock()
+		return e.lookup(ctx, chartID, filters)
+	}
 	defer e.mu.Unlock()
 	if other, ok := e.streams[id]; ok { // created meanwhile
 		return other, nil

@@ -98,6 +98,7 @@ func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, err
 // the epoch change and take a snapshot.
 func (e *Engine) Redefine(ctx context.Context, def dashboard.Chart) error {
 	e.mu.Lock()
+	e.defGen[def.ID]++
 	var streams []*stream
 	for _, s := range e.streams {
 		if s.ChartID == def.ID {
@@ -206,6 +207,7 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 func (e *Engine) Forget(chartID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.defGen[chartID]++
 	for id, s := range e.streams {
 		if s.ChartID != chartID {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,5 +290,59 @@ func TestForget(t *testing.T) {
 		if _, ok := save["orders"]; ok {
 			t.Error("a forgotten chart's state was saved")
 		}
+	}
+}
+
+// slowDefinitions hands out a chart's definition as it was when asked,
+// but only once the test lets it go, as a store read that a save
+// overtakes.
+type slowDefinitions struct {
+	mu      sync.Mutex
+	def     dashboard.Chart
+	asked   chan struct{}
+	release chan struct{}
+}
+
+func (d *slowDefinitions) Chart(_ context.Context, id string) (dashboard.Chart, error) {
+	d.mu.Lock()
+	def := d.def
+	d.mu.Unlock()
+	select {
+	case d.asked <- struct{}{}:
+		<-d.release
+	default: // later reads answer at once
+	}
+	return def, nil
+}
+
+// A stream made from a definition read before a Redefine does not keep
+// the old definition.
+func TestLookupRacingRedefine(t *testing.T) {
+	defs := &slowDefinitions{def: ordersChart(), asked: make(chan struct{}), release: make(chan struct{})}
+	e := New(Config{Broker: &fakeBroker{}, Definitions: defs})
+	defer e.Close()
+	ctx := context.Background()
+	got := make(chan chart.State, 1)
+	go func() {
+		st, _, _ := e.State(ctx, "orders")
+		got <- st
+	}()
+	<-defs.asked // the lookup read the old definition
+	saved := ordersChart()
+	saved.Config.Title = "Saved title"
+	defs.mu.Lock()
+	defs.def = saved
+	defs.mu.Unlock()
+	if err := e.Redefine(ctx, saved); err != nil { // no stream yet: nothing to redefine
+		t.Fatal(err)
+	}
+	close(defs.release)
+	<-got
+	st, _, err := e.State(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Config.Title != "Saved title" {
+		t.Errorf("title %q, want the saved one", st.Config.Title)
 	}
 }
