@@ -138,6 +138,32 @@ func TestPresenceOverSockets(t *testing.T) {
 	tab2.ws.Close(websocket.StatusNormalClosure, "")
 	presenceOf(t, tab1, 5*time.Second, "ann:1::")
 
+	// Room messages are checked: a viewer cannot claim to edit, a chart
+	// must be the dashboard's, a filter one of its filters; and they are
+	// paced.
+	checks := []struct {
+		msg  map[string]any
+		code string
+	}{
+		{map[string]any{"type": "focus", "chart": "product-performance", "editing": true}, "forbidden"},
+		{map[string]any{"type": "focus", "chart": "orders"}, "invalid"},
+		{map[string]any{"type": "filter", "filters": map[string]string{"nope": "x"}}, "invalid"},
+		{map[string]any{"type": "filter", "filters": map[string]string{"region": strings.Repeat("x", 300)}}, "invalid"},
+	}
+	for i, c := range checks {
+		time.Sleep(1100 * time.Millisecond) // past the pace
+		if r := tab1.request(fmt.Sprint("c", i), c.msg); r.OK || r.Error.Code != c.code {
+			t.Errorf("%v: %+v, want %s", c.msg, r, c.code)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if r := tab1.request("p1", map[string]any{"type": "filter", "filters": map[string]string{"region": "Europe"}}); !r.OK {
+		t.Errorf("a good filter: %+v", r.Error)
+	}
+	if r := tab1.request("p2", map[string]any{"type": "filter", "filters": map[string]string{"region": "Asia"}}); r.OK || r.Error.Code != "rate_limited" {
+		t.Errorf("a second filter at once: %+v, want rate_limited", r)
+	}
+
 	// A token cannot join; neither can a user without a role there, who
 	// is told the dashboard does not exist.
 	tok := dial(t, s.URL)

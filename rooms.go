@@ -2,9 +2,13 @@ package ashreports
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/store"
@@ -55,7 +59,46 @@ func (r *roomService) Allowed(ctx context.Context, who access.Subject, dashboard
 	return r.s.authorizeDashboard(ctx, who, access.ViewCharts, dashboard)
 }
 
-func (r *roomService) Filtered(h live.RoomHandle, filters map[string]string) error {
+func (r *roomService) Focus(ctx context.Context, h live.RoomHandle, who access.Subject, chartID string, editing bool) error {
+	if chartID != "" {
+		d, err := r.s.store.Dashboard(ctx, h.Dashboard())
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(d.Charts, func(c dashboard.Chart) bool { return c.ID == chartID }) {
+			return &apperr.Error{Code: apperr.Invalid, Field: "chart", Message: fmt.Sprintf("dashboard %q has no chart %q", h.Dashboard(), chartID)}
+		}
+	}
+	editingID := ""
+	if editing && chartID != "" {
+		if err := r.s.authorizeDashboard(ctx, who, access.EditCharts, h.Dashboard()); err != nil {
+			return err
+		}
+		editingID = chartID
+	}
+	return h.Set(chartID, editingID)
+}
+
+func (r *roomService) Filtered(ctx context.Context, h live.RoomHandle, filters map[string]string) error {
+	d, err := r.s.store.Dashboard(ctx, h.Dashboard())
+	if err != nil {
+		return err
+	}
+	for name, v := range filters {
+		declared := slices.ContainsFunc(d.Charts, func(c dashboard.Chart) bool {
+			if c.Query == nil {
+				return false
+			}
+			_, ok := c.Query.Params[name]
+			return ok
+		})
+		if !declared {
+			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("dashboard %q has no filter %q", h.Dashboard(), name)}
+		}
+		if len(v) > dashboard.MaxFilterBytes {
+			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("longer than %d bytes", dashboard.MaxFilterBytes)}
+		}
+	}
 	rh := h.(*room.Handle)
 	m := rh.Member()
 	return r.rooms.Publish(rh.Dashboard(), room.Event{Kind: "filter_applied", User: m.User, Name: m.Name, Color: m.Color, Filters: filters})
@@ -67,9 +110,11 @@ func (s *Server) member(ctx context.Context, who access.Subject, dashboard strin
 	if err != nil {
 		return room.Member{}, err
 	}
+	// Members see each other's names; without one, the part of the
+	// email before the @, not the address.
 	name := u.Name
 	if name == "" {
-		name = u.Email
+		name, _, _ = strings.Cut(u.Email, "@")
 	}
 	return room.Member{User: u.ID, Name: name, Role: string(who.RoleOn(dashboard)), Color: room.ColorOf(u.ID)}, nil
 }

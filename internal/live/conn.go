@@ -67,9 +67,11 @@ type conn struct {
 	charts []string
 	// roomDash is the dashboard whose room the connection is in.
 	roomDash string
-	// room is the connection's place in roomDash's room; only the read
-	// goroutine uses it until run's cleanup.
-	room RoomHandle
+	// room is the connection's place in roomDash's room, and roomLast
+	// when it last sent a focus and a filter message; only the read
+	// goroutine uses them until run's cleanup.
+	room     RoomHandle
+	roomLast [2]int64
 
 	// subs are the streams the connection subscribes to; only the read
 	// goroutine uses it until run's cleanup. Slices rather than maps: a

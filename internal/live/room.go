@@ -18,9 +18,13 @@ type Rooms interface {
 	// Allowed reports whether who may still be in the dashboard's room,
 	// when access changes (Recheck).
 	Allowed(ctx context.Context, who access.Subject, dashboard string) error
+	// Focus says what the connection looks at ("" for nothing) and
+	// whether its user edits it, once checked: a chart of the room's
+	// dashboard, and editing for those who may.
+	Focus(ctx context.Context, h RoomHandle, who access.Subject, chart string, editing bool) error
 	// Filtered tells the room that the connection's user set filters on
-	// their own view.
-	Filtered(h RoomHandle, filters map[string]string) error
+	// their own view, once checked against the dashboard's filters.
+	Filtered(ctx context.Context, h RoomHandle, filters map[string]string) error
 }
 
 // RoomHandle is a connection's place in a room.
@@ -34,6 +38,13 @@ type RoomHandle interface {
 
 // maxFilters bounds the filters of one filter message.
 const maxFilters = 16
+
+// The least time between a connection's focus messages, and between its
+// filter messages: each reaches every member of the room.
+const (
+	focusEvery  = 100 * time.Millisecond
+	filterEvery = time.Second
+)
 
 func (c *conn) join(m clientMsg) {
 	if c.hub.cfg.Rooms == nil {
@@ -83,22 +94,35 @@ func (c *conn) roomMessage(m clientMsg) {
 		c.reply(m.Ref, nil, apperr.Errorf(apperr.Invalid, "join a dashboard first"))
 		return
 	}
+	ctx, cancel := context.WithTimeout(c.hub.ctx, 10*time.Second)
+	defer cancel()
 	var err error
 	switch m.Type {
 	case "leave":
 		c.leave()
 	case "focus":
-		editing := ""
-		if m.Editing {
-			editing = m.Chart
+		if err = c.roomPace(0, focusEvery); err == nil {
+			err = c.hub.cfg.Rooms.Focus(ctx, c.room, c.identity().Subject, m.Chart, m.Editing)
 		}
-		err = c.room.Set(m.Chart, editing)
 	case "filter":
 		if len(m.Filters) > maxFilters {
 			err = &apperr.Error{Code: apperr.Invalid, Field: "filters", Message: fmt.Sprintf("more than %d filters", maxFilters)}
 			break
 		}
-		err = c.hub.cfg.Rooms.Filtered(c.room, m.Filters)
+		if err = c.roomPace(1, filterEvery); err == nil {
+			err = c.hub.cfg.Rooms.Filtered(ctx, c.room, m.Filters)
+		}
 	}
 	c.reply(m.Ref, nil, err)
+}
+
+// roomPace refuses a room message of kind i sent sooner than every after
+// the last one.
+func (c *conn) roomPace(i int, every time.Duration) error {
+	now := time.Now().UnixNano()
+	if now-c.roomLast[i] < int64(every) {
+		return apperr.Errorf(apperr.RateLimited, "at most one such message every %s", every)
+	}
+	c.roomLast[i] = now
+	return nil
 }

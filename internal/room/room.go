@@ -158,9 +158,12 @@ type Handle struct {
 	key   string
 	send  func(frame []byte)
 
-	mu    sync.Mutex // guards m and left
-	m     Member
-	left  bool
+	mu   sync.Mutex // guards m and left
+	m    Member
+	left bool
+	// io orders the connection's writes to the bucket, so that a
+	// heartbeat cannot write the entry again after Leave deleted it.
+	io    sync.Mutex
 	fresh bool // has not had a presence frame yet; guarded by room.mu
 }
 
@@ -406,6 +409,8 @@ func (h *Handle) Member() Member {
 func (h *Handle) Dashboard() string { return h.room.id }
 
 func (h *Handle) put() error {
+	h.io.Lock()
+	defer h.io.Unlock()
 	h.mu.Lock()
 	if h.left {
 		h.mu.Unlock()
@@ -436,7 +441,10 @@ func (h *Handle) Leave() {
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.rooms.ctx), 5*time.Second)
 	defer cancel()
-	if err := h.rooms.kv.Delete(ctx, h.key); err != nil {
+	h.io.Lock() // after a put under way, which cannot write again
+	err := h.rooms.kv.Delete(ctx, h.key)
+	h.io.Unlock()
+	if err != nil {
 		// The TTL removes it.
 		h.rooms.cfg.Logger.Warn("leave room", "key", h.key, "err", err)
 	}

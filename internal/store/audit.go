@@ -72,7 +72,7 @@ func (s *Store) AuditLog(ctx context.Context, orgID string, before int64, limit 
 type Change struct {
 	At      time.Time
 	UserID  string
-	Name    string // the user's name, or their id if they are gone
+	Name    string // the user's name (or the part of their email before the @; their id if they are gone)
 	ChartID string
 	What    string
 }
@@ -80,7 +80,7 @@ type Change struct {
 // DashboardHistory returns the saved changes of the charts of a
 // dashboard, newest first, at most limit.
 func (s *Store) DashboardHistory(ctx context.Context, dashboardID string, limit int) ([]Change, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT a.at, a.actor_id, coalesce(nullif(u.name, ''), u.email, a.actor_id), a.target, a.detail
+	rows, err := s.db.QueryContext(ctx, `SELECT a.at, a.actor_id, coalesce(nullif(u.name, ''), nullif(substr(u.email, 1, instr(u.email, '@') - 1), ''), a.actor_id), a.target, a.detail
 		FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
 		WHERE a.action = 'chart_edited' AND a.outcome = 'ok'
 			AND a.org_id = (SELECT org_id FROM dashboards WHERE id = ?)
