@@ -17,6 +17,11 @@ export class Subscription {
   stream: string | undefined;
   /** The stream's state since its snapshot; undefined while (re)subscribing. */
   current: StreamState | undefined;
+  /** A subscribe is unanswered: another waits for its reply (again). */
+  pending = false;
+  again = false;
+  /** Removed from the page: a late reply's stream is given up. */
+  removed = false;
 
   constructor(
     readonly chart: string,
@@ -76,6 +81,7 @@ export class Live {
 
   /** Ends a subscription. */
   remove(sub: Subscription): void {
+    sub.removed = true;
     const i = this.subs.indexOf(sub);
     if (i >= 0) this.subs.splice(i, 1);
     if (sub.stream !== undefined) {
@@ -110,21 +116,45 @@ export class Live {
     this.unanswered = 0;
     for (const sub of this.subs) {
       sub.stream = undefined;
+      sub.pending = sub.again = false; // replies on the lost socket never come
       this.subscribe(sub);
     }
   }
 
   private subscribe(sub: Subscription): void {
+    if (sub.pending) {
+      // One subscribe at a time per subscription: the reply to the one
+      // under way is given up, and this one sent then.
+      sub.again = true;
+      return;
+    }
     const cur = sub.current;
     const resume = cur ? { offset: cur.offset, epoch: cur.epoch } : {};
     const ref = this.conn.request({ type: 'subscribe', chart: sub.chart, filters: sub.filters, ...resume }, (reply) =>
       this.subscribed(sub, reply),
     );
-    if (ref !== undefined) this.unanswered++;
+    if (ref !== undefined) {
+      this.unanswered++;
+      sub.pending = true;
+    }
   }
 
   private subscribed(sub: Subscription, reply: ReplyFrame): void {
     this.unanswered--;
+    sub.pending = false;
+    if (sub.removed || sub.again) {
+      // A reply overtaken by new filters or by the card's removal.
+      const stream = reply.ok ? reply.stream : undefined;
+      if (stream !== undefined && !this.subs.some((s) => s !== sub && s.stream === stream)) {
+        this.early.delete(stream);
+        this.conn.request({ type: 'unsubscribe', stream });
+      }
+      if (sub.again && !sub.removed) {
+        sub.again = false;
+        this.subscribe(sub);
+      }
+      return;
+    }
     if (reply.ok && reply.stream) {
       sub.stream = reply.stream;
       this.byStream.set(reply.stream, sub);
