@@ -151,7 +151,8 @@ func TestChartEditReachesViewers(t *testing.T) {
 		t.Fatalf("the viewer got %+v (op %s), want the config op in epoch %s", f, f.Op, snap.Epoch)
 	}
 
-	// Another editor, still at version 1, is refused, and nothing changes.
+	// A save still based on version 1 (as another editor's would be) is
+	// refused, and nothing changes.
 	stale := def
 	stale.Config.Title = "Mine"
 	status, b = ed.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, stale, v))

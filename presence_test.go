@@ -28,8 +28,8 @@ type roomFrame struct {
 	}
 }
 
-// nextRoomFrame returns the next frame of type typ, skipping others,
-// within the deadline.
+// nextRoomFrame returns the next frame of type typ, skipping others; it
+// fails once within has passed (each read itself waits at most 15 s).
 func nextRoomFrame(t *testing.T, c *client, typ string, within time.Duration) roomFrame {
 	t.Helper()
 	deadline := time.Now().Add(within)
