@@ -25,8 +25,8 @@ type Admin struct {
 	Password string
 }
 
-// demoAccounts are the demo's users, one per role, in the default
-// organization (which holds the demo dashboard).
+// demoAccounts are the demo's users, one per role, in the demo
+// organization (which holds the demo dashboard; see Config.DemoOrg).
 var demoAccounts = []struct {
 	email string
 	role  access.Role
@@ -60,7 +60,7 @@ func (s *Server) accounts(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.NoDemo {
-		if err := s.demoAccounts(ctx, cfg.DataDir); err != nil {
+		if err := s.demoAccounts(ctx, cfg.DataDir, demoOrgID(cfg)); err != nil {
 			return fmt.Errorf("demo users: %w", err)
 		}
 	}
@@ -77,7 +77,33 @@ func (s *Server) accounts(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// demoOrgID is the organization of the demo.
+func demoOrgID(cfg Config) string {
+	if cfg.DemoOrg == "" {
+		return "demo"
+	}
+	return cfg.DemoOrg
+}
+
+// demoOrg makes the demo's organization if it does not exist: "demo",
+// named Demo, unless the configuration names another, which must exist.
+func (s *Server) demoOrg(ctx context.Context, id string) error {
+	if id != "" {
+		_, err := s.store.Organization(ctx, id)
+		return err
+	}
+	err := s.store.CreateOrganization(ctx, store.Organization{ID: "demo", Name: "Demo"})
+	if apperr.CodeOf(err) == apperr.Conflict {
+		return nil
+	}
+	return err
+}
+
 func (s *Server) addUser(ctx context.Context, email, password string, role access.Role, why string) error {
+	return s.addUserIn(ctx, store.DefaultOrg, email, password, role, why)
+}
+
+func (s *Server) addUserIn(ctx context.Context, orgID, email, password string, role access.Role, why string) error {
 	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
@@ -87,16 +113,16 @@ func (s *Server) addUser(ctx context.Context, email, password string, role acces
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	if err := s.store.SetMembership(ctx, store.DefaultOrg, u.ID, role); err != nil {
+	if err := s.store.SetMembership(ctx, orgID, u.ID, role); err != nil {
 		return err
 	}
-	return s.store.RecordAudit(ctx, store.AuditEntry{OrgID: store.DefaultOrg, ActorKind: "server", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s, %s", why, email, role)})
+	return s.store.RecordAudit(ctx, store.AuditEntry{OrgID: orgID, ActorKind: "server", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s, %s", why, email, role)})
 }
 
 // demoAccounts creates the demo users that do not exist yet, with made-up
 // passwords kept in the credentials file, and notes every demo user whose
 // password the file knows.
-func (s *Server) demoAccounts(ctx context.Context, dataDir string) error {
+func (s *Server) demoAccounts(ctx context.Context, dataDir, orgID string) error {
 	path := filepath.Join(dataDir, demoCredentialsFile)
 	known, err := readCredentials(path)
 	if err != nil {
@@ -104,15 +130,21 @@ func (s *Server) demoAccounts(ctx context.Context, dataDir string) error {
 	}
 	changed := false
 	for _, a := range demoAccounts {
-		_, err := s.store.UserByEmail(ctx, a.email)
+		u, err := s.store.UserByEmail(ctx, a.email)
 		switch {
 		case err == nil:
+			// The demo's users belong to its organization only (a data
+			// directory from before the demo had its own organization
+			// had them in the default one).
+			if err := s.demoMember(ctx, u.ID, orgID, a.role); err != nil {
+				return err
+			}
 			continue
 		case apperr.CodeOf(err) != apperr.NotFound:
 			return err
 		}
 		pw := auth.NewPassword()
-		if err := s.addUser(ctx, a.email, pw, a.role, "demo"); err != nil {
+		if err := s.addUserIn(ctx, orgID, a.email, pw, a.role, "demo"); err != nil {
 			return err
 		}
 		known[a.email], changed = pw, true
@@ -136,6 +168,25 @@ func (s *Server) demoAccounts(ctx context.Context, dataDir string) error {
 		}
 	}
 	return nil
+}
+
+// demoMember makes a demo user a member of the demo's organization only.
+func (s *Server) demoMember(ctx context.Context, userID, orgID string, role access.Role) error {
+	ms, err := s.store.Memberships(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.OrgID != orgID {
+			if err := s.store.RemoveMembership(ctx, m.OrgID, userID); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ms) == 1 && ms[0].OrgID == orgID {
+		return nil
+	}
+	return s.store.SetMembership(ctx, orgID, userID, role)
 }
 
 func readCredentials(path string) (map[string]string, error) {

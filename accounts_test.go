@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 // TestDemoUsers: the demo makes up one user per role, prints their
@@ -34,6 +36,33 @@ func TestDemoUsers(t *testing.T) {
 		t.Fatalf("credentials file: %v, mode %v; want 0600", err, fi.Mode())
 	}
 
+	// The demo has its own organization, with its dashboard and users.
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, store.Path(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := db.DashboardOrg(ctx, "sales-analytics")
+	if err != nil || org != "demo" {
+		t.Errorf("the demo dashboard's organization: %q %v, want demo", org, err)
+	}
+	viewer, err := db.UserByEmail(ctx, "viewer@demo.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := db.Memberships(ctx, viewer.ID); len(ms) != 1 || ms[0].OrgID != "demo" || ms[0].Role != access.Viewer {
+		t.Errorf("the demo viewer's memberships: %+v", ms)
+	}
+	// A data directory from before had the demo users in the default
+	// organization: the next start moves them.
+	if err := db.RemoveMembership(ctx, "demo", viewer.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetMembership(ctx, store.DefaultOrg, viewer.ID, access.Viewer); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
 	s := &testServer{cfg: cfg, DataDir: dir}
 	s.start(t, "127.0.0.1:0")
 	t.Cleanup(s.Stop)
@@ -44,6 +73,13 @@ func TestDemoUsers(t *testing.T) {
 	signIn(t, s, c, "viewer@demo.example", m[1])
 	if status, body, _ := page(t, c, s.URL+"/"); status != http.StatusOK || !strings.Contains(body, "/dashboards/sales-analytics") {
 		t.Errorf("the demo viewer's list: %d, demo dashboard listed %v", status, strings.Contains(body, "/dashboards/sales-analytics"))
+	}
+	// A user of the default organization does not see the demo's.
+	addUser(t, s, "dee@example.com", "a long enough password", access.Admin)
+	dee := cookieClient(t)
+	signIn(t, s, dee, "dee@example.com", "a long enough password")
+	if status, _, _ := page(t, dee, s.URL+"/dashboards/sales-analytics"); status != http.StatusNotFound {
+		t.Errorf("another organization's admin got %d for the demo dashboard, want 404", status)
 	}
 }
 

@@ -46,6 +46,9 @@ type Config struct {
 	NoDemoGenerator bool
 	// DemoRate is the demo generator's mean orders per second; 4 when zero.
 	DemoRate float64
+	// DemoOrg is the organization that holds the demo dashboard and the
+	// demo users: "demo" (created, named "Demo") when empty.
+	DemoOrg string
 	// Sources are SQLite data sources by name, path to the database file.
 	Sources map[string]string
 	// OriginPatterns lists extra hosts allowed to open /live from a
@@ -211,7 +214,10 @@ func (s *Server) startDemo(ctx, runCtx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
-	if err := s.store.ProvisionDashboards(ctx, "demo", []dashboard.Dashboard{d}); err != nil {
+	if err := s.demoOrg(ctx, cfg.DemoOrg); err != nil {
+		return fmt.Errorf("demo organization: %w", err)
+	}
+	if err := s.store.ProvisionDashboards(ctx, "demo", demoOrgID(cfg), []dashboard.Dashboard{d}); err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
 	if !cfg.NoDemoGenerator {
@@ -232,7 +238,7 @@ func (s *Server) provision(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
-	if err := s.store.ProvisionDashboards(ctx, "file", ds); err != nil {
+	if err := s.store.ProvisionDashboards(ctx, "file", store.DefaultOrg, ds); err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
 	for _, d := range ds {

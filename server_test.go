@@ -40,10 +40,11 @@ type testServer struct {
 }
 
 // startServer starts a real server on a random loopback port, with the
-// demo (generator off) and the push dashboard. It stops when the test ends.
+// demo (generator off) and the push dashboard, both in the default
+// organization, where addUser puts users. It stops when the test ends.
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true}}
+	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true, DemoOrg: "default"}}
 	s.DataDir = s.cfg.DataDir
 	grantTestToken(t, s.DataDir)
 	s.start(t, "127.0.0.1:0")

@@ -23,6 +23,7 @@ type fileConfig struct {
 	Demo           bool              `yaml:"demo"`
 	DemoGenerator  bool              `yaml:"demo_generator"`
 	DemoRate       float64           `yaml:"demo_rate"`
+	DemoOrg        string            `yaml:"demo_org"`
 	LogLevel       string            `yaml:"log_level"`
 	DebugAddr      string            `yaml:"debug_addr"`
 	Sources        map[string]string `yaml:"sources"`

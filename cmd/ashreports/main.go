@@ -130,6 +130,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		NoDemo:          !cfg.Demo,
 		NoDemoGenerator: !cfg.DemoGenerator,
 		DemoRate:        cfg.DemoRate,
+		DemoOrg:         cfg.DemoOrg,
 		Sources:         cfg.Sources,
 		OriginPatterns:  cfg.OriginPatterns,
 		Admin:           firstAdmin(getenv),

@@ -88,19 +88,20 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 // transaction. origin records where the definition came from ("file",
 // "demo"). A chart id used by another dashboard is a conflict.
 func (s *Store) PutDashboard(ctx context.Context, d dashboard.Dashboard, origin string) error {
-	return s.put(ctx, origin, []dashboard.Dashboard{d}, false)
+	return s.put(ctx, origin, DefaultOrg, []dashboard.Dashboard{d}, false)
 }
 
 // ProvisionDashboards makes the dashboards of origin exactly ds, in one
 // transaction: it creates or replaces each of them and deletes the other
 // dashboards of that origin. Charts may move between the dashboards of ds.
 // A dashboard whose definition is the same as when it was last provisioned
-// is left as it is, with the edits made to it since.
-func (s *Store) ProvisionDashboards(ctx context.Context, origin string, ds []dashboard.Dashboard) error {
-	return s.put(ctx, origin, ds, true)
+// is left as it is, with the edits made to it since. The dashboards belong
+// to organization orgID.
+func (s *Store) ProvisionDashboards(ctx context.Context, origin, orgID string, ds []dashboard.Dashboard) error {
+	return s.put(ctx, origin, orgID, ds, true)
 }
 
-func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard, exclusive bool) error {
+func (s *Store) put(ctx context.Context, origin, orgID string, ds []dashboard.Dashboard, exclusive bool) error {
 	var dashIDs, chartIDs []string
 	hashes := make([]string, len(ds))
 	for i := range ds {
@@ -112,7 +113,7 @@ func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard
 		if err != nil {
 			return fmt.Errorf("encode dashboard %q: %w", ds[i].ID, err)
 		}
-		sum := sha256.Sum256(b)
+		sum := sha256.Sum256(append(b, orgID...))
 		hashes[i] = hex.EncodeToString(sum[:])
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -186,12 +187,12 @@ func (s *Store) put(ctx context.Context, origin string, ds []dashboard.Dashboard
 		if exclusive {
 			hash = hashes[i]
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, title, description, origin, source_hash, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboards (id, org_id, title, description, origin, source_hash, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET org_id = excluded.org_id, title = excluded.title, description = excluded.description,
 				origin = excluded.origin, source_hash = excluded.source_hash, updated_at = excluded.updated_at,
 				layout_version = dashboards.layout_version + 1`,
-			d.ID, d.Title, d.Description, origin, hash, ts, ts); err != nil {
+			d.ID, orgID, d.Title, d.Description, origin, hash, ts, ts); err != nil {
 			return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 		}
 		for i, c := range d.Charts {

@@ -509,12 +509,12 @@ func TestProvisionDashboards(t *testing.T) {
 	if err := s.PutDashboard(ctx, demo, "demo"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{a, b}); err != nil {
+	if err := s.ProvisionDashboards(ctx, "file", DefaultOrg, []dashboard.Dashboard{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	// "moving" goes from b to a, which comes first; b's file is deleted.
 	a.Charts = append(a.Charts, lineChart("moving", "Moving"))
-	if err := s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{a}); err != nil {
+	if err := s.ProvisionDashboards(ctx, "file", DefaultOrg, []dashboard.Dashboard{a}); err != nil {
 		t.Fatalf("moving a chart between dashboards: %v", err)
 	}
 	if got := get(t, s, "a"); len(got.Charts) != 2 || got.Charts[1].ID != "moving" {
@@ -529,7 +529,7 @@ func TestProvisionDashboards(t *testing.T) {
 	}
 	// A conflict leaves everything as it was.
 	c := dashboard.Dashboard{ID: "c", Title: "C", Charts: []dashboard.Chart{lineChart("d1", "Taken")}}
-	err = s.ProvisionDashboards(ctx, "file", []dashboard.Dashboard{c})
+	err = s.ProvisionDashboards(ctx, "file", DefaultOrg, []dashboard.Dashboard{c})
 	apperrtest.Want(t, err, apperr.Conflict)
 	if got := get(t, s, "a"); len(got.Charts) != 2 {
 		t.Errorf("after a refused provisioning, dashboard a has %v", got.Charts)
@@ -587,7 +587,7 @@ func TestProvisioningKeepsEdits(t *testing.T) {
 	ctx := context.Background()
 	provision := func(ds ...dashboard.Dashboard) {
 		t.Helper()
-		if err := s.ProvisionDashboards(ctx, "file", ds); err != nil {
+		if err := s.ProvisionDashboards(ctx, "file", DefaultOrg, ds); err != nil {
 			t.Fatalf("ProvisionDashboards: %v", err)
 		}
 	}
