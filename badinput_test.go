@@ -175,7 +175,7 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	dir := t.TempDir()
 	grantTestToken(t, dir)
-	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: dir, DemoRate: 50})
+	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: dir, DemoRate: 50, DemoOrg: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}
