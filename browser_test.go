@@ -346,6 +346,8 @@ func TestBrowserChartEditor(t *testing.T) {
 	waitJS(t, vi, 5*time.Second, `(() => { const s = window.ashreports.state("product-performance"); return s.config.type === "line" && s.config.title === "Products, as a line" && document.querySelector("#chart-title-product-performance").textContent === "Products, as a line"; })()`, "the viewer did not see the saved change")
 	if d := time.Since(saved); d > time.Second {
 		t.Errorf("the viewer saw the change after %s, want within a second", d)
+	} else {
+		t.Logf("the viewer saw the saved change after %s", d.Round(time.Millisecond))
 	}
 	waitJS(t, ed, 5*time.Second, `!document.querySelector('#chart-editor').open`, "the editor did not close after saving")
 
@@ -465,6 +467,8 @@ func TestBrowserCollaboration(t *testing.T) {
 	waitJS(t, ben, 5*time.Second, `(() => { const s = window.ashreports.state("`+chart+`"); return s.config.type === "line" && document.querySelector("#chart-title-`+chart+`").textContent === "Products over time"; })()`, "Ben's page did not change")
 	if d := time.Since(saved); d > time.Second {
 		t.Errorf("Ben saw Ada's change after %s, want within a second", d)
+	} else {
+		t.Logf("Ben saw Ada's change after %s", d.Round(time.Millisecond))
 	}
 	waitJS(t, ben, 5*time.Second, `/ada changed Products over time: type bar → line; title/.test(document.querySelector("[data-activity]").textContent)`, "Ben's activity feed does not show Ada's change")
 
