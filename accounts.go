@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,12 +26,15 @@ type Admin struct {
 	Password string
 }
 
-// demoAccounts are the demo's users, one per role, in the demo
-// organization (which holds the demo dashboard; see Config.DemoOrg).
-var demoAccounts = []struct {
+// demoAccount is a user of the demo.
+type demoAccount struct {
 	email string
 	role  access.Role
-}{
+}
+
+// demoAccounts are the demo's users, one per role, in the demo's
+// organization (which holds the demo dashboard; see Config.DemoOrg).
+var demoAccounts = []demoAccount{
 	{"admin@demo.example", access.Admin},
 	{"editor@demo.example", access.Editor},
 	{"viewer@demo.example", access.Viewer},
@@ -60,7 +64,7 @@ func (s *Server) accounts(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.NoDemo {
-		if err := s.demoAccounts(ctx, cfg.DataDir, demoOrgID(cfg)); err != nil {
+		if err := s.demoAccounts(ctx, cfg.DataDir, s.demoOrgID); err != nil {
 			return fmt.Errorf("demo users: %w", err)
 		}
 	}
@@ -77,26 +81,50 @@ func (s *Server) accounts(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// demoOrgID is the organization of the demo.
-func demoOrgID(cfg Config) string {
-	if cfg.DemoOrg == "" {
-		return "demo"
+// demoOrg finds or makes the demo's organization: the configured one,
+// which must exist; else the one the demo dashboard is in already (a data
+// directory from before the demo had its own organization keeps it in
+// default, with its users); else "demo", named Demo, made at the first
+// start. An organization "demo" that holds anything but the demo is not
+// taken over.
+func (s *Server) demoOrg(ctx context.Context, cfg Config, demoDash string) (string, error) {
+	if cfg.DemoOrg != "" && cfg.DemoOrg != "demo" {
+		_, err := s.store.Organization(ctx, cfg.DemoOrg)
+		return cfg.DemoOrg, err
 	}
-	return cfg.DemoOrg
-}
-
-// demoOrg makes the demo's organization if it does not exist: "demo",
-// named Demo, unless the configuration names another, which must exist.
-func (s *Server) demoOrg(ctx context.Context, id string) error {
-	if id != "" {
-		_, err := s.store.Organization(ctx, id)
-		return err
+	if cfg.DemoOrg == "" {
+		org, err := s.store.DashboardOrg(ctx, demoDash)
+		if err == nil {
+			return org, nil
+		}
+		if apperr.CodeOf(err) != apperr.NotFound {
+			return "", err
+		}
 	}
 	err := s.store.CreateOrganization(ctx, store.Organization{ID: "demo", Name: "Demo"})
-	if apperr.CodeOf(err) == apperr.Conflict {
-		return nil
+	if apperr.CodeOf(err) != apperr.Conflict {
+		return "demo", err
 	}
-	return err
+	// It exists: the demo's own from an earlier start, or someone else's.
+	members, err := s.store.Members(ctx, "demo")
+	if err != nil {
+		return "", err
+	}
+	for _, m := range members {
+		if !slices.ContainsFunc(demoAccounts, func(a demoAccount) bool { return a.email == m.Email }) {
+			return "", fmt.Errorf("organization %q has members besides the demo's (%s): set demo_org to another organization, or turn the demo off", "demo", m.Email)
+		}
+	}
+	ds, err := s.store.Dashboards(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range ds {
+		if d.OrgID == "demo" && d.ID != demoDash {
+			return "", fmt.Errorf("organization %q has dashboards besides the demo's (%s): set demo_org to another organization, or turn the demo off", "demo", d.ID)
+		}
+	}
+	return "demo", nil
 }
 
 func (s *Server) addUser(ctx context.Context, email, password string, role access.Role, why string) error {
@@ -130,15 +158,9 @@ func (s *Server) demoAccounts(ctx context.Context, dataDir, orgID string) error 
 	}
 	changed := false
 	for _, a := range demoAccounts {
-		u, err := s.store.UserByEmail(ctx, a.email)
+		_, err := s.store.UserByEmail(ctx, a.email)
 		switch {
 		case err == nil:
-			// The demo's users belong to its organization only (a data
-			// directory from before the demo had its own organization
-			// had them in the default one).
-			if err := s.demoMember(ctx, u.ID, orgID, a.role); err != nil {
-				return err
-			}
 			continue
 		case apperr.CodeOf(err) != apperr.NotFound:
 			return err
@@ -168,25 +190,6 @@ func (s *Server) demoAccounts(ctx context.Context, dataDir, orgID string) error 
 		}
 	}
 	return nil
-}
-
-// demoMember makes a demo user a member of the demo's organization only.
-func (s *Server) demoMember(ctx context.Context, userID, orgID string, role access.Role) error {
-	ms, err := s.store.Memberships(ctx, userID)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if m.OrgID != orgID {
-			if err := s.store.RemoveMembership(ctx, m.OrgID, userID); err != nil {
-				return err
-			}
-		}
-	}
-	if len(ms) == 1 && ms[0].OrgID == orgID {
-		return nil
-	}
-	return s.store.SetMembership(ctx, orgID, userID, role)
 }
 
 func readCredentials(path string) (map[string]string, error) {

@@ -53,14 +53,6 @@ func TestDemoUsers(t *testing.T) {
 	if ms, _ := db.Memberships(ctx, viewer.ID); len(ms) != 1 || ms[0].OrgID != "demo" || ms[0].Role != access.Viewer {
 		t.Errorf("the demo viewer's memberships: %+v", ms)
 	}
-	// A data directory from before had the demo users in the default
-	// organization: the next start moves them.
-	if err := db.RemoveMembership(ctx, "demo", viewer.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SetMembership(ctx, store.DefaultOrg, viewer.ID, access.Viewer); err != nil {
-		t.Fatal(err)
-	}
 	db.Close()
 
 	s := &testServer{cfg: cfg, DataDir: dir}
@@ -80,6 +72,62 @@ func TestDemoUsers(t *testing.T) {
 	signIn(t, s, dee, "dee@example.com", "a long enough password")
 	if status, _, _ := page(t, dee, s.URL+"/dashboards/sales-analytics"); status != http.StatusNotFound {
 		t.Errorf("another organization's admin got %d for the demo dashboard, want 404", status)
+	}
+}
+
+// TestDemoOrganization: an explicit demo_org "demo" is made on a fresh
+// data directory; a data directory whose demo is in the default
+// organization (from before the demo had its own) keeps it there; an
+// organization "demo" that holds anything else is not taken over.
+func TestDemoOrganization(t *testing.T) {
+	ctx := context.Background()
+	start := func(cfg ashreports.Config) error {
+		srv, err := ashreports.New(ctx, cfg)
+		if err == nil {
+			srv.Close()
+		}
+		return err
+	}
+	if err := start(ashreports.Config{DataDir: t.TempDir(), NoDemoGenerator: true, DemoOrg: "demo"}); err != nil {
+		t.Errorf("demo_org demo on a fresh data directory: %v", err)
+	}
+
+	old := t.TempDir()
+	if err := start(ashreports.Config{DataDir: old, NoDemoGenerator: true, DemoOrg: store.DefaultOrg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := start(ashreports.Config{DataDir: old, NoDemoGenerator: true}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, store.Path(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if org, err := db.DashboardOrg(ctx, "sales-analytics"); err != nil || org != store.DefaultOrg {
+		t.Errorf("an older data directory's demo moved to %q (%v), want it kept in default", org, err)
+	}
+	db.Close()
+
+	taken := t.TempDir()
+	db, err = store.OpenSQLite(ctx, store.Path(taken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateOrganization(ctx, store.Organization{ID: "demo", Name: "Demolition Ltd"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := &testServer{DataDir: taken}
+	addUser(t, s, "boss@demolition.example", "a long enough password", "")
+	db, _ = store.OpenSQLite(ctx, store.Path(taken))
+	boss, _ := db.UserByEmail(ctx, "boss@demolition.example")
+	if err := db.SetMembership(ctx, "demo", boss.ID, access.Admin); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	err = start(ashreports.Config{DataDir: taken, NoDemoGenerator: true})
+	if err == nil || !strings.Contains(err.Error(), "demo_org") {
+		t.Errorf("a start over someone else's organization demo: %v, want an error pointing to demo_org", err)
 	}
 }
 

@@ -563,7 +563,7 @@ func TestBrowserDashboardEditing(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ed, 5*time.Second, `/already used/.test(document.querySelector('#edit-id-error').textContent)`, "a taken id was not refused beside the field")
+	waitJS(t, ed, 5*time.Second, `/is taken/.test(document.querySelector('#edit-id-error').textContent)`, "a taken id was not refused beside the field")
 	if err := chromedp.Do(ed, setField(`#edit-id`, "orders-by-product"), chromedp.Click(`[data-editor-action="save"]`)); err != nil {
 		t.Fatal(err)
 	}
@@ -591,16 +591,36 @@ func TestBrowserDashboardEditing(t *testing.T) {
 		t.Errorf("the viewer's socket is %s after a chart was removed, want live", st)
 	}
 
+	// A width saved in the chart editor moves the layout version on; the
+	// page learns the new one, so its next move is not a conflict.
+	if err := chromedp.Do(ed, chromedp.Click(`[data-edit-chart="orders-by-product"]`), chromedp.WaitVisible(`#chart-editor`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Orders by product"`, "the editor did not load")
+	if err := chromedp.Do(ed, setField(`#edit-width`, "12"), chromedp.Click(`[data-editor-action="save"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, vi, 5*time.Second, `document.querySelector('[data-chart-id="orders-by-product"]').style.getPropertyValue("--span") === "12"`, "the viewer's card did not take the new width")
+	waitJS(t, ed, 5*time.Second, `!document.querySelector('#chart-editor').open`, "the editor did not close")
+	if err := chromedp.Do(ed, chromedp.Click(`[data-move-chart="orders-by-product"][data-by="1"]`)); err != nil {
+		t.Fatal(err)
+	}
+	const after = "monthly-sales-trend,product-performance,live-order-rate,orders-by-product"
+	waitJS(t, vi, 5*time.Second, order+` === "`+after+`"`, "the move after a resize did not reach the viewer")
+	if hidden, _ := chromedp.Run(ed, chromedp.Evaluate[bool](`document.querySelector('[data-layout-problem]').hidden`)); !hidden {
+		t.Error("the move after a resize was refused as a conflict")
+	}
+
 	// A change based on the old layout version is refused, and the page
 	// shows the current layout.
 	if err := chromedp.Do(ed,
 		evalJS(`document.querySelector("[data-dashboard-id]").dataset.layoutVersion = "1"`),
-		chromedp.Click(`[data-move-chart="live-order-rate"][data-by="-1"]`),
+		chromedp.Click(`[data-move-chart="live-order-rate"][data-by="1"]`),
 	); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, ed, 5*time.Second, `!document.querySelector('[data-layout-problem]').hidden && /someone else changed/i.test(document.querySelector('[data-layout-problem]').textContent)`, "no conflict message for a stale layout")
-	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != "monthly-sales-trend,product-performance,orders-by-product,live-order-rate" {
+	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != after {
 		t.Errorf("after the refused move the viewer's charts are %q", got)
 	}
 }

@@ -204,8 +204,9 @@ func (c *chartEditor) Undo(ctx context.Context, by access.Subject, dashboardID s
 	if err != nil {
 		return dashboard.Chart{}, 0, "", err
 	}
-	// The data it read may have changed since: it must still run.
-	if _, err := c.engine.Try(ctx, e.Before); err != nil {
+	// The data it read may have changed since: it must still run, on a
+	// source the dashboard still reads from.
+	if _, err := c.TryChart(ctx, dashboardID, e.Before); err != nil {
 		return dashboard.Chart{}, 0, "", err
 	}
 	v, err := c.store.Undo(ctx, by.ID, e)
@@ -228,13 +229,9 @@ func (c *chartEditor) announce(ctx context.Context, by access.Subject, def dashb
 		c.log.Warn("announce a chart edit", "chart", def.ID, "err", err)
 		return
 	}
+	// With the layout: a new width moved its version on.
 	ev := room.Event{Kind: "chart_edited", Chart: def.ID, Title: def.Config.Title, Changes: changes, Width: def.Width}
-	if by.Kind == access.User {
-		if m, err := c.server.member(ctx, by, res.DashboardID); err == nil {
-			ev.User, ev.Name, ev.Color = m.User, m.Name, m.Color
-		}
-	}
-	if err := c.rooms.Publish(res.DashboardID, ev); err != nil {
+	if _, err := c.announceLayout(ctx, by, res.DashboardID, ev); err != nil {
 		c.log.Warn("announce a chart edit", "chart", def.ID, "err", err)
 	}
 }

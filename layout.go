@@ -2,11 +2,9 @@ package ashreports
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/ashreports/ashreports/internal/access"
-	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/store"
@@ -16,6 +14,10 @@ import (
 
 func (c *chartEditor) Layout(ctx context.Context, dashboardID string) (store.Layout, error) {
 	return c.store.Layout(ctx, dashboardID)
+}
+
+func (c *chartEditor) NewChartID(ctx context.Context, id string) error {
+	return c.store.NewChartID(ctx, id)
 }
 
 func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error) {
@@ -52,10 +54,7 @@ func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboard
 		return store.Layout{}, err
 	}
 	// Tried with no one's data: an id in use is refused first.
-	if _, err := c.server.ident.ChartResource(ctx, def.ID); apperr.CodeOf(err) != apperr.NotFound {
-		if err == nil {
-			err = &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is already used", def.ID)}
-		}
+	if err := c.store.NewChartID(ctx, def.ID); err != nil {
 		return store.Layout{}, err
 	}
 	// A chart that does not run is never added.

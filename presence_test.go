@@ -1,6 +1,7 @@
 package ashreports_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 // roomFrame is a presence or activity frame.
@@ -154,6 +156,21 @@ func TestPresenceOverSockets(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond) // past the pace
 		if r := tab1.request(fmt.Sprint("c", i), c.msg); r.OK || r.Error.Code != c.code {
 			t.Errorf("%v: %+v, want %s", c.msg, r, c.code)
+		}
+	}
+	// The viewer's refused claim to edit was not written to the audit log.
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 500)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == "denied" && strings.HasPrefix(e.Detail, "edit_charts") {
+			t.Errorf("a refused focus was audited: %+v", e)
 		}
 	}
 	time.Sleep(1100 * time.Millisecond)

@@ -47,7 +47,8 @@ type Config struct {
 	// DemoRate is the demo generator's mean orders per second; 4 when zero.
 	DemoRate float64
 	// DemoOrg is the organization that holds the demo dashboard and the
-	// demo users: "demo" (created, named "Demo") when empty.
+	// demo users. When empty: the one that holds them already, else
+	// "demo" (created, named Demo).
 	DemoOrg string
 	// Sources are SQLite data sources by name, path to the database file.
 	Sources map[string]string
@@ -95,7 +96,8 @@ type Server struct {
 	rooms   *room.Rooms
 	handler http.Handler
 
-	notes []string // see Notes
+	notes     []string // see Notes
+	demoOrgID string   // the demo's organization, when the demo runs
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -214,10 +216,10 @@ func (s *Server) startDemo(ctx, runCtx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
-	if err := s.demoOrg(ctx, cfg.DemoOrg); err != nil {
+	if s.demoOrgID, err = s.demoOrg(ctx, cfg, d.ID); err != nil {
 		return fmt.Errorf("demo organization: %w", err)
 	}
-	if err := s.store.ProvisionDashboards(ctx, "demo", demoOrgID(cfg), []dashboard.Dashboard{d}); err != nil {
+	if err := s.store.ProvisionDashboards(ctx, "demo", s.demoOrgID, []dashboard.Dashboard{d}); err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
 	if !cfg.NoDemoGenerator {

@@ -68,10 +68,10 @@ type conn struct {
 	// roomDash is the dashboard whose room the connection is in.
 	roomDash string
 	// room is the connection's place in roomDash's room, and roomLast
-	// when it last sent a focus and a filter message; only the read
-	// goroutine uses them until run's cleanup.
+	// when it last sent a focus, a filter, and a join or leave message;
+	// only the read goroutine uses them until run's cleanup.
 	room     RoomHandle
-	roomLast [2]int64
+	roomLast [3]int64
 
 	// subs are the streams the connection subscribes to; only the read
 	// goroutine uses it until run's cleanup. Slices rather than maps: a

@@ -44,6 +44,7 @@ const maxFilters = 16
 const (
 	focusEvery  = 100 * time.Millisecond
 	filterEvery = time.Second
+	joinEvery   = time.Second
 )
 
 func (c *conn) join(m clientMsg) {
@@ -53,6 +54,10 @@ func (c *conn) join(m clientMsg) {
 	}
 	if m.Dashboard == "" {
 		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.Invalid, Field: "dashboard", Message: "required"})
+		return
+	}
+	if err := c.roomPace(2, joinEvery); err != nil {
+		c.reply(m.Ref, nil, err)
 		return
 	}
 	c.leave()
@@ -99,7 +104,9 @@ func (c *conn) roomMessage(m clientMsg) {
 	var err error
 	switch m.Type {
 	case "leave":
-		c.leave()
+		if err = c.roomPace(2, joinEvery); err == nil {
+			c.leave()
+		}
 	case "focus":
 		if err = c.roomPace(0, focusEvery); err == nil {
 			err = c.hub.cfg.Rooms.Focus(ctx, c.room, c.identity().Subject, m.Chart, m.Editing)

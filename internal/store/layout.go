@@ -177,20 +177,8 @@ func (s *Store) AddChart(ctx context.Context, dashboardID string, version int, c
 	if len(cur.Charts) >= dashboard.MaxChartsPerDash {
 		return 0, &apperr.Error{Code: apperr.Invalid, Field: "charts", Message: fmt.Sprintf("a dashboard holds at most %d charts", dashboard.MaxChartsPerDash)}
 	}
-	var owner string
-	err = tx.QueryRowContext(ctx, `SELECT dashboard_id FROM charts WHERE id = ?`, c.ID).Scan(&owner)
-	if err == nil {
-		return 0, &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is already used by dashboard %q", c.ID, owner)}
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("add chart: %w", err)
-	}
-	var gone int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM removed_charts WHERE id = ?`, c.ID).Scan(&gone); err != nil {
-		return 0, fmt.Errorf("add chart: %w", err)
-	}
-	if gone > 0 {
-		return 0, &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("%q was the id of a removed chart, and ids are not used again: choose another", c.ID)}
+	if err := newChartID(ctx, tx, c.ID); err != nil {
+		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO charts (id, dashboard_id, position, definition, version, updated_at) VALUES (?, ?, ?, ?, 1, ?)`,
 		c.ID, dashboardID, len(cur.Charts), string(def), now()); err != nil {
@@ -254,4 +242,28 @@ func (s *Store) Undo(ctx context.Context, userID string, e Edit) (int, error) {
 		return 0, &apperr.Error{Code: apperr.Conflict, Field: "version", Message: "the chart was changed again after your change, so undoing yours would undo theirs too; change it back by hand"}
 	}
 	return v, err
+}
+
+// NewChartID reports whether id may be a new chart's: a conflict if a
+// chart has it, or had it and was removed. Chart ids are the server's, so
+// the message names no dashboard.
+func (s *Store) NewChartID(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("chart id: %w", err)
+	}
+	defer tx.Rollback()
+	return newChartID(ctx, tx, id)
+}
+
+func newChartID(ctx context.Context, tx *sql.Tx, id string) error {
+	var used int
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM charts WHERE id = ?) + (SELECT count(*) FROM removed_charts WHERE id = ?)`, id, id).Scan(&used)
+	if err != nil {
+		return fmt.Errorf("chart id: %w", err)
+	}
+	if used > 0 {
+		return &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is taken (chart ids are unique on the server, and a removed chart's is not used again): choose another", id)}
+	}
+	return nil
 }

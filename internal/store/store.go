@@ -113,7 +113,7 @@ func (s *Store) put(ctx context.Context, origin, orgID string, ds []dashboard.Da
 		if err != nil {
 			return fmt.Errorf("encode dashboard %q: %w", ds[i].ID, err)
 		}
-		sum := sha256.Sum256(append(b, orgID...))
+		sum := sha256.Sum256(b)
 		hashes[i] = hex.EncodeToString(sum[:])
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -125,7 +125,8 @@ func (s *Store) put(ctx context.Context, origin, orgID string, ds []dashboard.Da
 	for i := range ds {
 		if exclusive {
 			var same bool
-			err := tx.QueryRowContext(ctx, `SELECT origin = ? AND source_hash = ? FROM dashboards WHERE id = ?`, origin, hashes[i], ds[i].ID).Scan(&same)
+			err := tx.QueryRowContext(ctx, `SELECT origin = ? AND source_hash = ? AND org_id = ? FROM dashboards WHERE id = ?`,
+				origin, hashes[i], orgID, ds[i].ID).Scan(&same)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("put dashboards: %w", err)
 			}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -19,6 +18,8 @@ type Layouts interface {
 	// SetLayout makes the dashboard's charts slots, in order; charts left
 	// out are removed.
 	SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error)
+	// NewChartID refuses (conflict) an id that a chart has or had.
+	NewChartID(ctx context.Context, id string) error
 	// AddChart tries def and adds it at the end of the dashboard.
 	AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (store.Layout, error)
 }
@@ -61,10 +62,7 @@ func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"})
 		return
 	}
-	if _, err := s.Identities.ChartResource(r.Context(), req.Chart.ID); apperr.CodeOf(err) != apperr.NotFound {
-		if err == nil {
-			err = &apperr.Error{Code: apperr.Conflict, Field: "chart.id", Message: fmt.Sprintf("chart id %q is already used", req.Chart.ID)}
-		}
+	if err := s.Layouts.NewChartID(r.Context(), req.Chart.ID); err != nil {
 		writeError(w, err)
 		return
 	}

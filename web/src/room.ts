@@ -10,11 +10,17 @@ import type { PresenceUser, RoomEvent, RoomFrame } from './protocol';
 const FEED_SIZE = 50;
 /** How long focus must rest on a chart before the room hears of it. */
 const FOCUS_DELAY_MS = 300;
+/** The server takes a focus message per 100 ms and a filter message per second. */
+const FOCUS_GAP_MS = 150;
+const FILTER_GAP_MS = 1100;
 
 export class Room implements RoomHandlers {
   private focus = '';
   private editing = false;
   private focusTimer: number | undefined;
+  private focusSent = 0;
+  private filterTimer: number | undefined;
+  private filterSent = 0;
   private users: PresenceUser[] = [];
 
   constructor(
@@ -50,16 +56,23 @@ export class Room implements RoomHandlers {
       if (chart === this.focus && editing === this.editing) return;
       this.focus = chart;
       this.editing = editing;
+      this.focusSent = Date.now();
       this.live.request({ type: 'focus', chart, editing });
     };
-    // Editing is said at once: it is what others must not miss.
-    if (editing || this.editing) send();
-    else this.focusTimer = window.setTimeout(send, FOCUS_DELAY_MS);
+    // Editing is said as soon as the server takes it: it is what others
+    // must not miss.
+    const gap = Math.max(0, this.focusSent + FOCUS_GAP_MS - Date.now());
+    this.focusTimer = window.setTimeout(send, editing || this.editing ? gap : Math.max(gap, FOCUS_DELAY_MS));
   }
 
-  /** Tells the room this viewer set their own filters. */
+  /** Tells the room this viewer set their own filters; the last of a quick series goes. */
   filtered(filters: Record<string, string>): void {
-    this.live.request({ type: 'filter', filters });
+    window.clearTimeout(this.filterTimer);
+    const send = () => {
+      this.filterSent = Date.now();
+      this.live.request({ type: 'filter', filters });
+    };
+    this.filterTimer = window.setTimeout(send, Math.max(0, this.filterSent + FILTER_GAP_MS - Date.now()));
   }
 
   /** The users in the room, for tests and the console. */

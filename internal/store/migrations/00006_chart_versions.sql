@@ -23,19 +23,12 @@ CREATE TABLE chart_history (
     at           TEXT NOT NULL
 );
 CREATE INDEX chart_history_user ON chart_history(user_id, id);
--- removed_charts are the ids of charts removed in the browser, which are
--- not given to new charts while viewers may still hold their streams.
-CREATE TABLE removed_charts (
-    id         TEXT PRIMARY KEY,
-    removed_at TEXT NOT NULL
-);
 -- A dashboard's history reads the audit log by what was changed.
 CREATE INDEX audit_log_target ON audit_log(target, id);
 
 -- +goose Down
 DROP INDEX audit_log_target;
 DROP TABLE chart_history;
-DROP TABLE removed_charts;
 ALTER TABLE dashboards DROP COLUMN layout_version;
 ALTER TABLE dashboards DROP COLUMN source_hash;
 ALTER TABLE charts DROP COLUMN version;
