@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -631,4 +632,79 @@ func evalJS(stmt string) chromedp.Action[chromedp.Void] {
 		_, err := chromedp.Evaluate[bool]("("+stmt+", true)")(ctx, t)
 		return err
 	})
+}
+
+// TestBrowserAdministration: an organization's admin changes a member's
+// role, creates an API token (its secret shown once) and revokes it from
+// the administration page; a viewer gets no such page.
+func TestBrowserAdministration(t *testing.T) {
+	s := startServer(t)
+	const pw = "a long enough password"
+	addUser(t, s, "root@example.com", pw, access.Admin)
+	vic := addUser(t, s, "vic@example.com", pw, access.Viewer)
+	ctx := browser(t)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	signInBrowser(t, ctx, s, "root@example.com", pw)
+	if err := chromedp.Do(ctx, chromedp.Click(`a[href="/admin"]`), chromedp.WaitVisible(`[data-token-form]`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		setField(`[data-role-of="`+vic.ID+`"]`, "editor"),
+		chromedp.Click(`[data-set-role="`+vic.ID+`"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 5*time.Second, `document.querySelector('[data-admin-problem]').textContent === "Saved."`, "the role change was not saved")
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if ms, _ := db.Memberships(context.Background(), vic.ID); len(ms) != 1 || ms[0].Role != access.Editor {
+		t.Errorf("vic's memberships after the change: %+v", ms)
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(`#token-name`, "ci"),
+		chromedp.Click(`[data-token-form] input[value="publish_data"]`),
+		chromedp.Click(`[data-token-form] button[type="submit"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 5*time.Second, `/ashr_/.test(document.querySelector('[data-token-secret]').textContent)`, "the new token's secret was not shown")
+	screenshot(t, ctx, "administration.png")
+	toks, err := db.Tokens(context.Background(), store.DefaultOrg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made store.Token
+	for _, tk := range toks {
+		if tk.Name == "ci" {
+			made = tk
+		}
+	}
+	if made.ID == "" || len(made.Scopes) != 1 || made.Scopes[0] != access.PublishData {
+		t.Fatalf("tokens after creating ci: %+v", toks)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/admin"),
+		evalJS(`window.confirm = () => true`),
+		chromedp.Click(`[data-revoke-token="`+made.ID+`"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 5*time.Second, `!document.querySelector('[data-revoke-token="`+made.ID+`"]')`, "the token was not revoked on the page")
+	if tk, err := db.TokenByID(context.Background(), made.ID); err != nil || tk.RevokedAt.IsZero() {
+		t.Errorf("the token after revoking: %+v %v", tk, err)
+	}
+
+	// A viewer has no administration page, nor the link.
+	vi := signedIn(t, s, "viewer", "vic@example.com", pw) // now an editor: still not an admin
+	if status, body, _ := page(t, vi.c, s.URL+"/admin"); status != http.StatusForbidden || strings.Contains(body, "data-token-form") {
+		t.Errorf("a non-admin's /admin: %d", status)
+	}
+	if _, body, _ := page(t, vi.c, s.URL+"/"); strings.Contains(body, `href="/admin"`) {
+		t.Error("a non-admin's page links to /admin")
+	}
 }

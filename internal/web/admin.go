@@ -314,3 +314,32 @@ func (s *server) apiRevokeToken(w http.ResponseWriter, r *http.Request) {
 	s.auditAdmin(r, "token_revoked", id, "")
 	w.WriteHeader(http.StatusNoContent)
 }
+
+type adminPageData struct {
+	Members     []store.Member
+	Tokens      []store.Token
+	Roles       []access.Role
+	Permissions []access.Permission
+}
+
+// adminPage shows an organization's members and API tokens to its admins,
+// with controls that call the administration API: GET /admin.
+func (s *server) adminPage(w http.ResponseWriter, r *http.Request) {
+	res := orgOf(r)
+	if err := s.adminAction(r, access.AdministerOrg, res); err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	ms, err := s.Admin.Members(r.Context(), res.OrgID)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	ts, err := s.Admin.Tokens(r.Context(), res.OrgID)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "admin", pageData{Title: s.Catalog.T("admin.title"),
+		AdminPage: &adminPageData{Members: ms, Tokens: ts, Roles: access.Roles, Permissions: access.Permissions}})
+}

@@ -102,7 +102,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
 	funcs := template.FuncMap{"t": cfg.Catalog.T, "field": func(id, name, typ string) formField { return formField{id, name, typ} }}
-	for _, page := range []string{"list", "dashboard", "error", "login", "audit"} {
+	for _, page := range []string{"list", "dashboard", "error", "login", "audit", "admin"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", page, err)
@@ -117,6 +117,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /admin/audit", s.auditPage)
+	mux.HandleFunc("GET /admin", s.adminPage)
 	mux.HandleFunc("GET /api/v1/audit", s.apiAudit)
 	mux.HandleFunc("GET /api/v1/members", s.apiMembers)
 	mux.HandleFunc("PUT /api/v1/members/{user}", s.apiSetMember)
@@ -176,12 +177,13 @@ func securityHeaders(h http.Handler) http.Handler {
 type pageData struct {
 	// Signed-in user: their name and the session's CSRF token, for the
 	// sign-out form.
-	UserName string
-	UserID   string
-	CSRF     string
-	Admin    bool // may administer the organization: the audit log link
-	Login    *loginData
-	Audit    *auditData
+	UserName  string
+	UserID    string
+	CSRF      string
+	Admin     bool // may administer the organization: the audit log link
+	Login     *loginData
+	Audit     *auditData
+	AdminPage *adminPageData
 
 	Title      string
 	Body       string
@@ -254,7 +256,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page
 		d.Admin = access.Decide(id.sub, access.AdministerOrg, access.Resource{OrgID: id.sub.OrgID}).Allowed
 	}
 	d.Catalog = s.Catalog
-	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.", "edit.", "room.")
+	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.", "edit.", "room.", "admin.")
 	var b strings.Builder
 	if err := s.pages[page].ExecuteTemplate(&b, "layout", d); err != nil {
 		s.Logger.Error("render page", "page", page, "err", err)

@@ -3,6 +3,7 @@
 // editors' pages wires the chart editor and the layout tools; elsewhere it
 // does nothing.
 
+import { startAdmin } from './admin';
 import { api, ChartEditor } from './editor';
 import type { EChartsType } from './echarts';
 import { startFilters } from './filters';
@@ -32,6 +33,8 @@ declare global {
 }
 
 function main(): void {
+  const admin = document.querySelector<HTMLElement>('main.admin');
+  if (admin) startAdmin(admin);
   const page = document.querySelector<HTMLElement>('[data-dashboard-id]');
   const cards = document.querySelectorAll<HTMLElement>('[data-chart-id]');
   if (!page && cards.length === 0) return;
