@@ -286,33 +286,52 @@ func TestBrowserAccess(t *testing.T) {
 // TestBrowserChartEditor: an editor opens the editor on a chart, tries a
 // change, saves it, and a viewer in another browser context sees the new
 // type and title without reloading; a save over a version someone else
-// saved meanwhile shows the conflict and keeps the editor's values.
-func TestBrowserChartEditor(t *testing.T) {
-	s := startServer(t)
-	const pw = "a long enough password"
-	addUser(t, s, "ed@example.com", pw, access.Editor)
-	addUser(t, s, "vi@example.com", pw, access.Viewer)
-	root := browser(t)
-	root, cancel := context.WithTimeout(root, 120*time.Second)
-	defer cancel()
+
+// person is a user of a browser test, in the default organization.
+type person struct {
+	email string
+	role  access.Role
+}
+
+// personPassword is every browser-test person's password.
+const personPassword = "a long enough password"
+
+// onDashboard starts one browser for the test and gives each person a
+// browser context of their own (their own cookies), signed in and on the
+// demo dashboard once its charts have loaded. The contexts end with the
+// test, or earlier through the returned cancel functions.
+func onDashboard(t *testing.T, s *testServer, timeout time.Duration, people ...person) ([]context.Context, []context.CancelFunc) {
+	t.Helper()
+	root, cancel := context.WithTimeout(browser(t), timeout)
+	t.Cleanup(cancel)
 	if err := chromedp.Do(root); err != nil { // starts the browser
 		t.Fatal(err)
 	}
-	ed, cancelEd := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-	defer cancelEd()
-	vi, cancelVi := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-	defer cancelVi()
-	const page = "/dashboards/sales-analytics"
-	for _, u := range []struct {
-		ctx   context.Context
-		email string
-	}{{ed, "ed@example.com"}, {vi, "vi@example.com"}} {
-		signInBrowser(t, u.ctx, s, u.email, pw)
-		if err := chromedp.Do(u.ctx, chromedp.Navigate(s.URL+page)); err != nil {
+	var ctxs []context.Context
+	var cancels []context.CancelFunc
+	for _, p := range people {
+		addUser(t, s, p.email, personPassword, p.role)
+		ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		signInBrowser(t, ctx, s, p.email, personPassword)
+		if err := chromedp.Do(ctx, chromedp.Navigate(s.URL+"/dashboards/sales-analytics")); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, u.ctx, 15*time.Second, `!!window.ashreports && !!window.ashreports.state("product-performance")`, "the dashboard did not load for "+u.email)
+		ctxs, cancels = append(ctxs, ctx), append(cancels, cancel)
 	}
+	for i, ctx := range ctxs {
+		waitJS(t, ctx, 15*time.Second, `!!window.ashreports && `+
+			`["monthly-sales-trend", "sales-by-region", "product-performance"].every(c => !!window.ashreports.state(c)) && `+
+			`window.ashreports.presence().length === `+fmt.Sprint(len(ctxs)), "the dashboard did not load for "+people[i].email)
+	}
+	return ctxs, cancels
+}
+
+// saved meanwhile shows the conflict and keeps the editor's values.
+func TestBrowserChartEditor(t *testing.T) {
+	s := startServer(t)
+	ctxs, _ := onDashboard(t, s, 120*time.Second, person{"ed@example.com", access.Editor}, person{"vi@example.com", access.Viewer})
+	ed, vi := ctxs[0], ctxs[1]
 	if n, _ := chromedp.Run(vi, chromedp.Evaluate[int](`document.querySelectorAll(".edit-chart").length`)); n != 0 {
 		t.Errorf("the viewer sees %d edit buttons", n)
 	}
@@ -359,7 +378,7 @@ func TestBrowserChartEditor(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Products, as a line"`, "the editor did not load version 2")
-	other := signedIn(t, s, "other editor", "ed@example.com", pw)
+	other := signedIn(t, s, "other editor", "ed@example.com", personPassword)
 	def, v := definition(t, s, other, "product-performance")
 	def.Config.Title = "Someone else's title"
 	if status, b := other.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v)); status != 200 {
@@ -415,30 +434,9 @@ func setField(sel, value string) chromedp.Action[chromedp.Void] {
 // of the others' presence within a few seconds.
 func TestBrowserCollaboration(t *testing.T) {
 	s := startServer(t)
-	const pw = "a long enough password"
-	addUser(t, s, "ada@example.com", pw, access.Editor)
-	addUser(t, s, "ben@example.com", pw, access.Editor)
-	root := browser(t)
-	root, cancel := context.WithTimeout(root, 150*time.Second)
-	defer cancel()
-	if err := chromedp.Do(root); err != nil {
-		t.Fatal(err)
-	}
-	ada, cancelAda := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-	defer cancelAda()
-	ben, cancelBen := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-	defer cancelBen()
+	ctxs, cancels := onDashboard(t, s, 150*time.Second, person{"ada@example.com", access.Editor}, person{"ben@example.com", access.Editor})
+	ada, ben, cancelAda := ctxs[0], ctxs[1], cancels[0]
 	const chart = "product-performance"
-	for _, u := range []struct {
-		ctx   context.Context
-		email string
-	}{{ada, "ada@example.com"}, {ben, "ben@example.com"}} {
-		signInBrowser(t, u.ctx, s, u.email, pw)
-		if err := chromedp.Do(u.ctx, chromedp.Navigate(s.URL+"/dashboards/sales-analytics")); err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, u.ctx, 15*time.Second, `!!window.ashreports && !!window.ashreports.state("`+chart+`")`, "the dashboard did not load for "+u.email)
-	}
 	const both = `(() => { const names = window.ashreports.presence().map(u => u.name).sort().join(","); return names === "ada,ben"; })()`
 	waitJS(t, ada, 5*time.Second, both, "Ada does not see Ben")
 	waitJS(t, ben, 5*time.Second, both, "Ben does not see Ada")
@@ -519,29 +517,8 @@ func TestBrowserCollaboration(t *testing.T) {
 // refused with a message.
 func TestBrowserDashboardEditing(t *testing.T) {
 	s := startServer(t)
-	const pw = "a long enough password"
-	addUser(t, s, "ed@example.com", pw, access.Editor)
-	addUser(t, s, "vi@example.com", pw, access.Viewer)
-	root := browser(t)
-	root, cancel := context.WithTimeout(root, 120*time.Second)
-	defer cancel()
-	if err := chromedp.Do(root); err != nil {
-		t.Fatal(err)
-	}
-	ed, cancelEd := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-	defer cancelEd()
-	vi, cancelVi := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-	defer cancelVi()
-	for _, u := range []struct {
-		ctx   context.Context
-		email string
-	}{{ed, "ed@example.com"}, {vi, "vi@example.com"}} {
-		signInBrowser(t, u.ctx, s, u.email, pw)
-		if err := chromedp.Do(u.ctx, chromedp.Navigate(s.URL+"/dashboards/sales-analytics")); err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, u.ctx, 15*time.Second, `!!window.ashreports && !!window.ashreports.state("sales-by-region") && window.ashreports.presence().length > 0`, "the dashboard did not load for "+u.email)
-	}
+	ctxs, _ := onDashboard(t, s, 120*time.Second, person{"ed@example.com", access.Editor}, person{"vi@example.com", access.Viewer})
+	ed, vi := ctxs[0], ctxs[1]
 	order := `[...document.querySelectorAll(".grid [data-chart-id]")].map(c => c.dataset.chartId).join(",")`
 	const start = "monthly-sales-trend,sales-by-region,product-performance,live-order-rate"
 	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != start {
