@@ -171,7 +171,7 @@ func (s *server) apiRemoveMember(w http.ResponseWriter, r *http.Request) {
 // /api/v1/dashboards/{id}/roles/{user} {"role": "viewer"}.
 func (s *server) apiSetDashboardRole(w http.ResponseWriter, r *http.Request) {
 	dash := r.PathValue("id")
-	if err := s.manageDashboard(r, dash); err != nil {
+	if err := s.changeDashboard(r, access.ManageDashboard, dash); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -193,7 +193,7 @@ func (s *server) apiSetDashboardRole(w http.ResponseWriter, r *http.Request) {
 // DELETE /api/v1/dashboards/{id}/roles/{user}.
 func (s *server) apiRemoveDashboardRole(w http.ResponseWriter, r *http.Request) {
 	dash := r.PathValue("id")
-	if err := s.manageDashboard(r, dash); err != nil {
+	if err := s.changeDashboard(r, access.ManageDashboard, dash); err != nil {
 		writeError(w, err)
 		return
 	}

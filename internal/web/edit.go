@@ -42,20 +42,13 @@ type Editor interface {
 // /api/v1/dashboards/{id}/undo.
 func (s *server) apiUndo(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.authorizeDashboard(r, access.EditCharts, id); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := checkCSRF(r, who(r.Context())); err != nil {
+	if err := s.changeDashboard(r, access.EditCharts, id); err != nil {
 		writeError(w, err)
 		return
 	}
 	def, v, what, err := s.Editor.Undo(r.Context(), who(r.Context()).sub, id)
 	if err != nil {
-		if apperr.CodeOf(err) == apperr.Internal {
-			s.Logger.Error("undo", "dashboard", id, "err", err)
-		}
-		writeError(w, editError(err))
+		s.editFailed(w, "undo", err)
 		return
 	}
 	s.auditAdmin(r, "chart_edited", def.ID, what)
@@ -66,11 +59,7 @@ func (s *server) apiUndo(w http.ResponseWriter, r *http.Request) {
 // /api/v1/dashboards/{id}/filters with {"filters": {"region": "EU"}}.
 func (s *server) apiSaveDefaults(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.authorizeDashboard(r, access.EditCharts, id); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := checkCSRF(r, who(r.Context())); err != nil {
+	if err := s.changeDashboard(r, access.EditCharts, id); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -86,10 +75,7 @@ func (s *server) apiSaveDefaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Editor.SaveDefaults(r.Context(), who(r.Context()).sub, id, req.Filters); err != nil {
-		if apperr.CodeOf(err) == apperr.Internal {
-			s.Logger.Error("save default filters", "dashboard", id, "err", err)
-		}
-		writeError(w, editError(err))
+		s.editFailed(w, "save default filters", err)
 		return
 	}
 	names := slices.Sorted(maps.Keys(req.Filters))
@@ -162,6 +148,24 @@ func (s *server) readEdit(w http.ResponseWriter, r *http.Request) (editRequest, 
 	return req, nil
 }
 
+// needVersion refuses a change that names no version of what it is
+// based on.
+func needVersion(v int, of string) error {
+	if v < 1 {
+		return &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the version of the " + of + " the change is based on"}
+	}
+	return nil
+}
+
+// editFailed writes the error of an edit, logging what is not the
+// editor's to fix.
+func (s *server) editFailed(w http.ResponseWriter, op string, err error) {
+	if apperr.CodeOf(err) == apperr.Internal {
+		s.Logger.Error(op, "err", err)
+	}
+	writeError(w, editError(err))
+}
+
 // editError names fields as the chart's JSON form does.
 func editError(err error) error {
 	e := apperr.From(err)
@@ -201,8 +205,8 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if req.Version < 1 {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the version of the definition the change is based on"})
+	if err := needVersion(req.Version, "definition"); err != nil {
+		writeError(w, err)
 		return
 	}
 	old, _, err := s.Editor.ChartDefinition(r.Context(), req.Chart.ID)
@@ -216,10 +220,7 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 	what := dashboard.Changes(old, saved)
 	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, req.Chart, req.Version, what)
 	if err != nil {
-		if apperr.CodeOf(err) == apperr.Internal {
-			s.Logger.Error("save chart", "chart", req.Chart.ID, "err", err)
-		}
-		writeError(w, editError(err))
+		s.editFailed(w, "save chart", err)
 		return
 	}
 	s.auditAdmin(r, "chart_edited", req.Chart.ID, what)

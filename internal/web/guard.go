@@ -51,10 +51,10 @@ func (s *server) dashboardResource(ctx context.Context, id string) (access.Resou
 	return access.Resource{OrgID: org, DashboardID: id}, nil
 }
 
-// manageDashboard authorizes a change to dashboard id's roles: the
-// manage_dashboard permission on it, and CSRF for cookie sessions.
-func (s *server) manageDashboard(r *http.Request, id string) error {
-	if err := s.authorizeDashboard(r, access.ManageDashboard, id); err != nil {
+// changeDashboard authorizes a change to dashboard id: p on it, and CSRF
+// for cookie sessions.
+func (s *server) changeDashboard(r *http.Request, p access.Permission, id string) error {
+	if err := s.authorizeDashboard(r, p, id); err != nil {
 		return err
 	}
 	return checkCSRF(r, who(r.Context()))

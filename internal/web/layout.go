@@ -48,7 +48,7 @@ func (s *server) apiLayout(w http.ResponseWriter, r *http.Request) {
 // apiPreviewNew returns the state a new chart of a dashboard would show:
 // POST /api/v1/dashboards/{id}/charts/preview with {"chart": {…}}.
 func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
-	if err := s.layoutChange(r); err != nil {
+	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -58,11 +58,7 @@ func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A new chart's id: one in use would show that chart's data.
-	if !dashboard.ValidID(req.Chart.ID) {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"})
-		return
-	}
-	if err := s.Layouts.NewChartID(r.Context(), req.Chart.ID); err != nil {
+	if err := s.newChartID(r, req.Chart.ID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -74,18 +70,10 @@ func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"state": st})
 }
 
-// layoutChange authorizes a change of a dashboard's layout.
-func (s *server) layoutChange(r *http.Request) error {
-	if err := s.authorizeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
-		return err
-	}
-	return checkCSRF(r, who(r.Context()))
-}
-
 // apiSetLayout moves, resizes and removes a dashboard's charts: PUT
 // /api/v1/dashboards/{id}/layout with {"version": n, "charts": [{"id", "width"}…]}.
 func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
-	if err := s.layoutChange(r); err != nil {
+	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -94,8 +82,8 @@ func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if req.Version < 1 {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the layout version the change is based on"})
+	if err := needVersion(req.Version, "layout"); err != nil {
+		writeError(w, err)
 		return
 	}
 	if req.Charts == nil {
@@ -104,7 +92,7 @@ func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := s.Layouts.SetLayout(r.Context(), who(r.Context()).sub, r.PathValue("id"), req.Version, req.Charts)
 	if err != nil {
-		writeError(w, err)
+		s.editFailed(w, "set layout", err)
 		return
 	}
 	s.auditAdmin(r, "layout_changed", r.PathValue("id"), "")
@@ -114,7 +102,7 @@ func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
 // apiAddChart adds a chart to a dashboard: POST
 // /api/v1/dashboards/{id}/charts with {"version": n, "chart": {…}}.
 func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
-	if err := s.layoutChange(r); err != nil {
+	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -123,22 +111,28 @@ func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if req.Version < 1 {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "version", Message: "required: the layout version the change is based on"})
+	if err := needVersion(req.Version, "layout"); err != nil {
+		writeError(w, err)
 		return
 	}
-	if !dashboard.ValidID(req.Chart.ID) {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"})
+	if err := s.newChartID(r, req.Chart.ID); err != nil {
+		writeError(w, err)
 		return
 	}
 	l, err := s.Layouts.AddChart(r.Context(), who(r.Context()).sub, r.PathValue("id"), req.Version, req.Chart)
 	if err != nil {
-		if apperr.CodeOf(err) == apperr.Internal {
-			s.Logger.Error("add chart", "dashboard", r.PathValue("id"), "err", err)
-		}
-		writeError(w, editError(err))
+		s.editFailed(w, "add chart", err)
 		return
 	}
 	s.auditAdmin(r, "chart_added", req.Chart.ID, req.Chart.Config.Title)
 	writeJSON(w, http.StatusCreated, l)
+}
+
+// newChartID refuses an id a new chart may not have: not an id, or one a
+// chart has or had.
+func (s *server) newChartID(r *http.Request, id string) error {
+	if !dashboard.ValidID(id) {
+		return &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"}
+	}
+	return s.Layouts.NewChartID(r.Context(), id)
 }
