@@ -206,6 +206,14 @@ func TestChartEditReachesViewers(t *testing.T) {
 	if strings.Join(edits, "|") != strings.Join(want, "|") {
 		t.Errorf("audit details %q, want %q", edits, want)
 	}
+	// The dashboard's page shows the viewer the same history, newest
+	// first, with the editor's name and no address.
+	_, body, _ := page(t, vi.c, s.URL+"/dashboards/sales-analytics")
+	newer := strings.Index(body, "ed changed Products over time: encoding; query; filters")
+	older := strings.Index(body, "ed changed Products over time: type bar → line; title")
+	if newer < 0 || older < newer || strings.Contains(body, "ed@example.com") {
+		t.Errorf("the page's history: newer at %d, older at %d, address shown %v", newer, older, strings.Contains(body, "ed@example.com"))
+	}
 }
 
 // TestUndo: an editor's undo puts back the definition from before their

@@ -97,6 +97,9 @@ func TestPresenceOverSockets(t *testing.T) {
 	tab2, _, _ := dialAs(t, s, ann.c)
 	joinRoom(t, tab2, dash)
 	presenceOf(t, tab1, 5*time.Second, "ann:2::")
+	if r := tab2.request("again", map[string]any{"type": "join", "dashboard": dash}); r.OK || r.Error.Code != "rate_limited" {
+		t.Errorf("a second join at once: %+v, want rate_limited", r)
+	}
 	b, _, _ := dialAs(t, s, bob.c)
 	joinRoom(t, b, dash)
 	f := presenceOf(t, tab1, 5*time.Second, "ann:2::", "bob:1::")
