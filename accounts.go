@@ -229,9 +229,14 @@ func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p acces
 	if err != nil {
 		return err
 	}
+	return s.decide(ctx, who, p, res, chartID)
+}
+
+// decide is access.Decide on res, with denials audited against target.
+func (s *Server) decide(ctx context.Context, who access.Subject, p access.Permission, res access.Resource, target string) error {
 	d := access.Decide(who, p, res)
 	if access.Audited(who, d) {
-		if err := s.store.RecordAudit(ctx, store.DenialEntry(who, p, chartID, d.Reason)); err != nil {
+		if err := s.store.RecordAudit(ctx, store.DenialEntry(who, p, target, d.Reason)); err != nil {
 			s.log.Error("audit", "err", err)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/room"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // roomService is the hub's Rooms: package room, with access checked and
@@ -28,13 +27,7 @@ func (s *Server) authorizeDashboard(ctx context.Context, who access.Subject, p a
 	if err != nil {
 		return err
 	}
-	d := access.Decide(who, p, access.Resource{OrgID: org, DashboardID: dashboardID})
-	if access.Audited(who, d) {
-		if err := s.store.RecordAudit(ctx, store.DenialEntry(who, p, dashboardID, d.Reason)); err != nil {
-			s.log.Error("audit", "err", err)
-		}
-	}
-	return d.Err()
+	return s.decide(ctx, who, p, access.Resource{OrgID: org, DashboardID: dashboardID}, dashboardID)
 }
 
 func (r *roomService) Join(ctx context.Context, who access.Subject, dashboard, connID string, send func([]byte)) (live.RoomHandle, error) {
