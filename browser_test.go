@@ -337,12 +337,7 @@ func TestBrowserChartEditor(t *testing.T) {
 	}
 
 	// Open, change type and title, try: the preview draws the new type.
-	if err := chromedp.Do(ed,
-		chromedp.Click(`[data-edit-chart="product-performance"]`),
-		chromedp.WaitVisible(`#chart-editor`),
-	); err != nil {
-		t.Fatal(err)
-	}
+	openEditor(t, ed, `[data-edit-chart="product-performance"]`)
 	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "the editor did not load the definition")
 	if err := chromedp.Do(ed,
 		setField(`#edit-type`, "line"),
@@ -445,14 +440,22 @@ func TestBrowserCollaboration(t *testing.T) {
 	}
 
 	// Both open the editor on the same chart, at the same version. Ben
-	// sees that Ada edits it.
-	for _, ctx := range []context.Context{ada, ben} {
-		if err := chromedp.Do(ctx, chromedp.Click(`[data-edit-chart="`+chart+`"]`), chromedp.WaitVisible(`#chart-editor`)); err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, ctx, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "the editor did not load")
+	// sees that Ada edits it, and the badge that says so does not move
+	// his buttons.
+	const editButton = `JSON.stringify(document.querySelector('[data-edit-chart="` + chart + `"]').getBoundingClientRect())`
+	before, err := chromedp.Run(ben, chromedp.Evaluate[string](editButton))
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitJS(t, ben, 5*time.Second, `window.ashreports.presence().some(u => u.name === "ada" && u.editing === "`+chart+`")`, "Ben does not see that Ada edits the chart")
+	openEditor(t, ada, `[data-edit-chart="`+chart+`"]`)
+	waitJS(t, ada, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "Ada's editor did not load")
+	waitJS(t, ben, 5*time.Second, `window.ashreports.presence().some(u => u.name === "ada" && u.editing === "`+chart+`") && /ada/.test(document.querySelector('[data-chart-id="`+chart+`"] .editing-badge')?.textContent)`, "Ben does not see that Ada edits the chart")
+	if after, _ := chromedp.Run(ben, chromedp.Evaluate[string](editButton)); after != before {
+		t.Errorf("Ada's editing badge moved Ben's edit button from %s to %s", before, after)
+	}
+	screenshot(t, ben, "collaboration-editing.png")
+	openEditor(t, ben, `[data-edit-chart="`+chart+`"]`)
+	waitJS(t, ben, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "Ben's editor did not load")
 
 	// Ada saves a new type and title: Ben's page shows them within a
 	// second, and his feed says who changed what.
@@ -527,9 +530,7 @@ func TestBrowserDashboardEditing(t *testing.T) {
 
 	// Add a chart: the dialog starts from a query, which the editor
 	// changes; a taken id is refused beside the id field.
-	if err := chromedp.Do(ed, chromedp.Click(`[data-add-chart]`), chromedp.WaitVisible(`#chart-editor`)); err != nil {
-		t.Fatal(err)
-	}
+	openEditor(t, ed, `[data-add-chart]`)
 	waitJS(t, ed, 5*time.Second, `!document.querySelector('[data-editor-id]').hidden && document.querySelector('#edit-source').value === "demo"`, "the new-chart editor did not open")
 	if err := chromedp.Do(ed,
 		setField(`#edit-id`, "sales-by-region"),
@@ -571,9 +572,7 @@ func TestBrowserDashboardEditing(t *testing.T) {
 
 	// A width saved in the chart editor moves the layout version on; the
 	// page learns the new one, so its next move is not a conflict.
-	if err := chromedp.Do(ed, chromedp.Click(`[data-edit-chart="orders-by-product"]`), chromedp.WaitVisible(`#chart-editor`)); err != nil {
-		t.Fatal(err)
-	}
+	openEditor(t, ed, `[data-edit-chart="orders-by-product"]`)
 	waitJS(t, ed, 5*time.Second, `document.querySelector('#edit-title').value === "Orders by product"`, "the editor did not load")
 	if err := chromedp.Do(ed, setField(`#edit-width`, "12"), chromedp.Click(`[data-editor-action="save"]`)); err != nil {
 		t.Fatal(err)
@@ -601,6 +600,16 @@ func TestBrowserDashboardEditing(t *testing.T) {
 	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != after {
 		t.Errorf("after the refused move the viewer's charts are %q", got)
 	}
+}
+
+// openEditor clicks a button that opens the chart editor, and waits a
+// bounded time for the dialog.
+func openEditor(t *testing.T, ctx context.Context, button string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Click(button)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, 5*time.Second, `document.querySelector('#chart-editor').open`, "the chart editor did not open after a click on "+button)
 }
 
 // evalJS runs a statement in the page, as a step of chromedp.Do.

@@ -108,17 +108,17 @@ export class Room implements RoomHandlers {
       return li;
     });
     this.list.replaceChildren(...items);
-    // Cards being edited by someone else show who.
+    // Cards being edited by someone else show who, on the card's top edge:
+    // the badge takes no room in the card, so it moves nothing under a
+    // pointer.
     for (const card of document.querySelectorAll<HTMLElement>('[data-chart-id]')) {
       const editor = this.users.find((u) => u.editing === card.dataset.chartId && u.user !== this.me);
       const badge = card.querySelector<HTMLElement>('.editing-badge');
       if (editor) {
-        const b = badge ?? card.querySelector('.chart-head')?.appendChild(document.createElement('span'));
-        if (b) {
-          b.className = 'editing-badge';
-          b.style.borderColor = editor.color;
-          b.textContent = t('room.editing', { title: '' }).trim() + ': ' + editor.name;
-        }
+        const b = badge ?? card.appendChild(document.createElement('span'));
+        b.className = 'editing-badge';
+        b.style.borderColor = editor.color;
+        b.textContent = t('room.editing', { title: '' }).trim() + ': ' + editor.name;
       } else {
         badge?.remove();
       }
