@@ -26,9 +26,18 @@ type chartEditor struct {
 	engine *engine.Engine
 	rooms  *room.Rooms
 	log    *slog.Logger
-	// mu keeps saves in order, so that the streams end with the
-	// definition saved last.
-	mu sync.Mutex
+	// locks holds a *sync.Mutex per dashboard: its saves go one at a
+	// time, so that its streams end with the definition saved last, while
+	// other dashboards' saves, which may re-run queries for seconds, go on.
+	locks sync.Map
+}
+
+// lock takes the dashboard's edit lock and returns its unlock.
+func (c *chartEditor) lock(dashboardID string) func() {
+	m, _ := c.locks.LoadOrStore(dashboardID, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 func (c *chartEditor) ChartDefinition(ctx context.Context, id string) (dashboard.Chart, int, error) {
@@ -91,8 +100,7 @@ func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dash
 	if _, err := c.TryChart(ctx, res.DashboardID, def); err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.lock(res.DashboardID)()
 	v, err := c.store.UpdateChart(ctx, def, version, editorID(by))
 	if err != nil {
 		return 0, err
@@ -110,8 +118,7 @@ func (c *chartEditor) SaveChart(ctx context.Context, by access.Subject, def dash
 func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashboardID string, filters map[string]string) error {
 	// Under the lock from the read to the save: no other save comes in
 	// between and is lost.
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.lock(dashboardID)()
 	d, err := c.store.Dashboard(ctx, dashboardID)
 	if err != nil {
 		return err
@@ -194,8 +201,7 @@ func (c *chartEditor) Undo(ctx context.Context, by access.Subject, dashboardID s
 	if by.Kind != access.User {
 		return dashboard.Chart{}, 0, "", apperr.Errorf(apperr.Forbidden, "only people undo their changes; an API token has none")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.lock(dashboardID)()
 	e, err := c.store.LastEdit(ctx, by.ID, dashboardID)
 	if err != nil {
 		return dashboard.Chart{}, 0, "", err

@@ -10,7 +10,8 @@ import (
 	"github.com/ashreports/ashreports/internal/store"
 )
 
-// The chart editor also changes dashboards' layouts, under the same lock.
+// The chart editor also changes dashboards' layouts, under the same
+// per-dashboard lock.
 
 func (c *chartEditor) Layout(ctx context.Context, dashboardID string) (store.Layout, error) {
 	return c.store.Layout(ctx, dashboardID)
@@ -21,8 +22,7 @@ func (c *chartEditor) NewChartID(ctx context.Context, id string) error {
 }
 
 func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.lock(dashboardID)()
 	before, err := c.store.Dashboard(ctx, dashboardID)
 	if err != nil {
 		return store.Layout{}, err
@@ -61,8 +61,7 @@ func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboard
 	if _, err := c.TryChart(ctx, dashboardID, def); err != nil {
 		return store.Layout{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.lock(dashboardID)()
 	if _, err := c.store.AddChart(ctx, dashboardID, version, def); err != nil {
 		return store.Layout{}, err
 	}
