@@ -116,6 +116,9 @@ type Engine struct {
 	// defGen counts each chart's Redefine and Forget calls: a stream made
 	// from a definition read before one of them is not kept.
 	defGen map[string]uint64
+	// redefining holds a place per query Redefine is re-running, across
+	// every chart being saved at once.
+	redefining chan struct{}
 }
 
 // Stream identifies a chart stream to its subscribers.
@@ -208,7 +211,8 @@ func New(cfg Config) *Engine {
 		cfg.FlushInterval = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}, defGen: map[string]uint64{}}
+	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}, defGen: map[string]uint64{},
+		redefining: make(chan struct{}, redefineWorkers)}
 	if cfg.States != nil {
 		e.wg.Go(e.flushLoop)
 	}

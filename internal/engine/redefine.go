@@ -108,17 +108,17 @@ func (e *Engine) Redefine(ctx context.Context, def dashboard.Chart) error {
 	}
 	e.mu.Unlock()
 	// A new query runs once per stream: a few at a time, so that a chart
-	// with many viewers' filters is redefined in a fraction of the time.
+	// with many viewers' filters is redefined in a fraction of the time,
+	// and no more than that however many charts are saved at once.
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		sem  = make(chan struct{}, redefineWorkers)
 	)
 	for _, s := range streams {
-		sem <- struct{}{}
+		e.redefining <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() { <-e.redefining }()
 			if err := e.redefine(ctx, s, def); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -130,7 +130,7 @@ func (e *Engine) Redefine(ctx context.Context, def dashboard.Chart) error {
 	return errors.Join(errs...)
 }
 
-// redefineWorkers is how many streams of a chart Redefine restarts at once.
+// redefineWorkers is how many streams Redefine restarts at once, in all.
 const redefineWorkers = 8
 
 func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) error {
