@@ -450,8 +450,16 @@ func TestBrowserCollaboration(t *testing.T) {
 	openEditor(t, ada, `[data-edit-chart="`+chart+`"]`)
 	waitJS(t, ada, 5*time.Second, `document.querySelector('#edit-title').value === "Product performance"`, "Ada's editor did not load")
 	waitJS(t, ben, 5*time.Second, `window.ashreports.presence().some(u => u.name === "ada" && u.editing === "`+chart+`") && /ada/.test(document.querySelector('[data-chart-id="`+chart+`"] .editing-badge')?.textContent)`, "Ben does not see that Ada edits the chart")
-	if after, _ := chromedp.Run(ben, chromedp.Evaluate[string](editButton)); after != before {
+	if after, err := chromedp.Run(ben, chromedp.Evaluate[string](editButton)); err != nil {
+		t.Fatal(err)
+	} else if after != before {
 		t.Errorf("Ada's editing badge moved Ben's edit button from %s to %s", before, after)
+	}
+	// Nor does it cover the card's title or tools.
+	const covers = `(() => { const card = document.querySelector('[data-chart-id="` + chart + `"]'); const b = card.querySelector('.editing-badge').getBoundingClientRect();
+		return [...card.querySelectorAll('.chart-head > *')].some(el => { const r = el.getBoundingClientRect(); return b.left < r.right && r.left < b.right && b.top < r.bottom && r.top < b.bottom; }); })()`
+	if overlap, err := chromedp.Run(ben, chromedp.Evaluate[bool](covers)); err != nil || overlap {
+		t.Errorf("Ada's editing badge covers the card's title or tools (%v)", err)
 	}
 	screenshot(t, ben, "collaboration-editing.png")
 	openEditor(t, ben, `[data-edit-chart="`+chart+`"]`)
