@@ -48,17 +48,8 @@ func (s *server) apiLayout(w http.ResponseWriter, r *http.Request) {
 // apiPreviewNew returns the state a new chart of a dashboard would show:
 // POST /api/v1/dashboards/{id}/charts/preview with {"chart": {…}}.
 func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
-	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
-		writeError(w, err)
-		return
-	}
-	var req editRequest
-	if err := readJSON(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	// A new chart's id: one in use would show that chart's data.
-	if err := s.newChartID(r, req.Chart.ID); err != nil {
+	req, err := s.readNewChart(w, r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -102,20 +93,12 @@ func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
 // apiAddChart adds a chart to a dashboard: POST
 // /api/v1/dashboards/{id}/charts with {"version": n, "chart": {…}}.
 func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
-	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
-		writeError(w, err)
-		return
-	}
-	var req editRequest
-	if err := readJSON(w, r, &req); err != nil {
+	req, err := s.readNewChart(w, r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
 	if err := needVersion(req.Version, "layout"); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.newChartID(r, req.Chart.ID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -128,11 +111,19 @@ func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, l)
 }
 
-// newChartID refuses an id a new chart may not have: not an id, or one a
-// chart has or had.
-func (s *server) newChartID(r *http.Request, id string) error {
-	if !dashboard.ValidID(id) {
-		return &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"}
+// readNewChart authorizes adding a chart to dashboard id and reads its
+// body, refusing an id a new chart may not have: not an id, or one a chart
+// has or had (whose data a preview would show).
+func (s *server) readNewChart(w http.ResponseWriter, r *http.Request) (editRequest, error) {
+	var req editRequest
+	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
+		return req, err
 	}
-	return s.Layouts.NewChartID(r.Context(), id)
+	if err := readJSON(w, r, &req); err != nil {
+		return req, err
+	}
+	if !dashboard.ValidID(req.Chart.ID) {
+		return req, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"}
+	}
+	return req, s.Layouts.NewChartID(r.Context(), req.Chart.ID)
 }
