@@ -287,3 +287,23 @@ func TestExportCSV(t *testing.T) {
 		t.Errorf("Content-Disposition %q", cd)
 	}
 }
+
+// TestReadsOfAQueryChartNoOneViews: a SQL chart that no page shows has its
+// query run for its REST state and its CSV export, rather than an empty
+// table.
+func TestReadsOfAQueryChartNoOneViews(t *testing.T) {
+	s := startServer(t)
+	resp, err := authGet(s.URL + "/api/v1/charts/product-performance/export.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if resp.StatusCode != http.StatusOK || lines[0] != "product,total" || len(lines) != 6 {
+		t.Errorf("export: %d\n%s\nwant the header and the 5 products", resp.StatusCode, b)
+	}
+	if _, st := getState(t, s.URL, "product-performance"); len(st.Data.Rows) != 5 {
+		t.Errorf("REST state rows %v, want the 5 products", st.Data.Rows)
+	}
+}

@@ -622,11 +622,22 @@ func (e *Engine) Snapshot(streamID string) ([]byte, uint64, error) {
 	return s.snap, s.offset, nil
 }
 
-// State returns a copy of a chart's unfiltered state and its offset.
+// State returns a copy of a chart's unfiltered state and its offset. A
+// SQL-bound chart that no viewer keeps running runs its query first, as
+// for a first viewer, so that the state is current.
 func (e *Engine) State(ctx context.Context, chartID string) (chart.State, uint64, error) {
 	s, err := e.lookup(ctx, chartID, nil)
 	if err != nil {
 		return chart.State{}, 0, err
+	}
+	e.mu.Lock()
+	idle := s.refs == 0 && s.def().Query != nil
+	e.mu.Unlock()
+	if idle {
+		if _, err := e.Acquire(ctx, chartID, nil); err != nil {
+			return chart.State{}, 0, err
+		}
+		defer e.Release(s.ID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,6 +441,38 @@ func TestAcquireRunsTheQueryFirst(t *testing.T) {
 	}
 	if f["stream"] != "sales?region=EU" || f["chart"] != "sales" {
 		t.Errorf("frame stream %v chart %v", f["stream"], f["chart"])
+	}
+}
+
+// A read of a SQL-bound chart that no one views (the REST state, a CSV
+// export) runs its query, each time, and leaves no loop running; one that
+// viewers keep running is read as it stands.
+func TestStateOfAnUnviewedQueryChartRunsItsQuery(t *testing.T) {
+	var total atomic.Int64
+	q := &fakeQuerier{QueryFn: func(context.Context, string, string, map[string]string) (chart.Table, error) {
+		return salesTable(float64(total.Add(1))), nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
+	ctx := context.Background()
+	for want := 1.0; want <= 2; want++ {
+		st, _, err := e.State(ctx, "sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Data.Rows) != 1 || st.Data.Rows[0][1] != want {
+			t.Errorf("read %v: rows %v, want the query's %v", want, st.Data.Rows, want)
+		}
+		if e.streams["sales"].stop != nil {
+			t.Errorf("read %v left the query loop running", want)
+		}
+	}
+	v, err := e.Acquire(ctx, "sales", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Release(v.ID)
+	if _, _, err := e.State(ctx, "sales"); err != nil || q.Count() != 3 {
+		t.Errorf("a read of a viewed chart: %v, %d queries, want the viewer's 3rd only", err, q.Count())
 	}
 }
 

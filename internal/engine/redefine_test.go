@@ -115,10 +115,10 @@ func TestRedefineDropsResultsOfTheOldQuery(t *testing.T) {
 	}}
 	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
 	ctx := context.Background()
-	if _, _, err := e.State(ctx, "sales"); err != nil { // the stream, without viewers or loop
+	s, err := e.lookup(ctx, "sales", nil) // the stream, without viewers or loop
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := e.streams["sales"]
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -134,10 +134,9 @@ func TestRedefineDropsResultsOfTheOldQuery(t *testing.T) {
 	}
 	close(release)
 	<-done
-	st, _, err := e.State(ctx, "sales")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.mu.Lock() // as it stands: State would run the new query
+	st := s.state
+	s.mu.Unlock()
 	if len(st.Data.Rows) != 0 || st.Config.Encoding.Y != "units" {
 		t.Errorf("state %+v: the old query's result was applied after the redefine", st)
 	}
