@@ -239,7 +239,7 @@ func (s *Store) Undo(ctx context.Context, userID string, e Edit) (int, error) {
 	}
 	v, err := s.updateChart(ctx, e.Before, expect, userID, e.ID)
 	if apperr.CodeOf(err) == apperr.Conflict {
-		return 0, &apperr.Error{Code: apperr.Conflict, Field: "version", Message: "the chart was changed again after your change, so undoing yours would undo theirs too; change it back by hand"}
+		return 0, &apperr.Error{Code: apperr.Conflict, Field: "version", Message: "the chart was changed again after your change (a save, a resize or a saved default filter), so undoing yours would undo that too; change it back by hand"}
 	}
 	return v, err
 }
