@@ -235,7 +235,7 @@ func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p acces
 // decide is access.Decide on res, with denials audited against target.
 func (s *Server) decide(ctx context.Context, who access.Subject, p access.Permission, res access.Resource, target string) error {
 	d := access.Decide(who, p, res)
-	if access.Audited(who, d) {
+	if s.denials.Audited(who, p, target, d) {
 		if err := s.store.RecordAudit(ctx, store.DenialEntry(who, p, target, d.Reason)); err != nil {
 			s.log.Error("audit", "err", err)
 		}

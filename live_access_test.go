@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -96,8 +97,30 @@ func TestLiveSocketAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	vc.subscribe("1", "orders", nil)
-	if r := vc.request("2", map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
-		t.Errorf("a viewer's publish: %+v, want forbidden", r)
+	// Refused each time; audited the first few times only, so that a
+	// loop of them neither floods the log nor keeps the store busy.
+	for i := range 10 {
+		if r := vc.request(fmt.Sprint("p", i), map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
+			t.Errorf("a viewer's publish: %+v, want forbidden", r)
+		}
+	}
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 100)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied := 0
+	for _, e := range entries {
+		if e.Action == "denied" && e.Target == "orders" && strings.HasPrefix(e.Detail, "publish_data") {
+			denied++
+		}
+	}
+	if denied != access.DenialBurst {
+		t.Errorf("10 refused publishes made %d audit entries, want %d", denied, access.DenialBurst)
 	}
 
 	nora := cookieClient(t)

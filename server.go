@@ -96,8 +96,9 @@ type Server struct {
 	rooms   *room.Rooms
 	handler http.Handler
 
-	notes     []string // see Notes
-	demoOrgID string   // the demo's organization, when the demo runs
+	denials   *access.Denials // which denials are audited
+	notes     []string        // see Notes
+	demoOrgID string          // the demo's organization, when the demo runs
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -117,7 +118,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), cancel: cancel}
+	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), denials: access.NewDenials(), cancel: cancel}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/ratelimit"
 )
 
 // Role is what a user may do on a dashboard, or on every dashboard of an
@@ -112,12 +114,30 @@ func (k Kind) String() string {
 	return "anonymous"
 }
 
-// Audited reports whether a denial of who with d goes to the audit log:
-// not for anonymous callers (nobody to hold to account), and not for
-// not_found, whose entry would tell the caller's admins that another
-// organization's resource exists.
-func Audited(who Subject, d Decision) bool {
-	return !d.Allowed && who.Kind != Anonymous && d.Code != apperr.NotFound
+// Denials decides which denials go to the audit log: not those of
+// anonymous callers (nobody to hold to account), nor not_found, whose
+// entry would tell the caller's admins that another organization's
+// resource exists; and of the same subject, permission and target, the
+// first DenialBurst and then one a minute, so that a client repeating a
+// refused request (a socket publishes without a rate limit) neither
+// floods the log nor keeps the store busy.
+type Denials struct{ seen *ratelimit.Limiter }
+
+// DenialBurst is how many denials of the same subject, permission and
+// target are audited at once.
+const DenialBurst = 3
+
+// NewDenials returns a Denials with no denial seen yet.
+func NewDenials() *Denials { return &Denials{seen: ratelimit.New(1.0/60, DenialBurst, 10_000)} }
+
+// Audited reports whether who's denial d of p on target goes to the audit
+// log, counting it if so.
+func (a *Denials) Audited(who Subject, p Permission, target string, d Decision) bool {
+	if d.Allowed || who.Kind == Anonymous || d.Code == apperr.NotFound {
+		return false
+	}
+	ok, _ := a.seen.Allow(fmt.Sprintf("%d\x00%s\x00%s\x00%s", who.Kind, who.ID, p, target), time.Now())
+	return ok
 }
 
 // Subject is who asks, as the authorization function sees it: a user's

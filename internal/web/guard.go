@@ -32,11 +32,11 @@ func (s *server) authorize(r *http.Request, p access.Permission, res access.Reso
 	if d.Allowed {
 		return nil
 	}
-	if access.Audited(id.sub, d) {
-		target := res.DashboardID
-		if res.ChartID != "" {
-			target = res.ChartID
-		}
+	target := res.DashboardID
+	if res.ChartID != "" {
+		target = res.ChartID
+	}
+	if s.denials.Audited(id.sub, p, target, d) {
 		s.audit(r, store.DenialEntry(id.sub, p, target, d.Reason))
 	}
 	return d.Err()

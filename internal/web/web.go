@@ -89,6 +89,7 @@ type server struct {
 	pages       map[string]*template.Template
 	loginLimits loginLimits
 	apiLimits   apiLimits
+	denials     *access.Denials
 }
 
 // New returns the HTTP handler of the whole server.
@@ -100,7 +101,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
+	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits), denials: access.NewDenials()}
 	funcs := template.FuncMap{"t": cfg.Catalog.T, "field": func(id, name, typ string) formField { return formField{id, name, typ} }}
 	for _, page := range []string{"list", "dashboard", "error", "login", "audit", "admin"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
