@@ -252,8 +252,13 @@ const recheckEvery = 500 * time.Millisecond
 // when access did not change: a session's sockets close when it expires.
 const recheckAnyway = time.Minute
 
+// sweepEvery is how often ended sessions (expired or revoked) are
+// deleted from the store.
+const sweepEvery = 10 * time.Minute
+
 // watchAccess rechecks the live connections whenever the access version
-// moves, and every recheckAnyway, until ctx ends.
+// moves, and every recheckAnyway, and deletes ended sessions at its first
+// tick and every sweepEvery, until ctx ends.
 func (s *Server) watchAccess(ctx context.Context) {
 	last, err := s.store.AccessVersion(ctx)
 	if err != nil {
@@ -261,12 +266,19 @@ func (s *Server) watchAccess(ctx context.Context) {
 	}
 	t := time.NewTicker(recheckEvery)
 	defer t.Stop()
+	var lastSweep time.Time
 	lastCheck := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(lastSweep) >= sweepEvery {
+			lastSweep = time.Now()
+			if _, err := s.store.DeleteExpiredSessions(ctx, lastSweep); err != nil && ctx.Err() == nil {
+				s.log.Error("delete ended sessions", "err", err)
+			}
 		}
 		v, err := s.store.AccessVersion(ctx)
 		if err != nil {

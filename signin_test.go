@@ -15,6 +15,7 @@ import (
 
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
@@ -462,5 +463,53 @@ func TestRateLimitedSignInsAuditedOnce(t *testing.T) {
 	}
 	if wrong != 5 || limited != 1 {
 		t.Errorf("audit: %d wrong passwords, %d rate-limited entries; want 5 and 1 (7 attempts refused by the limit)", wrong, limited)
+	}
+}
+
+// TestEndedSessionsAreDeleted: the server deletes sessions that expired
+// or were revoked (at start, then every ten minutes), and keeps the
+// others.
+func TestEndedSessionsAreDeleted(t *testing.T) {
+	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true, DemoOrg: "default"}}
+	s.DataDir = s.cfg.DataDir
+	grantTestToken(t, s.DataDir)
+	u := addUser(t, s, "vera@example.com", "a long enough password", access.Viewer)
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	for _, ss := range []store.Session{
+		{IDHash: "expired", ExpiresAt: now.Add(-time.Minute)},
+		{IDHash: "revoked", ExpiresAt: now.Add(time.Hour)},
+		{IDHash: "live", ExpiresAt: now.Add(time.Hour)},
+	} {
+		ss.UserID, ss.OrgID, ss.CSRFToken, ss.MaxConnections = u.ID, store.DefaultOrg, "c", 10
+		ss.CreatedAt, ss.LastSeenAt = now.Add(-2*time.Hour), now.Add(-2*time.Hour)
+		if err := db.CreateSession(ctx, ss); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.RevokeSession(ctx, "revoked"); err != nil {
+		t.Fatal(err)
+	}
+	s.start(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	deadline := time.Now().Add(10 * time.Second) // a hang guard: the first sweep comes within a second
+	for {
+		_, errExpired := db.Session(ctx, "expired")
+		_, errRevoked := db.Session(ctx, "revoked")
+		if apperr.CodeOf(errExpired) == apperr.Unauthorized && apperr.CodeOf(errRevoked) == apperr.Unauthorized { // no such session
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ended sessions kept: %v, %v", errExpired, errRevoked)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := db.Session(ctx, "live"); err != nil {
+		t.Errorf("the live session: %v", err)
 	}
 }
