@@ -221,7 +221,9 @@ func New(cfg Config) *Engine {
 
 // Close stops every query loop, saves pushed states and waits.
 func (e *Engine) Close() {
+	e.mu.Lock() // no query loop starts after this
 	e.cancel()
+	e.mu.Unlock()
 	e.wg.Wait()
 }
 
@@ -645,8 +647,12 @@ func (e *Engine) State(ctx context.Context, chartID string) (chart.State, uint64
 	return st, s.offset, nil
 }
 
-// startQueries starts the stream's query loop. Engine.mu is held.
+// startQueries starts the stream's query loop, unless the engine is
+// closed. Engine.mu is held.
 func (e *Engine) startQueries(s *stream) {
+	if e.ctx.Err() != nil {
+		return
+	}
 	loopCtx, stop := context.WithCancel(e.ctx)
 	s.stop, s.ready = stop, make(chan struct{})
 	e.wg.Add(1)

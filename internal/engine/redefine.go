@@ -98,6 +98,11 @@ func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, err
 // the new query's result (or the pushed data that still fits): viewers see
 // the epoch change and take a snapshot.
 func (e *Engine) Redefine(ctx context.Context, def dashboard.Chart) error {
+	// Its queries end with the engine, even when the caller's context
+	// does not.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.ctx, cancel)()
 	e.mu.Lock()
 	e.defGen[def.ID]++
 	var streams []*stream

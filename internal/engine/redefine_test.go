@@ -11,6 +11,7 @@ import (
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"go.uber.org/goleak"
 )
 
 // A new title on the same query reaches viewers as a config op of the
@@ -344,4 +345,32 @@ func TestLookupRacingRedefine(t *testing.T) {
 	if st.Config.Title != "Saved title" {
 		t.Errorf("title %q, want the saved one", st.Config.Title)
 	}
+}
+
+// A save that reaches the engine after it closed (the server shutting
+// down) starts no query loop, and its query ends with the engine.
+func TestRedefineAfterCloseStartsNoLoop(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	q := &fakeQuerier{QueryFn: func(ctx context.Context, _, _ string, _ map[string]string) (chart.Table, error) {
+		if err := ctx.Err(); err != nil {
+			return chart.Table{}, err
+		}
+		return salesTable(1), nil
+	}}
+	e := New(Config{Broker: &fakeBroker{}, Definitions: fakeDefinitions{"sales": salesChart(time.Hour)}, Querier: q})
+	ctx := context.Background()
+	v, err := e.Acquire(ctx, "sales", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	def := salesChart(time.Hour)
+	def.Query.SQL = "SELECT region, total FROM totals WHERE total > 0 LIMIT :limit"
+	if err := e.Redefine(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	if e.streams[v.ID].stop != nil {
+		t.Error("a query loop started after Close")
+	}
+	goleak.VerifyNone(t, before)
 }
