@@ -295,6 +295,9 @@ func (r *Rooms) update(rm *room, e jetstream.KeyValueEntry) {
 			r.cfg.Logger.Warn("unreadable presence entry", "key", e.Key(), "err", err)
 			return
 		}
+		if old, ok := rm.entries[e.Key()]; ok && old == m {
+			return // a heartbeat: nothing to send
+		}
 		rm.entries[e.Key()] = m
 	}
 	select {
