@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -149,6 +150,21 @@ type room struct {
 	local   map[*Handle]struct{}
 	last    []byte // the last presence frame sent
 	timer   *time.Timer
+	// sendMu keeps the room's frames in order while they are written to
+	// its connections, outside mu: changes of the room do not wait for
+	// the writes. Taken after mu.
+	sendMu sync.Mutex
+}
+
+// sendTo writes frame to hs in order with the room's other frames, and
+// releases rm.mu, which the caller holds, before the writes.
+func (rm *room) sendTo(hs []*Handle, frame []byte) {
+	rm.sendMu.Lock()
+	rm.mu.Unlock()
+	defer rm.sendMu.Unlock()
+	for _, h := range hs {
+		h.send(frame)
+	}
 }
 
 // Handle is one connection's place in a room.
@@ -319,20 +335,22 @@ func (r *Rooms) schedule(rm *room) {
 // list changed, else to those that have not had it yet.
 func (r *Rooms) flush(rm *room) {
 	rm.mu.Lock()
-	defer rm.mu.Unlock()
 	rm.timer = nil
 	frame, err := json.Marshal(map[string]any{"type": "presence", "dashboard": rm.id, "users": usersOf(rm.entries)})
 	if err != nil {
+		rm.mu.Unlock()
 		return
 	}
 	changed := string(frame) != string(rm.last)
 	rm.last = frame
+	var to []*Handle
 	for h := range rm.local {
 		if changed || h.fresh {
 			h.fresh = false
-			h.send(frame)
+			to = append(to, h)
 		}
 	}
+	rm.sendTo(to, frame)
 }
 
 // usersOf groups connections by user, in the order they joined.
@@ -370,10 +388,7 @@ func usersOf(entries map[string]Member) []User {
 // broadcast sends an activity frame to the room's local connections.
 func (rm *room) broadcast(frame []byte) {
 	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	for h := range rm.local {
-		h.send(frame)
-	}
+	rm.sendTo(slices.Collect(maps.Keys(rm.local)), frame)
 }
 
 // Publish sends an event to the room's connections on every node.
