@@ -297,6 +297,9 @@ func sameKey(a, b []any, idx []int) bool {
 	return true
 }
 
+// Trim drops the oldest rows of the data past the config's retention.
+func (s *State) Trim() { s.Data.Rows = s.retain(s.Data.Rows) }
+
 // retain drops the oldest rows past the retention. It reslices rather
 // than copies: the array is replaced, with only the kept rows, the next
 // time append outgrows it, so a full chart's appends cost O(1) each and

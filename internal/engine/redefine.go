@@ -83,11 +83,8 @@ func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, err
 			return chart.State{}, err
 		}
 	}
-	st := chart.State{Config: def.Config}
-	if r := def.Config.Retention; r > 0 && len(data.Rows) > r {
-		data.Rows = data.Rows[len(data.Rows)-r:]
-	}
-	st.Data = data
+	st := chart.State{Config: def.Config, Data: data}
+	st.Trim()
 	return st, nil
 }
 
@@ -185,9 +182,7 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 		data = s.state.Data // pushed data that fits the new config
 	}
 	st := chart.State{Config: def.Config, Data: data}
-	if r := def.Config.Retention; r > 0 && len(st.Data.Rows) > r {
-		st.Data.Rows = st.Data.Rows[len(st.Data.Rows)-r:]
-	}
+	st.Trim()
 	if st.Validate() != nil {
 		st.Data = emptyTable()
 	}
