@@ -265,10 +265,7 @@ func (s *Store) Dashboard(ctx context.Context, id string) (dashboard.Dashboard, 
 
 // Chart returns one chart definition.
 func (s *Store) Chart(ctx context.Context, id string) (dashboard.Chart, error) {
-	c, err := scanChart(s.db.QueryRowContext(ctx, `SELECT definition FROM charts WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, apperr.Errorf(apperr.NotFound, "no chart %q", id)
-	}
+	c, _, err := s.ChartVersion(ctx, id)
 	return c, err
 }
 
