@@ -78,15 +78,9 @@ func (r *roomService) Filtered(ctx context.Context, h live.RoomHandle, filters m
 	if err != nil {
 		return err
 	}
+	declared := d.Filters()
 	for name, v := range filters {
-		declared := slices.ContainsFunc(d.Charts, func(c dashboard.Chart) bool {
-			if c.Query == nil {
-				return false
-			}
-			_, ok := c.Query.Params[name]
-			return ok
-		})
-		if !declared {
+		if !slices.ContainsFunc(declared, func(f dashboard.Filter) bool { return f.Name == name }) {
 			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("dashboard %q has no filter %q", h.Dashboard(), name)}
 		}
 		if len(v) > dashboard.MaxFilterBytes {

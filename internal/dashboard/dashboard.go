@@ -6,8 +6,10 @@ package dashboard
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -104,6 +106,40 @@ var paramRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,31}$`)
 // ValidID reports whether s may be a dashboard or chart id: lower-case
 // letters, digits, - and _, at most 64, starting with a letter or digit.
 func ValidID(s string) bool { return idRE.MatchString(s) }
+
+// Filter is one filter of a dashboard: a parameter that one or more of
+// its charts' queries declare.
+type Filter struct {
+	Name, Label, Default string
+	// Charts declare the parameter.
+	Charts []string
+}
+
+// Filters gathers the parameters of the dashboard's charts: one filter per
+// name, in the order the charts declare them, with the first chart's label
+// (the name when it has none) and default.
+func (d *Dashboard) Filters() []Filter {
+	var out []Filter
+	for _, c := range d.Charts {
+		if c.Query == nil {
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.Query.Params)) {
+			p := c.Query.Params[name]
+			i := slices.IndexFunc(out, func(f Filter) bool { return f.Name == name })
+			if i < 0 {
+				label := p.Label
+				if label == "" {
+					label = name
+				}
+				out = append(out, Filter{Name: name, Label: label, Default: p.Default})
+				i = len(out) - 1
+			}
+			out[i].Charts = append(out[i].Charts, c.ID)
+		}
+	}
+	return out
+}
 
 // Validate checks the dashboard and every chart in it, filling defaults
 // (width). Errors name the field, such as charts[2].query.interval.

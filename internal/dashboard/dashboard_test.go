@@ -549,3 +549,22 @@ func TestQueryCast(t *testing.T) {
 		})
 	}
 }
+
+// TestFilters: a parameter declared by several charts is one filter,
+// listing them all, with the first chart's label and default; a chart
+// without a query declares none.
+func TestFilters(t *testing.T) {
+	q := func(params map[string]Param) *Query { return &Query{Source: "demo", SQL: "SELECT 1", Params: params} }
+	d := Dashboard{Charts: []Chart{
+		{ID: "a", Query: q(map[string]Param{"region": {Default: "EU", Label: "Region"}, "limit": {Default: "5"}})},
+		{ID: "pushed"},
+		{ID: "b", Query: q(map[string]Param{"region": {Default: "US", Label: "Area"}})},
+	}}
+	want := []Filter{
+		{Name: "limit", Label: "limit", Default: "5", Charts: []string{"a"}},
+		{Name: "region", Label: "Region", Default: "EU", Charts: []string{"a", "b"}},
+	}
+	if diff := cmp.Diff(want, d.Filters()); diff != "" {
+		t.Errorf("filters (-want +got):\n%s", diff)
+	}
+}

@@ -13,11 +13,9 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
-	"maps"
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -199,17 +197,9 @@ type pageData struct {
 	LayoutVersion int
 	// Filters are the dashboard's filters: the parameters of its charts'
 	// queries, by name.
-	Filters []filterField
+	Filters []dashboard.Filter
 	// History are the latest saved changes of the dashboard's charts.
 	History []historyRow
-}
-
-// filterField is one filter of a dashboard: a parameter that one or more
-// of its charts' queries declare.
-type filterField struct {
-	Name, Label, Default string
-	// Charts declare the parameter.
-	Charts []string
 }
 
 type historyRow struct {
@@ -221,31 +211,6 @@ type historyRow struct {
 
 // historySize is how many past changes a dashboard page lists.
 const historySize = 20
-
-// dashboardFilters gathers the parameters of a dashboard's charts: one
-// filter per name, with the first chart's label and default.
-func dashboardFilters(d dashboard.Dashboard) []filterField {
-	var out []filterField
-	for _, c := range d.Charts {
-		if c.Query == nil {
-			continue
-		}
-		for _, name := range slices.Sorted(maps.Keys(c.Query.Params)) {
-			p := c.Query.Params[name]
-			i := slices.IndexFunc(out, func(f filterField) bool { return f.Name == name })
-			if i < 0 {
-				label := p.Label
-				if label == "" {
-					label = name
-				}
-				out = append(out, filterField{Name: name, Label: label, Default: p.Default})
-				i = len(out) - 1
-			}
-			out[i].Charts = append(out[i].Charts, c.ID)
-		}
-	}
-	return out
-}
 
 // formField is one input of a server-rendered form: its id suffix (and
 // message key), its name and its input type.
@@ -340,7 +305,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d, CanEdit: canEdit,
-		LayoutVersion: layout.Version, Filters: dashboardFilters(d), History: history})
+		LayoutVersion: layout.Version, Filters: d.Filters(), History: history})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
