@@ -73,16 +73,11 @@ type Config struct {
 }
 
 // RateLimits are the API's rate limits, in requests per second, with
-// bursts of twice as many. A request over a limit gets 429 with
-// Retry-After.
-type RateLimits struct {
-	// Publish is the updates one user or token may publish; 5,000.
-	Publish float64
-	// Read is the other API requests of one user or token; 100.
-	Read float64
-	// PerIP is the API requests of one client address; 10,000.
-	PerIP float64
-}
+// bursts of twice as many: Publish (the updates one user or token may
+// publish; 5,000), Read (the other API requests of one user or token; 100)
+// and PerIP (the API requests of one client address; 10,000). Zero fields
+// take these defaults. A request over a limit gets 429 with Retry-After.
+type RateLimits = web.Limits
 
 // Server is a running AshReports instance.
 type Server struct {
@@ -188,7 +183,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:       cfg.Logger,
 		Identities:   s.ident,
 		SessionEnded: s.hub.EndSession,
-		Limits:       web.Limits(cfg.RateLimits),
+		Limits:       cfg.RateLimits,
 		Admin:        s.store,
 		Editor:       editor,
 		Layouts:      editor,
