@@ -131,3 +131,19 @@ func TestCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstAdminFromEnvironment: ASHREPORTS_ADMIN_EMAIL and
+// ASHREPORTS_ADMIN_PASSWORD name the first admin; either alone is passed
+// on, for the server to refuse by name; neither is no admin.
+func TestFirstAdminFromEnvironment(t *testing.T) {
+	if a := firstAdmin(env(nil)); a != nil {
+		t.Errorf("no variables: %+v, want none", a)
+	}
+	a := firstAdmin(env(map[string]string{"ASHREPORTS_ADMIN_EMAIL": "root@example.com", "ASHREPORTS_ADMIN_PASSWORD": "a long enough password"}))
+	if a == nil || a.Email != "root@example.com" || a.Password != "a long enough password" {
+		t.Errorf("both variables: %+v", a)
+	}
+	if a := firstAdmin(env(map[string]string{"ASHREPORTS_ADMIN_EMAIL": "root@example.com"})); a == nil || a.Password != "" {
+		t.Errorf("the email alone: %+v, want it passed on without a password", a)
+	}
+}
