@@ -309,7 +309,7 @@ func (s *Server) watchAccess(ctx context.Context) {
 			if r, ok := memo[key]; ok {
 				return r.sub, r.err
 			}
-			sub, err := s.refreshIdentity(id)
+			sub, err := s.refreshIdentity(ctx, id)
 			memo[key] = result{sub, err}
 			return sub, err
 		})
@@ -321,8 +321,7 @@ func (s *Server) watchAccess(ctx context.Context) {
 // session: the idle timeout does not close it, and it keeps the session
 // from going idle (its last use is moved on); the session's lifetime
 // still ends it.
-func (s *Server) refreshIdentity(id live.Identity) (access.Subject, error) {
-	ctx := context.Background()
+func (s *Server) refreshIdentity(ctx context.Context, id live.Identity) (access.Subject, error) {
 	switch {
 	case id.Session != "":
 		ss, err := s.store.Session(ctx, id.Session)

@@ -41,7 +41,7 @@ func TestRefreshIdentityOfASocket(t *testing.T) {
 	}
 
 	idle := add("idle", now.Add(-3*time.Hour), now.Add(-2*time.Hour)) // idle for 2 h, alive for 9 more
-	sub, err := s.refreshIdentity(idle)
+	sub, err := s.refreshIdentity(ctx, idle)
 	if err != nil || sub.OrgRole != access.Viewer {
 		t.Fatalf("an idle session's socket: %+v, %v; want it kept", sub, err)
 	}
@@ -50,7 +50,7 @@ func TestRefreshIdentityOfASocket(t *testing.T) {
 	}
 
 	old := add("old", now.Add(-13*time.Hour), now.Add(-time.Minute))
-	if _, err := s.refreshIdentity(old); apperr.CodeOf(err) != apperr.Unauthorized {
+	if _, err := s.refreshIdentity(ctx, old); apperr.CodeOf(err) != apperr.Unauthorized {
 		t.Errorf("a session past its 12 hours: %v, want unauthorized", err)
 	}
 
@@ -58,7 +58,7 @@ func TestRefreshIdentityOfASocket(t *testing.T) {
 	if err := st.RevokeSession(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.refreshIdentity(gone); apperr.CodeOf(err) != apperr.Unauthorized {
+	if _, err := s.refreshIdentity(ctx, gone); apperr.CodeOf(err) != apperr.Unauthorized {
 		t.Errorf("a revoked session: %v, want unauthorized", err)
 	}
 }

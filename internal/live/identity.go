@@ -100,6 +100,9 @@ func (h *Hub) EndSession(session string) {
 // may no longer see. Call it when roles, tokens or sessions change.
 func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subject, error)) {
 	for _, c := range h.liveConns() {
+		if ctx.Err() != nil { // shutting down: the sockets close anyway
+			return
+		}
 		id, charts := c.identity(), c.viewing()
 		sub, err := refresh(id)
 		if err == nil {
