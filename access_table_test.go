@@ -40,9 +40,6 @@ func TestAccessTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.CreateOrganization(ctx, store.Organization{ID: "globex", Name: "Globex"}); err != nil {
-		t.Fatal(err)
-	}
 	roles := map[string]access.Role{"viewer": access.Viewer, "analyst": access.Analyst, "editor": access.Editor, "admin": access.Admin, "member": "", "dasheditor": ""}
 	for name, role := range roles {
 		addUser(t, s, name+"@example.com", pw, role)
@@ -55,14 +52,7 @@ func TestAccessTable(t *testing.T) {
 	if err := db.CreateToken(ctx, store.Token{ID: "tok_table", OrgID: store.DefaultOrg, Name: "table", SecretHash: "unused", Scopes: []access.Permission{access.ViewCharts}}); err != nil {
 		t.Fatal(err)
 	}
-	gina := addUser(t, s, "gina@globex.example", pw, "")
-	if err := db.SetMembership(ctx, "globex", gina.ID, access.Admin); err != nil {
-		t.Fatal(err)
-	}
-	// addUser made Gina a member of default; she is of Globex only.
-	if err := db.RemoveMembership(ctx, store.DefaultOrg, gina.ID); err != nil {
-		t.Fatal(err)
-	}
+	otherOrgAdmin(t, s, db, "gina@globex.example", pw)
 
 	actors := []actor{{name: "anonymous", c: cookieClient(t)}}
 	for _, name := range []string{"viewer", "analyst", "editor", "admin", "dasheditor", "member"} {
@@ -262,6 +252,25 @@ func socketOutcome(t *testing.T, s *testServer, a actor, msg map[string]any) str
 		t.Fatalf("a refusal without an error: %+v", r)
 	}
 	return r.Error.Code
+}
+
+// otherOrgAdmin makes organization "globex" and its admin, a member of
+// no other organization.
+func otherOrgAdmin(t *testing.T, s *testServer, db *store.Store, email, pw string) store.User {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.CreateOrganization(ctx, store.Organization{ID: "globex", Name: "Globex"}); err != nil {
+		t.Fatal(err)
+	}
+	u := addUser(t, s, email, pw, "")
+	if err := db.SetMembership(ctx, "globex", u.ID, access.Admin); err != nil {
+		t.Fatal(err)
+	}
+	// addUser made them a member of default.
+	if err := db.RemoveMembership(ctx, store.DefaultOrg, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // TestExportCSV: a chart's data as CSV, header first, numbers exact,

@@ -30,17 +30,7 @@ func TestNotFoundDenialsAreNotAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.CreateOrganization(ctx, store.Organization{ID: "globex", Name: "Globex"}); err != nil {
-		t.Fatal(err)
-	}
-	gina := addUser(t, s, "gina@globex.example", pw, "")
-	if err := db.SetMembership(ctx, "globex", gina.ID, access.Admin); err != nil {
-		t.Fatal(err)
-	}
-	// addUser made Gina a member of default; she is of Globex only.
-	if err := db.RemoveMembership(ctx, store.DefaultOrg, gina.ID); err != nil {
-		t.Fatal(err)
-	}
+	gina := otherOrgAdmin(t, s, db, "gina@globex.example", pw)
 	nora := addUser(t, s, "nora@example.com", pw, "")
 	vera := addUser(t, s, "vera@example.com", pw, access.Viewer)
 
