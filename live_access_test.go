@@ -21,6 +21,19 @@ import (
 	"github.com/ashreports/ashreports/internal/store"
 )
 
+// signedInSocket signs email in with a new cookie client and opens a
+// socket with its session.
+func signedInSocket(t *testing.T, s *testServer, email, pw string) (*http.Client, *client) {
+	t.Helper()
+	c := cookieClient(t)
+	signIn(t, s, c, email, pw)
+	ws, _, err := dialAs(t, s, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ws
+}
+
 // dialAs opens /live with the cookies of c (a signed-in browser).
 func dialAs(t *testing.T, s *testServer, c *http.Client) (*client, *http.Response, error) {
 	t.Helper()
@@ -90,12 +103,7 @@ func TestLiveSocketAccess(t *testing.T) {
 		t.Fatalf("anonymous socket: %v, %v; want 401", err, resp)
 	}
 
-	vera := cookieClient(t)
-	signIn(t, s, vera, "vera@example.com", pw)
-	vc, _, err := dialAs(t, s, vera)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, vc := signedInSocket(t, s, "vera@example.com", pw)
 	vc.subscribe("1", "orders", nil)
 	// Refused each time; audited the first few times only, so that a
 	// loop of them neither floods the log nor keeps the store busy.
@@ -123,12 +131,7 @@ func TestLiveSocketAccess(t *testing.T) {
 		t.Errorf("10 refused publishes made %d audit entries, want %d", denied, access.DenialBurst)
 	}
 
-	nora := cookieClient(t)
-	signIn(t, s, nora, "nora@example.com", pw)
-	nc, _, err := dialAs(t, s, nora)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, nc := signedInSocket(t, s, "nora@example.com", pw)
 	if r := nc.request("1", map[string]any{"type": "subscribe", "chart": "orders"}); r.OK || r.Error == nil || r.Error.Code != "not_found" {
 		t.Errorf("subscribe without a role: %+v, want not_found", r)
 	}
@@ -142,12 +145,7 @@ func TestRevokedRoleStopsUpdates(t *testing.T) {
 	s := startServer(t)
 	const pw = "a long enough password"
 	u := addUser(t, s, "vera@example.com", pw, access.Viewer)
-	vera := cookieClient(t)
-	signIn(t, s, vera, "vera@example.com", pw)
-	vc, _, err := dialAs(t, s, vera)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vera, vc := signedInSocket(t, s, "vera@example.com", pw)
 	vc.subscribe("1", "orders", nil)
 
 	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
