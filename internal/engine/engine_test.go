@@ -776,11 +776,7 @@ func TestAcquireCancelledWhileWaitingForTheFirstQuery(t *testing.T) {
 	}()
 	_, err := e.Acquire(ctx, "sales", filters)
 	apperrtest.Want(t, err, apperr.Unavailable)
-	select {
-	case <-stopped:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the query loop of the abandoned Acquire was not stopped")
-	}
+	receive(t, stopped, "stop of the abandoned Acquire's query loop")
 	_, _, err = e.Snapshot(StreamID("sales", filters))
 	apperrtest.Want(t, err, apperr.NotFound)
 
@@ -842,7 +838,7 @@ func TestCloseWaitsForQueryLoops(t *testing.T) {
 		}
 	}
 	for range 2 {
-		<-waiting
+		receive(t, waiting, "query waiting on its context")
 	}
 
 	closed := make(chan struct{})
@@ -852,10 +848,10 @@ func TestCloseWaitsForQueryLoops(t *testing.T) {
 		close(closed)
 	}()
 	for range 2 {
-		<-cancelled
+		receive(t, cancelled, "cancelled query")
 	}
 	close(gate)
-	<-closed
+	receive(t, closed, "return of Close")
 
 	if d := cmp.Diff([]string{"query returned", "query returned", "Close returned"}, order); d != "" {
 		t.Errorf("order of events (-want +got):\n%s", d)

@@ -201,6 +201,18 @@ func give(t *testing.T, results chan<- result, r result) {
 	}
 }
 
+// receive waits up to 10s for a value from ch; what names the value.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s within 10s", what)
+		panic("unreachable")
+	}
+}
+
 // giveAsync hands r to the next call of a stepped querier from another
 // goroutine, for the first query that Acquire waits for.
 func giveAsync(t *testing.T, results chan<- result, r result) {

@@ -125,7 +125,7 @@ func TestRedefineDropsResultsOfTheOldQuery(t *testing.T) {
 		defer close(done)
 		e.refresh(ctx, s)
 	}()
-	<-started
+	receive(t, started, "start of the query")
 	def := salesChart(time.Hour)
 	def.Config.Encoding.Y = "units"
 	def.Query.SQL = "SELECT region, total, units FROM totals LIMIT :limit"
@@ -134,7 +134,7 @@ func TestRedefineDropsResultsOfTheOldQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	<-done
+	receive(t, done, "end of the refresh")
 	s.mu.Lock() // as it stands: State would run the new query
 	st := s.state
 	s.mu.Unlock()
@@ -293,12 +293,14 @@ func TestForget(t *testing.T) {
 	}
 }
 
-// slowDefinitions hands out a chart's definition as it was when asked,
-// but only once the test lets it go, as a store read that a save
-// overtakes.
+// slowDefinitions hands out a chart's definition as it was when asked.
+// The first read says it was asked and answers only once the test lets
+// it go, as a store read that a save overtakes; later reads answer at
+// once.
 type slowDefinitions struct {
 	mu      sync.Mutex
 	def     dashboard.Chart
+	reads   int
 	asked   chan struct{}
 	release chan struct{}
 }
@@ -306,11 +308,12 @@ type slowDefinitions struct {
 func (d *slowDefinitions) Chart(_ context.Context, id string) (dashboard.Chart, error) {
 	d.mu.Lock()
 	def := d.def
+	d.reads++
+	first := d.reads == 1
 	d.mu.Unlock()
-	select {
-	case d.asked <- struct{}{}:
+	if first {
+		d.asked <- struct{}{}
 		<-d.release
-	default: // later reads answer at once
 	}
 	return def, nil
 }
@@ -327,7 +330,7 @@ func TestLookupRacingRedefine(t *testing.T) {
 		st, _, _ := e.State(ctx, "orders")
 		got <- st
 	}()
-	<-defs.asked // the lookup read the old definition
+	receive(t, defs.asked, "definition read") // the lookup read the old definition
 	saved := ordersChart()
 	saved.Config.Title = "Saved title"
 	defs.mu.Lock()
@@ -337,7 +340,7 @@ func TestLookupRacingRedefine(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(defs.release)
-	<-got
+	receive(t, got, "state from the racing lookup")
 	st, _, err := e.State(ctx, "orders")
 	if err != nil {
 		t.Fatal(err)
