@@ -4,7 +4,7 @@
 
 import type { Live, RoomHandlers } from './live';
 import { locale, t } from './messages';
-import type { PresenceUser, RoomEvent, RoomFrame } from './protocol';
+import type { PresenceUser, ReplyFrame, RoomEvent, RoomFrame } from './protocol';
 
 /** Most entries the activity feed keeps. */
 const FEED_SIZE = 50;
@@ -19,8 +19,11 @@ export class Room implements RoomHandlers {
   private editing = false;
   private focusTimer: number | undefined;
   private focusSent = 0;
+  /** The last focus sent was refused for coming too soon: say it again. */
+  private focusRefused = false;
   private filterTimer: number | undefined;
   private filterSent = 0;
+  private filters: Record<string, string> | undefined;
   private users: PresenceUser[] = [];
 
   constructor(
@@ -53,11 +56,19 @@ export class Room implements RoomHandlers {
   setFocus(chart: string, editing: boolean): void {
     window.clearTimeout(this.focusTimer);
     const send = () => {
-      if (chart === this.focus && editing === this.editing) return;
+      if (!this.focusRefused && chart === this.focus && editing === this.editing) return;
       this.focus = chart;
       this.editing = editing;
+      this.focusRefused = false;
       this.focusSent = Date.now();
-      this.live.request({ type: 'focus', chart, editing });
+      this.live.request({ type: 'focus', chart, editing }, (reply) => {
+        // The server paces by arrival: two messages the network bunched
+        // up are refused although sent far enough apart. The latest
+        // focus is said again.
+        if (!refusedForPace(reply) || chart !== this.focus || editing !== this.editing) return;
+        this.focusRefused = true;
+        this.setFocus(chart, editing);
+      });
     };
     // Editing is said as soon as the server takes it: it is what others
     // must not miss.
@@ -68,9 +79,12 @@ export class Room implements RoomHandlers {
   /** Tells the room this viewer set their own filters; the last of a quick series goes. */
   filtered(filters: Record<string, string>): void {
     window.clearTimeout(this.filterTimer);
+    this.filters = filters;
     const send = () => {
       this.filterSent = Date.now();
-      this.live.request({ type: 'filter', filters });
+      this.live.request({ type: 'filter', filters }, (reply) => {
+        if (refusedForPace(reply) && filters === this.filters) this.filtered(filters);
+      });
     };
     this.filterTimer = window.setTimeout(send, Math.max(0, this.filterSent + FILTER_GAP_MS - Date.now()));
   }
@@ -170,6 +184,11 @@ export class Room implements RoomHandlers {
     const empty = document.querySelector<HTMLElement>('[data-activity-empty]');
     if (empty) empty.hidden = true;
   }
+}
+
+/** Whether the server refused a room message for coming too soon after the last. */
+function refusedForPace(reply: ReplyFrame): boolean {
+  return !reply.ok && reply.error?.code === 'rate_limited';
 }
 
 function initials(name: string): string {
