@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/internal/leaktest"
 )
 
 const seedOp = `{"op":"replace","data":{"columns":[{"name":"t","type":"string"},{"name":"n","type":"number"}],"rows":[["a",1]]}}`
@@ -205,5 +206,5 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 			break
 		}
 	}
-	goleak.VerifyNone(t, before)
+	leaktest.Verify(t, before)
 }

@@ -56,17 +56,32 @@ func dialAs(t *testing.T, s *testServer, c *http.Client) (*client, *http.Respons
 	return cl, resp, nil
 }
 
-// request sends a client message and returns its reply, skipping other
-// frames.
+// request sends a client message and returns its reply. Frames that
+// come before the reply are kept for the next reads.
 func (c *client) request(ref string, msg map[string]any) frame {
 	c.t.Helper()
 	msg["ref"] = ref
 	b, _ := json.Marshal(msg)
 	c.send(string(b))
+	return c.reply(ref)
+}
+
+// reply waits for the reply to ref; frames that come before it are kept
+// for the next reads.
+func (c *client) reply(ref string) frame {
+	c.t.Helper()
+	var passed [][]byte
 	for {
-		if f := c.read(); f.Type == "reply" && f.Ref == ref {
+		line := c.readLine()
+		var f frame
+		if err := json.Unmarshal(line, &f); err != nil {
+			c.t.Fatalf("decode frame %s: %v", line, err)
+		}
+		if f.Type == "reply" && f.Ref == ref {
+			c.held = append(passed, c.held...)
 			return f
 		}
+		passed = append(passed, line)
 	}
 }
 
@@ -269,6 +284,8 @@ func TestRevokedTokenClosesItsSocket(t *testing.T) {
 	if code, reason := closedWith(t, c); code != websocket.StatusPolicyViolation || reason != "access changed" {
 		t.Errorf("closed with %d %q, want 1008 access changed", code, reason)
 	}
+	dctx, cancel = context.WithTimeout(ctx, 5*time.Second) // a dial of its own
+	defer cancel()
 	_, resp, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live", &websocket.DialOptions{HTTPHeader: h})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a revoked token's socket: %v, %v; want 401", err, resp)

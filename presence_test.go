@@ -93,32 +93,37 @@ func TestPresenceOverSockets(t *testing.T) {
 	if r := joinRoom(t, tab1, dash); !r.OK {
 		t.Fatalf("join: %+v", r.Error)
 	}
-	presenceOf(t, tab1, 5*time.Second, "ann:1::")
+	presenceOf(t, tab1, 10*time.Second, "ann:1::")
+	// Two joins sent at once: the second is refused.
 	tab2, _, _ := dialAs(t, s, ann.c)
-	joinRoom(t, tab2, dash)
-	presenceOf(t, tab1, 5*time.Second, "ann:2::")
-	if r := tab2.request("again", map[string]any{"type": "join", "dashboard": dash}); r.OK || r.Error.Code != "rate_limited" {
+	tab2.send(`{"type":"join","dashboard":"` + dash + `","ref":"join"}`)
+	tab2.send(`{"type":"join","dashboard":"` + dash + `","ref":"again"}`)
+	if r := tab2.reply("join"); !r.OK {
+		t.Fatalf("join: %+v", r.Error)
+	}
+	if r := tab2.reply("again"); r.OK || r.Error.Code != "rate_limited" {
 		t.Errorf("a second join at once: %+v, want rate_limited", r)
 	}
+	presenceOf(t, tab1, 10*time.Second, "ann:2::")
 	b, _, _ := dialAs(t, s, bob.c)
 	joinRoom(t, b, dash)
-	f := presenceOf(t, tab1, 5*time.Second, "ann:2::", "bob:1::")
+	f := presenceOf(t, tab1, 10*time.Second, "ann:2::", "bob:1::")
 	if f.Users[1].Role != "editor" || !strings.HasPrefix(f.Users[1].Color, "#") || f.Users[0].Role != "viewer" {
 		t.Errorf("users %+v, want roles and colours", f.Users)
 	}
-	presenceOf(t, b, 5*time.Second, "ann:2::", "bob:1::")
+	presenceOf(t, b, 10*time.Second, "ann:2::", "bob:1::")
 
 	// Bob edits a chart: Ann sees which.
 	if r := b.request("f", map[string]any{"type": "focus", "chart": "product-performance", "editing": true}); !r.OK {
 		t.Fatalf("focus: %+v", r.Error)
 	}
-	presenceOf(t, tab1, 5*time.Second, "ann:2::", "bob:1:product-performance:product-performance")
+	presenceOf(t, tab1, 10*time.Second, "ann:2::", "bob:1:product-performance:product-performance")
 
 	// A filter of Bob's own view goes to the activity feed.
 	if r := b.request("fl", map[string]any{"type": "filter", "filters": map[string]string{"region": "North America"}}); !r.OK {
 		t.Fatalf("filter: %+v", r.Error)
 	}
-	ev := nextRoomFrame(t, tab1, "activity", 5*time.Second).Event
+	ev := nextRoomFrame(t, tab1, "activity", 10*time.Second).Event
 	if ev.Kind != "filter_applied" || ev.Name != "bob" || ev.Filters["region"] != "North America" {
 		t.Errorf("activity %+v", ev)
 	}
@@ -129,7 +134,7 @@ func TestPresenceOverSockets(t *testing.T) {
 	if status, body := bob.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v)); status != http.StatusOK {
 		t.Fatalf("save: %d %s", status, body)
 	}
-	ev = nextRoomFrame(t, tab1, "activity", 5*time.Second).Event
+	ev = nextRoomFrame(t, tab1, "activity", 10*time.Second).Event
 	if ev.Kind != "chart_edited" || ev.Name != "bob" || ev.Chart != "product-performance" || ev.Width != 12 || !strings.Contains(ev.Changes, "type bar → line") {
 		t.Errorf("activity %+v", ev)
 	}
@@ -137,11 +142,11 @@ func TestPresenceOverSockets(t *testing.T) {
 	// Bob's connection dies without a close frame: he leaves at once.
 	gone := time.Now()
 	b.ws.CloseNow()
-	presenceOf(t, tab1, 5*time.Second, "ann:2::")
+	presenceOf(t, tab1, 10*time.Second, "ann:2::")
 	t.Logf("a dropped connection left presence after %s", time.Since(gone).Round(time.Millisecond))
 	// One of Ann's tabs closes: she stays, with one tab.
 	tab2.ws.Close(websocket.StatusNormalClosure, "")
-	presenceOf(t, tab1, 5*time.Second, "ann:1::")
+	presenceOf(t, tab1, 10*time.Second, "ann:1::")
 
 	// Room messages are checked: a viewer cannot claim to edit, a chart
 	// must be the dashboard's, a filter one of its filters; and they are
@@ -177,10 +182,12 @@ func TestPresenceOverSockets(t *testing.T) {
 		}
 	}
 	time.Sleep(1100 * time.Millisecond)
-	if r := tab1.request("p1", map[string]any{"type": "filter", "filters": map[string]string{"region": "Europe"}}); !r.OK {
+	tab1.send(`{"type":"filter","filters":{"region":"Europe"},"ref":"p1"}`)
+	tab1.send(`{"type":"filter","filters":{"region":"Asia"},"ref":"p2"}`)
+	if r := tab1.reply("p1"); !r.OK {
 		t.Errorf("a good filter: %+v", r.Error)
 	}
-	if r := tab1.request("p2", map[string]any{"type": "filter", "filters": map[string]string{"region": "Asia"}}); r.OK || r.Error.Code != "rate_limited" {
+	if r := tab1.reply("p2"); r.OK || r.Error.Code != "rate_limited" {
 		t.Errorf("a second filter at once: %+v, want rate_limited", r)
 	}
 

@@ -12,19 +12,20 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
-	"go.uber.org/goleak"
 
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leaktest.VerifyTestMain(m)
 }
 
 // examples holds the example dashboards of charts without a query
@@ -60,7 +61,15 @@ func (s *testServer) start(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ln, err := net.Listen("tcp", addr)
+	// A restart listens on the port it had; meanwhile another process
+	// may hold it briefly, as the local end of a connection.
+	var ln net.Listener
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ln, err = net.Listen("tcp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
@@ -116,6 +125,9 @@ type client struct {
 	// lines holds the frames of the last message not yet read: a message
 	// carries one or more frames, a line each.
 	lines [][]byte
+	// held holds the frames request passed over on its way to a reply;
+	// they are read first.
+	held [][]byte
 }
 
 func dial(t *testing.T, base string) *client {
@@ -158,6 +170,11 @@ func (c *client) read() frame {
 // readLine returns the next frame as sent, failing the test after 15 s.
 func (c *client) readLine() []byte {
 	c.t.Helper()
+	if len(c.held) > 0 {
+		line := c.held[0]
+		c.held = c.held[1:]
+		return line
+	}
 	for len(c.lines) == 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		_, b, err := c.ws.Read(ctx)

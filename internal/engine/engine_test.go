@@ -19,6 +19,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/leaktest"
 )
 
 var epochRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
@@ -586,7 +587,7 @@ func TestReleaseStopsTheLoop(t *testing.T) {
 	// then stays fixed across several intervals.
 	stopped := func(before goleak.Option) {
 		t.Helper()
-		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error { return goleak.Find(before) })
+		leaktest.Verify(t, before)
 		n := q.Count()
 		holdsFor(t, 5*interval, interval/4, func() error {
 			if got := q.Count(); got != n {
@@ -856,7 +857,7 @@ func TestCloseWaitsForQueryLoops(t *testing.T) {
 	if d := cmp.Diff([]string{"query returned", "query returned", "Close returned"}, order); d != "" {
 		t.Errorf("order of events (-want +got):\n%s", d)
 	}
-	goleak.VerifyNone(t, before)
+	leaktest.Verify(t, before)
 }
 
 // TestConcurrentApplyPublishesInOffsetOrder checks that the broker sees the

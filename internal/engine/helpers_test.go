@@ -12,18 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/leaktest"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
 // TestMain fails the package's tests if any of them leaves a query loop
 // running.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leaktest.VerifyTestMain(m)
 }
 
 // published is one call of Broker.Publish.

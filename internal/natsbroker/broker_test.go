@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/ashreports/ashreports/internal/leaktest"
 )
 
 // TestPublishSubscribeThroughEmbeddedServer runs the real embedded server:
 // updates reach a subscriber in order with their offsets, are kept in
 // JetStream, and Close stops every goroutine it started.
 func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leaktest.Verify(t)
 	ctx := context.Background()
 	var logs logtest.Buffer
 	b, err := Start(ctx, Config{StoreDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -63,7 +63,7 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		}
 	}
 	unsub()
-	<-b.js.PublishAsyncComplete()
+	asyncDone(t, b)
 	info, err := b.js.Stream(ctx, StreamName)
 	if err != nil {
 		t.Fatal(err)
@@ -76,14 +76,24 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	if err := b.Publish(ctx, "elsewhere", 1, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	<-b.js.PublishAsyncComplete()
+	asyncDone(t, b)
 	if !strings.Contains(logs.String(), "store update in JetStream") {
 		t.Errorf("the failed store was not logged: %q", logs.String())
 	}
 }
 
+// asyncDone waits for b's stores in JetStream to be acknowledged.
+func asyncDone(t *testing.T, b *Broker) {
+	t.Helper()
+	select {
+	case <-b.js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("JetStream did not acknowledge the stores within 30s")
+	}
+}
+
 func TestPayloadLimit(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leaktest.Verify(t)
 	ctx := context.Background()
 	b, err := Start(ctx, Config{StoreDir: t.TempDir()})
 	if err != nil {
@@ -100,7 +110,7 @@ func TestPayloadLimit(t *testing.T) {
 // behind it yet) and the last are not, the second, which arrived with the
 // third while the subscriber was busy with the first, is.
 func TestSubscribeReportsWaitingUpdates(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leaktest.Verify(t)
 	ctx := context.Background()
 	b, err := Start(ctx, Config{StoreDir: t.TempDir()})
 	if err != nil {
@@ -127,7 +137,11 @@ func TestSubscribeReportsWaitingUpdates(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 1 {
-			<-busy
+			select {
+			case <-busy:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the first update did not reach the subscriber within 30s")
+			}
 		}
 	}
 	// The server sends the client its messages before the pong of a flush.

@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/ashreports/ashreports/internal/leaktest"
 	"github.com/ashreports/ashreports/internal/natsbroker"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // inbox collects the frames sent to one connection.
 type inbox struct {
@@ -115,25 +114,25 @@ func TestPresenceJoinLeaveTabs(t *testing.T) {
 	r := node(t, b, 3*time.Second)
 	var ann1, ann2, bob inbox
 	a1 := join(t, r, "sales", "ann", "c1", &ann1)
-	waitUsers(t, &ann1, 2*time.Second, "ann:1::")
+	waitUsers(t, &ann1, 10*time.Second, "ann:1::")
 	a2 := join(t, r, "sales", "ann", "c2", &ann2)
-	waitUsers(t, &ann1, 2*time.Second, "ann:2::") // one entry for two tabs
+	waitUsers(t, &ann1, 10*time.Second, "ann:2::") // one entry for two tabs
 	bh := join(t, r, "sales", "bob", "c3", &bob)
-	waitUsers(t, &bob, 2*time.Second, "ann:2::", "bob:1::")
+	waitUsers(t, &bob, 10*time.Second, "ann:2::", "bob:1::")
 	var other inbox
 	oh := join(t, r, "ops", "cy", "c4", &other) // another room: not seen
-	waitUsers(t, &other, 2*time.Second, "cy:1::")
+	waitUsers(t, &other, 10*time.Second, "cy:1::")
 
 	// Focus and editing: the tab that changed last speaks for the user.
 	if err := a2.Set("product-performance", "product-performance"); err != nil {
 		t.Fatal(err)
 	}
-	waitUsers(t, &bob, 2*time.Second, "ann:2:product-performance:product-performance", "bob:1::")
+	waitUsers(t, &bob, 10*time.Second, "ann:2:product-performance:product-performance", "bob:1::")
 	a2.Leave()
-	waitUsers(t, &bob, 2*time.Second, "ann:1::", "bob:1::")
+	waitUsers(t, &bob, 10*time.Second, "ann:1::", "bob:1::")
 	a2.Leave() // twice is harmless
 	bh.Leave()
-	waitUsers(t, &ann1, 2*time.Second, "ann:1::")
+	waitUsers(t, &ann1, 10*time.Second, "ann:1::")
 	if got := ann1.users(); len(got) != 1 {
 		t.Errorf("ann sees %v", got)
 	}
@@ -145,7 +144,7 @@ func TestPresenceJoinLeaveTabs(t *testing.T) {
 // delete: the other nodes see them go within the TTL.
 func TestPresenceOfADeadNodeExpires(t *testing.T) {
 	b := broker(t)
-	const ttl = 2 * time.Second
+	const ttl = 5 * time.Second // heartbeats every ttl/4 keep dan through a stall of several seconds
 	n1 := node(t, b, ttl)
 	n2, err := Start(context.Background(), Config{NC: b.Conn(), JS: b.JetStream(), TTL: ttl, Heartbeat: ttl / 4, Debounce: 20 * time.Millisecond})
 	if err != nil {
@@ -155,7 +154,7 @@ func TestPresenceOfADeadNodeExpires(t *testing.T) {
 	h := join(t, n1, "sales", "ann", "c1", &ann)
 	defer h.Leave()
 	join(t, n2, "sales", "dan", "c2", &dan)
-	waitUsers(t, &ann, 2*time.Second, "ann:1::", "dan:1::")
+	waitUsers(t, &ann, 10*time.Second, "ann:1::", "dan:1::")
 	// Heartbeats keep dan while n2 lives, past the TTL.
 	time.Sleep(ttl + ttl/2)
 	waitUsers(t, &ann, 0, "ann:1::", "dan:1::")
@@ -163,7 +162,7 @@ func TestPresenceOfADeadNodeExpires(t *testing.T) {
 	n2.Close() // no Leave: as if the process were killed
 	// The TTL counts from dan's last heartbeat; the marker follows within
 	// a second.
-	waitUsers(t, &ann, 2*ttl+2*time.Second, "ann:1::")
+	waitUsers(t, &ann, 2*ttl+5*time.Second, "ann:1::")
 	t.Logf("a dead node's user left after %s (TTL %s)", time.Since(dead).Round(100*time.Millisecond), ttl)
 }
 
@@ -174,11 +173,11 @@ func TestActivityReachesEveryNode(t *testing.T) {
 	defer join(t, n1, "sales", "ann", "c1", &ann).Leave()
 	defer join(t, n2, "sales", "dan", "c2", &dan).Leave()
 	defer join(t, n2, "ops", "cy", "c3", &cy).Leave()
-	waitUsers(t, &dan, 2*time.Second, "ann:1::", "dan:1::")
+	waitUsers(t, &dan, 10*time.Second, "ann:1::", "dan:1::")
 	if err := n1.Publish("sales", Event{Kind: "filter_applied", User: "ann", Name: "Ann", Filters: map[string]string{"region": "North America"}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for len(dan.events()) == 0 || len(ann.events()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("events: ann %v, dan %v", ann.events(), dan.events())
