@@ -35,11 +35,7 @@ func TestAccessTable(t *testing.T) {
 	if code, body := post(t, s.URL+"/api/v1/charts/orders/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
 		t.Fatalf("seed: %d %v", code, body)
 	}
-	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	roles := map[string]access.Role{"viewer": access.Viewer, "analyst": access.Analyst, "editor": access.Editor, "admin": access.Admin, "member": "", "dasheditor": ""}
 	for name, role := range roles {
 		addUser(t, s, name+"@example.com", pw, role)

@@ -25,11 +25,7 @@ func TestNotFoundDenialsAreNotAudited(t *testing.T) {
 	s := startServer(t)
 	ctx := context.Background()
 	const pw = "a long enough password"
-	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	gina := otherOrgAdmin(t, s, db, "gina@globex.example", pw)
 	nora := addUser(t, s, "nora@example.com", pw, "")
 	vera := addUser(t, s, "vera@example.com", pw, access.Viewer)
@@ -132,15 +128,9 @@ func TestDashboardListShowsOnlyViewable(t *testing.T) {
 	ctx := context.Background()
 	const pw = "a long enough password"
 	dana := addUser(t, s, "dana@example.com", pw, "")
-	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
-	if err != nil {
+	if err := s.db(t).SetDashboardRole(ctx, "sales-analytics", dana.ID, access.Viewer); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetDashboardRole(ctx, "sales-analytics", dana.ID, access.Viewer); err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	db.Close()
 
 	ids := func(resp *http.Response, err error) []string {
 		t.Helper()

@@ -213,11 +213,7 @@ func TestBrowserAccess(t *testing.T) {
 	s := startServer(t)
 	const pw = "dana's long password"
 	dana := addUser(t, s, "dana@example.com", pw, "")
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	if err := db.SetDashboardRole(context.Background(), "ops", dana.ID, access.Viewer); err != nil {
 		t.Fatal(err)
 	}
@@ -672,11 +668,7 @@ func TestBrowserAdministration(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, 15*time.Second, `document.querySelector('[data-admin-problem]').textContent === "Saved."`, "the role change was not saved")
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	if ms, _ := db.Memberships(context.Background(), vic.ID); len(ms) != 1 || ms[0].Role != access.Editor {
 		t.Errorf("vic's memberships after the change: %+v", ms)
 	}

@@ -1,7 +1,6 @@
 package ashreports_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -184,15 +183,7 @@ func TestChartEditReachesViewers(t *testing.T) {
 	}
 
 	// The audit log holds both edits, with what changed and no SQL.
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	log, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := s.auditLog(t, store.DefaultOrg)
 	var edits []string
 	for _, e := range log {
 		if e.Action == "chart_edited" && e.Target == "product-performance" {

@@ -127,15 +127,7 @@ func TestLiveSocketAccess(t *testing.T) {
 			t.Errorf("a viewer's publish: %+v, want forbidden", r)
 		}
 	}
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 100)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := s.auditLog(t, store.DefaultOrg)
 	denied := 0
 	for _, e := range entries {
 		if e.Action == "denied" && e.Target == "orders" && strings.HasPrefix(e.Detail, "publish_data") {
@@ -163,11 +155,7 @@ func TestRevokedRoleStopsUpdates(t *testing.T) {
 	vera, vc := signedInSocket(t, s, "vera@example.com", pw)
 	vc.subscribe("1", "orders", nil)
 
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	start := time.Now()
 	if err := db.SetMembership(context.Background(), store.DefaultOrg, u.ID, ""); err != nil {
 		t.Fatal(err)
@@ -255,11 +243,7 @@ func TestSessionConnectionLimit(t *testing.T) {
 func TestRevokedTokenClosesItsSocket(t *testing.T) {
 	s := startServer(t)
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	secret, hash := auth.NewToken()
 	if err := db.CreateToken(ctx, store.Token{ID: "tok_viewer", OrgID: store.DefaultOrg, Name: "wall screen", SecretHash: hash, Scopes: []access.Permission{access.ViewCharts}}); err != nil {
 		t.Fatal(err)

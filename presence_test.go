@@ -1,7 +1,6 @@
 package ashreports_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -167,15 +166,7 @@ func TestPresenceOverSockets(t *testing.T) {
 		}
 	}
 	// The viewer's refused claim to edit was not written to the audit log.
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 500)
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := s.auditLog(t, store.DefaultOrg)
 	for _, e := range entries {
 		if e.Action == "denied" && strings.HasPrefix(e.Detail, "edit_charts") {
 			t.Errorf("a refused focus was audited: %+v", e)

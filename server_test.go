@@ -22,6 +22,7 @@ import (
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/leaktest"
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 func TestMain(m *testing.M) {
@@ -92,6 +93,28 @@ func (s *testServer) start(t *testing.T, addr string) {
 
 // Stop shuts the server down; it may be called more than once.
 func (s *testServer) Stop() { s.stop() }
+
+// db opens the server's store beside it, for a test to read or change
+// what the server keeps; it is closed when the test ends.
+func (s *testServer) db(t *testing.T) *store.Store {
+	t.Helper()
+	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// auditLog returns the organization's audit log, newest first.
+func (s *testServer) auditLog(t *testing.T, org string) []store.AuditEntry {
+	t.Helper()
+	log, err := s.db(t).AuditLog(context.Background(), org, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
+}
 
 // Restart stops the server and starts a new one on the same address and
 // data directory.

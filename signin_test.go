@@ -61,11 +61,7 @@ func authGet(url string) (*http.Response, error) {
 func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) store.User {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	hash, err := auth.HashPassword(pw)
 	if err != nil {
 		t.Fatal(err)
@@ -198,15 +194,7 @@ func TestSignInAndOut(t *testing.T) {
 		t.Error("the session cookie still works after sign-out")
 	}
 
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	log, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := s.auditLog(t, store.DefaultOrg)
 	var actions []string
 	for _, e := range log {
 		actions = append(actions, e.Action)
@@ -450,15 +438,7 @@ func TestRateLimitedSignInsAuditedOnce(t *testing.T) {
 		_, _, token := page(t, c, s.URL+"/login")
 		postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {"bob@example.com"}, "password": {fmt.Sprintf("guess number %d", i)}}, nil)
 	}
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	log, err := db.AuditLog(context.Background(), store.DefaultOrg, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := s.auditLog(t, store.DefaultOrg)
 	wrong, limited := 0, 0
 	for _, e := range log {
 		switch {
@@ -482,11 +462,7 @@ func TestEndedSessionsAreDeleted(t *testing.T) {
 	grantTestToken(t, s.DataDir)
 	u := addUser(t, s, "vera@example.com", "a long enough password", access.Viewer)
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.db(t)
 	now := time.Now()
 	for _, ss := range []store.Session{
 		{IDHash: "expired", ExpiresAt: now.Add(-time.Minute)},
