@@ -3,7 +3,6 @@ package ashreports_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -159,28 +158,5 @@ func TestDashboardListShowsOnlyViewable(t *testing.T) {
 	signIn(t, s, c, dana.Email, pw)
 	if got := ids(c.Get(s.URL + "/api/v1/dashboards")); !slices.Equal(got, []string{"sales-analytics"}) {
 		t.Errorf("list of a viewer of sales-analytics only: %v, want [sales-analytics]", got)
-	}
-}
-
-// TestBadTokenRefusedOnPages: an operator relies on a misconfigured
-// machine learning why: an unknown token gets 401 with the JSON error
-// even on pages, including one that needs no credentials at all.
-func TestBadTokenRefusedOnPages(t *testing.T) {
-	s := startServer(t)
-	for _, path := range []string{"/", "/dashboards/ops", "/login"} {
-		req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer ashr_wrong")
-		resp, err := cookieClient(t).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"code":"unauthorized"`) {
-			t.Errorf("GET %s with an unknown token: %d %s, want 401 unauthorized", path, resp.StatusCode, b)
-		}
 	}
 }

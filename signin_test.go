@@ -229,21 +229,24 @@ func TestSignInRateLimit(t *testing.T) {
 	}
 }
 
-// TestAPITokenHeader: a malformed, unknown or revoked token is refused
-// with 401 and the JSON error shape.
-func TestAPITokenHeader(t *testing.T) {
+// TestBadTokenRefused: a malformed or unknown token gets 401 with the
+// JSON error shape, on the API and on pages alike, even on one that needs
+// no credentials: an operator learns why a misconfigured machine fails.
+func TestBadTokenRefused(t *testing.T) {
 	s := startServer(t)
-	for _, h := range []string{"Basic abc", "Bearer ashr_unknown"} {
-		req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/dashboards", nil)
-		req.Header.Set("Authorization", h)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"code":"unauthorized"`) {
-			t.Errorf("Authorization %q: %d %s", h, resp.StatusCode, b)
+	for _, path := range []string{"/api/v1/dashboards", "/", "/dashboards/ops", "/login"} {
+		for _, h := range []string{"Basic abc", "Bearer ashr_unknown"} {
+			req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+			req.Header.Set("Authorization", h)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), `"code":"unauthorized"`) {
+				t.Errorf("GET %s with Authorization %q: %d %s, want 401 unauthorized", path, h, resp.StatusCode, b)
+			}
 		}
 	}
 }
