@@ -123,7 +123,9 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 	if err != nil {
 		return err
 	}
-	used := map[string]bool{}
+	if err := d.CheckFilters(filters); err != nil {
+		return err
+	}
 	var defs []dashboard.Chart
 	var updates []store.ChartUpdate
 	for _, ch := range d.Charts {
@@ -140,7 +142,6 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 			if !ok {
 				continue
 			}
-			used[name] = true
 			if p.Default != v {
 				if !changed { // a copy of the map, not the store's
 					ch.Query = new(*ch.Query)
@@ -154,11 +155,6 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 		if changed {
 			defs = append(defs, ch)
 			updates = append(updates, store.ChartUpdate{Chart: ch, Version: v})
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(filters)) {
-		if !used[name] {
-			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("no chart of dashboard %q has the filter %q", dashboardID, name)}
 		}
 	}
 	// Every chart is tried before any is saved: all or none.

@@ -3,12 +3,10 @@ package ashreports
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/room"
 )
@@ -78,14 +76,8 @@ func (r *roomService) Filtered(ctx context.Context, h live.RoomHandle, filters m
 	if err != nil {
 		return err
 	}
-	declared := d.Filters()
-	for name, v := range filters {
-		if !slices.ContainsFunc(declared, func(f dashboard.Filter) bool { return f.Name == name }) {
-			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("dashboard %q has no filter %q", h.Dashboard(), name)}
-		}
-		if len(v) > dashboard.MaxFilterBytes {
-			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("longer than %d bytes", dashboard.MaxFilterBytes)}
-		}
+	if err := d.CheckFilters(filters); err != nil {
+		return err
 	}
 	rh := h.(*room.Handle)
 	m := rh.Member()

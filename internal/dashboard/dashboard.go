@@ -141,6 +141,21 @@ func (d *Dashboard) Filters() []Filter {
 	return out
 }
 
+// CheckFilters checks that filters names only filters of the dashboard,
+// with values of at most MaxFilterBytes.
+func (d *Dashboard) CheckFilters(filters map[string]string) error {
+	declared := d.Filters()
+	for _, name := range slices.Sorted(maps.Keys(filters)) {
+		if !slices.ContainsFunc(declared, func(f Filter) bool { return f.Name == name }) {
+			return &chart.FieldError{Field: "filters." + name, Message: fmt.Sprintf("dashboard %q has no filter %q", d.ID, name)}
+		}
+		if len(filters[name]) > MaxFilterBytes {
+			return &chart.FieldError{Field: "filters." + name, Message: fmt.Sprintf("longer than %d bytes", MaxFilterBytes)}
+		}
+	}
+	return nil
+}
+
 // Validate checks the dashboard and every chart in it, filling defaults
 // (width). Errors name the field, such as charts[2].query.interval.
 func (d *Dashboard) Validate() error {

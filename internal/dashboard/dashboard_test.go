@@ -568,3 +568,31 @@ func TestFilters(t *testing.T) {
 		t.Errorf("filters (-want +got):\n%s", diff)
 	}
 }
+
+// CheckFilters takes only the dashboard's filters, with values of at most
+// MaxFilterBytes, and names the first wrong one by name.
+func TestCheckFilters(t *testing.T) {
+	d := Dashboard{ID: "sales", Charts: []Chart{
+		{ID: "a", Query: &Query{Source: "demo", SQL: "SELECT 1", Params: map[string]Param{"region": {Default: "EU"}, "limit": {Default: "5"}}}},
+		{ID: "pushed"},
+	}}
+	for _, c := range []struct {
+		filters map[string]string
+		field   string // "" for no error
+	}{
+		{map[string]string{"region": "US", "limit": "10"}, ""},
+		{nil, ""},
+		{map[string]string{"region": "US", "zone": "x", "area": "y"}, "filters.area"},
+		{map[string]string{"region": strings.Repeat("x", MaxFilterBytes)}, ""},
+		{map[string]string{"region": strings.Repeat("x", MaxFilterBytes+1)}, "filters.region"},
+	} {
+		err := d.CheckFilters(c.filters)
+		var fe *chart.FieldError
+		switch {
+		case c.field == "" && err != nil:
+			t.Errorf("%v: %v, want no error", c.filters, err)
+		case c.field != "" && (!errors.As(err, &fe) || fe.Field != c.field):
+			t.Errorf("%v: %v, want an error on %s", c.filters, err, c.field)
+		}
+	}
+}
