@@ -39,6 +39,7 @@ type testServer struct {
 	DataDir string
 	cfg     ashreports.Config
 	stop    func()
+	store   *store.Store // see db
 }
 
 // startServer starts a real server on a random loopback port, with the
@@ -94,16 +95,20 @@ func (s *testServer) start(t *testing.T, addr string) {
 // Stop shuts the server down; it may be called more than once.
 func (s *testServer) Stop() { s.stop() }
 
-// db opens the server's store beside it, for a test to read or change
-// what the server keeps; it is closed when the test ends.
+// db returns the server's store, opened beside it on first use, for a
+// test to read or change what the server keeps; it is closed when the
+// test ends.
 func (s *testServer) db(t *testing.T) *store.Store {
 	t.Helper()
-	db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-	if err != nil {
-		t.Fatal(err)
+	if s.store == nil {
+		db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		s.store = db
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return s.store
 }
 
 // auditLog returns the organization's audit log, newest first.

@@ -238,7 +238,7 @@ func TestBadTokenRefused(t *testing.T) {
 		for _, h := range []string{"Basic abc", "Bearer ashr_unknown"} {
 			req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
 			req.Header.Set("Authorization", h)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := cookieClient(t).Do(req) // follows no redirect: a page's own 401, not /login's
 			if err != nil {
 				t.Fatal(err)
 			}
