@@ -226,6 +226,7 @@ func (c *chartEditor) Undo(ctx context.Context, by access.Subject, dashboardID s
 // announce tells the chart's dashboard room of a saved edit: the activity
 // feed, and the new width for the pages open on it.
 func (c *chartEditor) announce(ctx context.Context, by access.Subject, def dashboard.Chart, changes string) {
+	ctx = context.WithoutCancel(ctx) // the edit is committed, whether or not the caller waits
 	res, err := c.server.ident.ChartResource(ctx, def.ID)
 	if err != nil {
 		c.log.Warn("announce a chart edit", "chart", def.ID, "err", err)

@@ -69,8 +69,10 @@ func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboard
 }
 
 // announceLayout tells the dashboard's room of a layout change, with the
-// new layout, and returns it.
+// new layout, and returns it. The change is committed: it is announced
+// and returned even if the caller has gone meanwhile.
 func (c *chartEditor) announceLayout(ctx context.Context, by access.Subject, dashboardID string, ev room.Event) (store.Layout, error) {
+	ctx = context.WithoutCancel(ctx)
 	l, err := c.store.Layout(ctx, dashboardID)
 	if err != nil {
 		return l, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -411,10 +410,11 @@ func (s *server) endSession(idHash string) {
 }
 
 // audit records e with the request's address; a failure to record is
-// logged, not shown.
+// logged, not shown. What happened is recorded even if the client has
+// gone meanwhile (a save that took long is still saved).
 func (s *server) audit(r *http.Request, e store.AuditEntry) {
 	e.IP = clientIP(r)
-	if err := s.Identities.RecordAudit(r.Context(), e); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.Identities.RecordAudit(context.WithoutCancel(r.Context()), e); err != nil {
 		s.Logger.Error("audit", "action", e.Action, "err", err)
 	}
 }

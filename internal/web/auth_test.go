@@ -1,11 +1,15 @@
 package web
 
 import (
+	"context"
 	"crypto/tls"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/store"
 )
 
 func TestAddrKey(t *testing.T) {
@@ -54,5 +58,33 @@ func TestCookieFlags(t *testing.T) {
 		if !c.HttpOnly || c.Secure != overTLS || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
 			t.Errorf("over TLS %v: cookie %+v", overTLS, c)
 		}
+	}
+}
+
+// auditRecorder is the Identities of a test that only audits.
+type auditRecorder struct {
+	Identities
+	entries []store.AuditEntry
+}
+
+func (a *auditRecorder) RecordAudit(ctx context.Context, e store.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+// TestAuditOutlivesTheRequest: a change is audited even if its client
+// hung up while it was being made.
+func TestAuditOutlivesTheRequest(t *testing.T) {
+	rec := &auditRecorder{}
+	s := &server{Config: Config{Identities: rec, Logger: slog.New(slog.DiscardHandler)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client has gone
+	r := httptest.NewRequestWithContext(ctx, http.MethodPut, "/api/v1/charts/sales/definition", nil)
+	s.audit(r, store.AuditEntry{Action: "chart_edited", Target: "sales"})
+	if len(rec.entries) != 1 || rec.entries[0].Action != "chart_edited" || rec.entries[0].IP == "" {
+		t.Errorf("audited %+v, want the chart_edited entry with the client's address", rec.entries)
 	}
 }
