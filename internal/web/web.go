@@ -269,12 +269,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	d, err := s.Dashboards.Dashboard(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.errorPage(w, r, err)
-		return
-	}
-	res, err := s.dashboardResource(r.Context(), d.ID)
+	res, err := s.dashboardResource(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
@@ -283,6 +278,22 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	// carry the session's CSRF token.
 	id := who(r.Context())
 	canEdit := id.signedIn() && access.Decide(id.sub, access.EditCharts, res).Allowed
+	// The layout version is read before the charts: a change between the
+	// two reads makes the page's first layout change a conflict, never a
+	// change based on charts the page does not show (which would remove a
+	// chart added meanwhile).
+	var layout store.Layout
+	if canEdit {
+		if layout, err = s.Layouts.Layout(r.Context(), res.DashboardID); err != nil {
+			s.errorPage(w, r, err)
+			return
+		}
+	}
+	d, err := s.Dashboards.Dashboard(r.Context(), res.DashboardID)
+	if err != nil {
+		s.errorPage(w, r, err)
+		return
+	}
 	changes, err := s.Dashboards.DashboardHistory(r.Context(), d.ID, historySize)
 	if err != nil {
 		s.errorPage(w, r, err)
@@ -295,13 +306,6 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 			if ch.ID == c.ChartID {
 				history[i].Title = ch.Config.Title
 			}
-		}
-	}
-	var layout store.Layout
-	if canEdit {
-		if layout, err = s.Layouts.Layout(r.Context(), d.ID); err != nil {
-			s.errorPage(w, r, err)
-			return
 		}
 	}
 	s.render(w, r, http.StatusOK, "dashboard", pageData{Title: d.Title, Live: true, Dashboard: d, CanEdit: canEdit,
