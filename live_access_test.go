@@ -118,12 +118,21 @@ func TestLiveSocketAccess(t *testing.T) {
 		t.Fatalf("anonymous socket: %v, %v; want 401", err, resp)
 	}
 
-	_, vc := signedInSocket(t, s, "vera@example.com", pw)
+	vera := signedIn(t, s, "Vera", "vera@example.com", pw)
+	vc, _, err := dialAs(t, s, vera.c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	vc.subscribe("1", "orders", nil)
-	// Refused each time; audited the first few times only, so that a
-	// loop of them neither floods the log nor keeps the store busy.
+	// Refused each time, over the socket and over HTTP alike; audited the
+	// first few times only, so that a loop of them neither floods the log
+	// nor keeps the store busy.
 	for i := range 10 {
-		if r := vc.request(fmt.Sprint("p", i), map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
+		if i%2 == 1 {
+			if code, b := vera.send(t, http.MethodPost, s.URL+"/api/v1/charts/orders/updates", `{"op":"append","rows":[["x",1]]}`); code != http.StatusForbidden {
+				t.Errorf("a viewer's publish over HTTP: %d %s, want 403", code, b)
+			}
+		} else if r := vc.request(fmt.Sprint("p", i), map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
 			t.Errorf("a viewer's publish: %+v, want forbidden", r)
 		}
 	}
@@ -135,7 +144,7 @@ func TestLiveSocketAccess(t *testing.T) {
 		}
 	}
 	if denied != access.DenialBurst {
-		t.Errorf("10 refused publishes made %d audit entries, want %d", denied, access.DenialBurst)
+		t.Errorf("10 refused publishes, over the socket and HTTP, made %d audit entries, want %d", denied, access.DenialBurst)
 	}
 
 	_, nc := signedInSocket(t, s, "nora@example.com", pw)

@@ -187,6 +187,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Admin:        s.store,
 		Editor:       editor,
 		Layouts:      editor,
+		Denials:      s.denials,
 	})
 	if err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func (s *server) authorize(r *http.Request, p access.Permission, res access.Reso
 	if res.ChartID != "" {
 		target = res.ChartID
 	}
-	if s.denials.Audited(id.sub, p, target, d) {
+	if s.Denials.Audited(id.sub, p, target, d) {
 		s.audit(r, store.DenialEntry(id.sub, p, target, d.Reason))
 	}
 	return d.Err()

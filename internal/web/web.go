@@ -80,6 +80,10 @@ type Config struct {
 	Editor Editor
 	// Layouts adds, removes, moves and resizes a dashboard's charts.
 	Layouts Layouts
+	// Denials decides which refused requests are audited; shared with
+	// the live sockets, so that a subject's budget is one. Nil: one of
+	// the handler's own.
+	Denials *access.Denials
 }
 
 type server struct {
@@ -87,7 +91,6 @@ type server struct {
 	pages       map[string]*template.Template
 	loginLimits loginLimits
 	apiLimits   apiLimits
-	denials     *access.Denials
 }
 
 // New returns the HTTP handler of the whole server.
@@ -99,7 +102,10 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits), denials: access.NewDenials()}
+	if cfg.Denials == nil {
+		cfg.Denials = access.NewDenials()
+	}
+	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
 	funcs := template.FuncMap{"t": cfg.Catalog.T, "field": func(id, name, typ string) formField { return formField{id, name, typ} }}
 	for _, page := range []string{"list", "dashboard", "error", "login", "audit", "admin"} {
 		t, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
