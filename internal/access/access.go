@@ -51,7 +51,7 @@ const (
 	EditCharts Permission = "edit_charts"
 	// PublishData: push updates to a dashboard's charts.
 	PublishData Permission = "publish_data"
-	// ManageDashboard: rename or delete a dashboard, give and take its roles.
+	// ManageDashboard: give and take a dashboard's roles.
 	ManageDashboard Permission = "manage_dashboard"
 	// AdministerOrg: manage the organization's members, tokens and audit
 	// log; held through the organization's admin role only.
