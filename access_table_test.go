@@ -134,12 +134,29 @@ func TestAccessTable(t *testing.T) {
 			})
 		}
 	}
-	// The editor's valid CSRF token is needed: without it, a forged
-	// publish from the editor's browser is refused.
-	editor := actors[3]
-	forged := actor{name: "forged", c: editor.c}
-	if got := apiOutcome(t, forged, "POST", s.URL+"/api/v1/charts/orders/updates", `{"op":"append","rows":[["t",1]]}`); got != forbidden {
-		t.Errorf("publish from the editor's browser without the CSRF token: %s, want forbidden", got)
+	// The session's CSRF token is needed for every change: without it, a
+	// request forged from the admin's browser is refused, whatever it
+	// asks.
+	forged := actor{name: "forged", c: actors[4].c}
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/charts/orders/updates", `{"op":"append","rows":[["t",1]]}`},
+		{"PUT", "/api/v1/charts/orders/definition", editBody(t, db, "admin")},
+		{"POST", "/api/v1/charts/orders/preview", editBody(t, db, "admin")},
+		{"PUT", "/api/v1/dashboards/ops/filters", `{"filters":{}}`},
+		{"POST", "/api/v1/dashboards/ops/undo", `{}`},
+		{"PUT", "/api/v1/dashboards/ops/layout", `{}`},
+		{"POST", "/api/v1/dashboards/ops/charts", `{}`},
+		{"POST", "/api/v1/dashboards/ops/charts/preview", `{}`},
+		{"PUT", "/api/v1/dashboards/ops/roles/" + tara.ID, `{"role":"editor"}`},
+		{"DELETE", "/api/v1/dashboards/ops/roles/" + tara.ID, ""},
+		{"PUT", "/api/v1/members/" + tara.ID, `{"role":"admin"}`},
+		{"DELETE", "/api/v1/members/" + tara.ID, ""},
+		{"POST", "/api/v1/tokens", `{"name":"forged","scopes":["view_charts"]}`},
+		{"DELETE", "/api/v1/tokens/tok_table", ""},
+	} {
+		if got := apiOutcome(t, forged, r.method, s.URL+r.path, r.body); got != forbidden {
+			t.Errorf("%s %s from the admin's browser without the CSRF token: %s, want forbidden", r.method, r.path, got)
+		}
 	}
 }
 
