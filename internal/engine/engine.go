@@ -636,10 +636,19 @@ func (e *Engine) State(ctx context.Context, chartID string) (chart.State, uint64
 	idle := s.refs == 0 && s.def().Query != nil
 	e.mu.Unlock()
 	if idle {
-		if _, err := e.Acquire(ctx, chartID, nil); err != nil {
+		v, err := e.Acquire(ctx, chartID, nil)
+		if err != nil {
 			return chart.State{}, 0, err
 		}
-		defer e.Release(s.ID)
+		defer e.Release(v.ID)
+		// The stream Acquire ran, which replaces the one looked up if that
+		// was dropped in between.
+		e.mu.Lock()
+		s = e.streams[v.ID]
+		e.mu.Unlock()
+		if s == nil {
+			return chart.State{}, 0, apperr.Errorf(apperr.NotFound, "chart %q was removed", chartID)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
