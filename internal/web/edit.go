@@ -214,20 +214,20 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	// What changed, with the defaults (width) filled in as they are saved.
+	// Checked first, which fills the defaults (width) in as they are
+	// saved: what changed is told with them, and the reply is what was
+	// saved (a read after the save could give a later save's).
 	saved := req.Chart
-	_ = saved.Validate()
+	if err := saved.Validate(); err != nil {
+		s.editFailed(w, "save chart", err)
+		return
+	}
 	what := dashboard.Changes(old, saved)
-	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, req.Chart, req.Version, what)
+	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, saved, req.Version, what)
 	if err != nil {
 		s.editFailed(w, "save chart", err)
 		return
 	}
-	s.auditAdmin(r, "chart_edited", req.Chart.ID, what)
-	def, _, err := s.Editor.ChartDefinition(r.Context(), req.Chart.ID)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, definitionJSON{Chart: def, Version: v})
+	s.auditAdmin(r, "chart_edited", saved.ID, what)
+	writeJSON(w, http.StatusOK, definitionJSON{Chart: saved, Version: v})
 }
