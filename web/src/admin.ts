@@ -1,18 +1,14 @@
 // The administration page's controls: each calls the administration API
 // (docs/protocol.md) with the session's CSRF token, then shows the result.
 
-import { api } from './editor';
+import { api, messageOf, show } from './api';
 import { t } from './messages';
 
 export function startAdmin(page: HTMLElement): void {
   const csrf = page.dataset.csrf ?? '';
   const problem = page.querySelector<HTMLElement>('[data-admin-problem]');
-  const say = (msg: string) => {
-    if (!problem) return;
-    problem.textContent = msg;
-    problem.hidden = msg === '';
-  };
-  const fail = (err: unknown) => say(err instanceof Error ? err.message : String(err));
+  const say = (msg: string) => show(problem, msg);
+  const fail = (err: unknown) => say(messageOf(err));
 
   page.addEventListener('click', (ev) => {
     const el = (ev.target as HTMLElement).closest<HTMLElement>('[data-set-role], [data-remove-member], [data-revoke-token]');

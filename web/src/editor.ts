@@ -4,10 +4,11 @@
 // version it started from; the server refuses it if someone saved since,
 // and the form keeps the editor's values.
 
+import { api, messageOf, RequestError, show } from './api';
 import { init, type EChartsType } from './echarts';
 import { t } from './messages';
 import { buildOption } from './options';
-import type { ChartConfig, ChartType, ErrorBody, WireState } from './protocol';
+import type { ChartConfig, ChartType, WireState } from './protocol';
 import { fromWire } from './state';
 
 export interface QueryDef {
@@ -30,16 +31,6 @@ interface Definition {
   chart: ChartDef;
   version: number;
   sources?: string[];
-}
-
-/** A request that failed: its status and the server's JSON error. */
-class RequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: ErrorBody,
-  ) {
-    super(body.message);
-  }
 }
 
 /** A field the form itself finds wrong, before asking the server. */
@@ -370,10 +361,8 @@ export class ChartEditor {
 
   private problem(message: string): void {
     const el = this.dialog.querySelector<HTMLElement>('[data-editor-problem]');
-    if (!el) return;
-    el.textContent = message;
-    el.hidden = message === '';
-    if (message) el.scrollIntoView({ block: 'nearest' });
+    show(el, message);
+    if (message) el?.scrollIntoView({ block: 'nearest' });
   }
 
   private button(action: string): HTMLButtonElement {
@@ -387,24 +376,4 @@ export class ChartEditor {
   private async request(method: string, url: string, body?: unknown): Promise<unknown> {
     return api(method, url, this.csrf, body);
   }
-}
-
-/** A JSON API request with the session's CSRF token; errors throw RequestError. */
-export async function api(method: string, url: string, csrf: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(url, {
-    method,
-    credentials: 'same-origin',
-    headers: body === undefined ? { 'X-CSRF-Token': csrf } : { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const parsed: unknown = await res.json().catch(() => undefined);
-  if (!res.ok) {
-    const e = (parsed as { error?: ErrorBody } | undefined)?.error;
-    throw new RequestError(res.status, e ?? { code: 'internal', message: `HTTP ${res.status}` });
-  }
-  return parsed;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,7 +2,7 @@
 // view (each chart that declares a filter takes the stream of those
 // values); an editor may save them as the dashboard's defaults.
 
-import { api } from './editor';
+import { api, messageOf } from './api';
 import type { Live, Subscription } from './live';
 import { t } from './messages';
 import type { Room } from './room';
@@ -73,6 +73,6 @@ export function startFilters(
         for (const sub of subs()) if (sub.filters) live.setFilters(sub, undefined);
         say(t('room.filters.saved'));
       })
-      .catch((err: unknown) => say(t('room.filters.failed', { message: err instanceof Error ? err.message : String(err) })));
+      .catch((err: unknown) => say(t('room.filters.failed', { message: messageOf(err) })));
   });
 }

@@ -2,6 +2,7 @@
 // chart with the same filters share one. Cards come and go when an editor
 // adds, removes or moves charts.
 
+import { messageOf } from './api';
 import { ChartView } from './chart-view';
 import type { Live } from './live';
 import { Subscription } from './live';
@@ -39,7 +40,7 @@ export class Grid {
     try {
       filters = readFilters(card);
     } catch (err) {
-      view.showError(`data-filters: ${err instanceof Error ? err.message : String(err)}`);
+      view.showError(`data-filters: ${messageOf(err)}`);
       return;
     }
     const key = JSON.stringify([view.chartId, Object.entries(filters ?? {}).sort(byName)]);

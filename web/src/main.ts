@@ -4,7 +4,8 @@
 // does nothing.
 
 import { startAdmin } from './admin';
-import { api, ChartEditor } from './editor';
+import { api, messageOf, show } from './api';
+import { ChartEditor } from './editor';
 import type { EChartsType } from './echarts';
 import { startFilters } from './filters';
 import { cardTools, Grid, type Slot } from './grid';
@@ -102,11 +103,7 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
   const dialog = document.querySelector<HTMLDialogElement>('#chart-editor');
   if (!dialog) return;
   const problem = document.querySelector<HTMLElement>('[data-layout-problem]');
-  const say = (msg: string) => {
-    if (!problem) return;
-    problem.textContent = msg;
-    problem.hidden = msg === '';
-  };
+  const say = (msg: string) => show(problem, msg);
   dialog.addEventListener('close', () => room?.setFocus('', false));
   const editor = new ChartEditor(dialog, csrf, dashboard, (def, layout) => {
     // A new chart's layout, or an edited chart's width; its config
@@ -140,7 +137,7 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
           };
           applyLayout(page, grid, withTitles(l, slots()));
         } else {
-          say(t('edit.failed', { message: err instanceof Error ? err.message : String(err) }));
+          say(t('edit.failed', { message: messageOf(err) }));
         }
       });
   };
@@ -171,7 +168,7 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
       // The chart changes for everyone over the socket, and the feed says so.
       say('');
       api('POST', `/api/v1/dashboards/${encodeURIComponent(dashboard)}/undo`, csrf).catch((err: unknown) =>
-        say(err instanceof Error ? err.message : String(err)),
+        say(messageOf(err)),
       );
     }
   });
