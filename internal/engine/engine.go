@@ -97,7 +97,10 @@ type Config struct {
 	// are saved every FlushInterval (1s when zero) and at Close.
 	States        States
 	FlushInterval time.Duration
-	Logger        *slog.Logger
+	// TryTimeout bounds the run of a query that an editor tries before
+	// saving (5s when zero).
+	TryTimeout time.Duration
+	Logger     *slog.Logger
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -209,6 +212,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
+	}
+	if cfg.TryTimeout == 0 {
+		cfg.TryTimeout = 5 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}, defGen: map[string]uint64{},

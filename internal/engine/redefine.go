@@ -8,15 +8,12 @@ import (
 	"maps"
 	"reflect"
 	"sync"
-	"time"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
-// TryTimeout bounds the run of a query that an editor tries before saving.
-const TryTimeout = 5 * time.Second
 
 func emptyTable() chart.Table { return chart.Table{Columns: []chart.Column{}, Rows: [][]any{}} }
 
@@ -39,7 +36,7 @@ func (e *Engine) run(ctx context.Context, q *dashboard.Query, params map[string]
 
 // Try returns the state a chart would show with definition def, without
 // changing anything: it runs def's query with its default filters, within
-// TryTimeout, or takes the data the chart holds when it has no query, and
+// Config.TryTimeout, or takes the data the chart holds when it has no query, and
 // checks that the config fits the data. Errors name the definition's field
 // at fault, such as query.sql with the database's message.
 func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, error) {
@@ -52,13 +49,14 @@ func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, err
 		if err != nil {
 			return chart.State{}, err
 		}
-		ctx, cancel := context.WithTimeout(ctx, TryTimeout)
+		timeout := e.cfg.TryTimeout
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		t, err := e.cfg.Querier.Query(ctx, q.Source, q.SQL, params)
 		if err != nil {
 			e := apperr.From(err)
 			if ctx.Err() != nil {
-				e = apperr.Errorf(apperr.Invalid, "the query did not answer within %s", TryTimeout)
+				e = apperr.Errorf(apperr.Invalid, "the query did not answer within %s", timeout)
 			}
 			if e.Code == apperr.NotFound { // no such source
 				return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "query.source", Message: e.Message}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -177,17 +176,22 @@ func TestRedefinePushedChart(t *testing.T) {
 }
 
 func TestTry(t *testing.T) {
-	q := &fakeQuerier{QueryFn: func(_ context.Context, _, sql string, _ map[string]string) (chart.Table, error) {
+	q := &fakeQuerier{QueryFn: func(ctx context.Context, _, sql string, _ map[string]string) (chart.Table, error) {
 		if strings.Contains(sql, "nope") {
 			return chart.Table{}, apperr.Errorf(apperr.Invalid, `source "shop": no such table: nope`)
 		}
-		if strings.Contains(sql, "slow") {
-			return chart.Table{}, errors.New("interrupted")
+		if strings.Contains(sql, "slow") { // answers only when given up on
+			<-ctx.Done()
+			return chart.Table{}, ctx.Err()
 		}
 		return salesTable(4, 2, 1), nil
 	}}
-	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour), "orders": ordersChart()}, q)
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour), "orders": ordersChart()}, q, func(c *Config) { c.TryTimeout = 50 * time.Millisecond })
 	ctx := context.Background()
+	viewed, err := e.Acquire(ctx, "sales", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	def := salesChart(time.Hour)
 	def.Config.Retention = 2
@@ -205,6 +209,7 @@ func TestTry(t *testing.T) {
 		msg   string
 	}{
 		{"bad SQL", func(c *dashboard.Chart) { c.Query.SQL = "SELECT * FROM nope" }, "query.sql", "no such table: nope"},
+		{"slow query", func(c *dashboard.Chart) { c.Query.SQL = "SELECT slow" }, "query.sql", "did not answer within 50ms"},
 		{"missing column", func(c *dashboard.Chart) { c.Config.Encoding.Y = "units" }, "config.encoding.y", "units"},
 		{"invalid definition", func(c *dashboard.Chart) { c.Config.Title = " " }, "title", "empty"},
 	}
@@ -218,7 +223,12 @@ func TestTry(t *testing.T) {
 			}
 		})
 	}
-	// The query is not saved anywhere: the stream still runs the old one.
+	// Nothing tried reached the chart's stream.
+	if st, _, err := e.State(ctx, "sales"); err != nil || st.Config.Retention != salesChart(time.Hour).Config.Retention || len(st.Data.Rows) != 3 {
+		t.Errorf("the viewed stream after the tries: %+v, %v; want the saved definition's", st, err)
+	}
+	e.Release(viewed.ID)
+	// A chart without a query is tried with the data it holds: none yet.
 	if _, err := e.Try(ctx, ordersChart()); err != nil {
 		t.Errorf("Try of a pushed chart without data: %v", err)
 	}
