@@ -14,7 +14,6 @@ import (
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
-
 func emptyTable() chart.Table { return chart.Table{Columns: []chart.Column{}, Rows: [][]any{}} }
 
 // run runs q with params and casts its result; it returns the result and
