@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,4 +394,49 @@ func TestRedefineAfterCloseStartsNoLoop(t *testing.T) {
 		t.Error("a query loop started after Close")
 	}
 	leaktest.Verify(t, before)
+}
+
+// A new query re-runs for every stream of the chart, at most
+// redefineWorkers at a time.
+func TestRedefineRunsAFewQueriesAtATime(t *testing.T) {
+	var inFlight atomic.Int32
+	release := make(chan struct{})
+	q := &fakeQuerier{QueryFn: func(ctx context.Context, _, sql string, _ map[string]string) (chart.Table, error) {
+		if strings.Contains(sql, "units") { // the new query waits until let go
+			inFlight.Add(1)
+			defer inFlight.Add(-1)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return salesTable(1), nil
+	}}
+	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
+	ctx := context.Background()
+	for i := range 3 * redefineWorkers {
+		if _, err := e.Acquire(ctx, "sales", map[string]string{"region": fmt.Sprint("R", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	def := salesChart(time.Hour)
+	def.Query.SQL = "SELECT region, total, units FROM totals LIMIT :limit"
+	done := make(chan error, 1)
+	go func() { done <- e.Redefine(ctx, def) }()
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		if n := inFlight.Load(); n != redefineWorkers {
+			return fmt.Errorf("%d queries of the new definition running, want %d", n, redefineWorkers)
+		}
+		return nil
+	})
+	holdsFor(t, 100*time.Millisecond, time.Millisecond, func() error {
+		if n := inFlight.Load(); n > redefineWorkers {
+			return fmt.Errorf("%d queries of the new definition running at once, want at most %d", n, redefineWorkers)
+		}
+		return nil
+	})
+	close(release)
+	if err := receive(t, done, "end of Redefine"); err != nil {
+		t.Fatal(err)
+	}
 }
