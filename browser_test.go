@@ -328,8 +328,12 @@ func TestBrowserChartEditor(t *testing.T) {
 	s := startServer(t)
 	ctxs, _ := onDashboard(t, s, 120*time.Second, person{"ed@example.com", access.Editor}, person{"vi@example.com", access.Viewer})
 	ed, vi := ctxs[0], ctxs[1]
-	if n, _ := chromedp.Run(vi, chromedp.Evaluate[int](`document.querySelectorAll(".edit-chart").length`)); n != 0 {
-		t.Errorf("the viewer sees %d edit buttons", n)
+	const editControls = `[data-edit-chart], [data-move-chart], [data-remove-chart], [data-add-chart], [data-undo], [data-filters-save], #chart-editor`
+	if n, _ := chromedp.Run(vi, chromedp.Evaluate[int](`document.querySelectorAll("`+editControls+`").length`)); n != 0 {
+		t.Errorf("the viewer's page has %d editing controls", n)
+	}
+	if n, _ := chromedp.Run(ed, chromedp.Evaluate[int](`document.querySelectorAll("`+editControls+`").length`)); n == 0 {
+		t.Error("the editor's page has no editing controls")
 	}
 
 	// Open, change type and title, try: the preview draws the new type.
