@@ -1,10 +1,12 @@
 package ashreports_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
@@ -267,6 +269,33 @@ func TestUndo(t *testing.T) {
 	if got, _ := definition(t, s, ed, "product-performance"); got.Config.Title != "Ed's" {
 		t.Errorf("after Eve's undo the title is %q", got.Config.Title)
 	}
+
+	// Eve edits again, then resizes the chart: her own resize changed the
+	// chart after her edit, so her undo is refused too.
+	def, v = definition(t, s, eve, "product-performance")
+	def.Config.Title = "Eve's again"
+	if status, b := eve.send(t, "PUT", s.URL+"/api/v1/charts/product-performance/definition", editJSON(t, def, v)); status != 200 {
+		t.Fatalf("Eve's second save: %d %s", status, b)
+	}
+	l, err := s.db(t).Layout(context.Background(), "sales-analytics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range l.Charts {
+		if l.Charts[i].ID == "product-performance" {
+			l.Charts[i].Width = l.Charts[i].Width%dashboard.GridColumns + 1
+		}
+	}
+	resized, _ := json.Marshal(l)
+	if status, b := eve.send(t, "PUT", s.URL+"/api/v1/dashboards/sales-analytics/layout", string(resized)); status != 200 {
+		t.Fatalf("Eve's resize: %d %s", status, b)
+	}
+	if status, e := undo(eve); status != http.StatusConflict {
+		t.Errorf("Eve's undo after her own resize: %d %+v, want 409", status, e)
+	}
+	if got, _ := definition(t, s, ed, "product-performance"); got.Config.Title != "Eve's again" {
+		t.Errorf("a refused undo left the title %q", got.Config.Title)
+	}
 }
 
 // TestEditorsReachOnlyTheirDashboard: a new chart's preview cannot name a
@@ -297,5 +326,65 @@ func TestEditorsReachOnlyTheirDashboard(t *testing.T) {
 	status, b = ed.send(t, "GET", s.URL+"/api/v1/dashboards/ops/layout", "")
 	if status != http.StatusOK || strings.Contains(string(b), `"demo"`) {
 		t.Errorf("ops layout: %d %s, want no sources", status, b)
+	}
+}
+
+// TestDashboardChangesOverHTTP: an added chart gets 201 with the new
+// layout; a chart left out of a layout goes, with its saved data; saved
+// default filters name only the dashboard's filters, and a refused save
+// changes nothing.
+func TestDashboardChangesOverHTTP(t *testing.T) {
+	s := startServer(t)
+	ed := editor(t, s)
+	ctx := context.Background()
+	db := s.db(t)
+	l, err := db.Layout(ctx, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _, err := db.ChartVersion(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def.ID, def.Config.Title = "refunds", "Refunds"
+	status, b := ed.send(t, "POST", s.URL+"/api/v1/dashboards/ops/charts", editJSON(t, def, l.Version))
+	var added store.Layout
+	if status != http.StatusCreated || json.Unmarshal(b, &added) != nil || added.Version <= l.Version || added.Charts[len(added.Charts)-1].ID != "refunds" {
+		t.Fatalf("add a chart: %d %s, want 201 with the layout ending in refunds", status, b)
+	}
+
+	// Its pushed data is saved, then removed with it.
+	if code, body := post(t, s.URL+"/api/v1/charts/refunds/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
+		t.Fatalf("push to the new chart: %d %v", code, body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok, err := db.LoadState(ctx, "refunds"); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the new chart's pushed data was not saved within 10s")
+		}
+	}
+	kept, _ := json.Marshal(store.Layout{Version: added.Version, Charts: added.Charts[:len(added.Charts)-1]})
+	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/dashboards/ops/layout", string(kept)); status != http.StatusOK {
+		t.Fatalf("remove the chart: %d %s", status, b)
+	}
+	if _, ok, err := db.LoadState(ctx, "refunds"); err != nil || ok {
+		t.Errorf("the removed chart's saved data: found %v (%v), want gone", ok, err)
+	}
+	if status, _ := ed.send(t, "GET", s.URL+"/api/v1/charts/refunds", ""); status != http.StatusNotFound {
+		t.Errorf("GET the removed chart: %d, want 404", status)
+	}
+
+	// Defaults of a filter the dashboard does not have: refused, named.
+	_, before, _ := db.ChartVersion(ctx, "sales-by-region")
+	status, b = ed.send(t, "PUT", s.URL+"/api/v1/dashboards/sales-analytics/filters", `{"filters":{"region":"Europe","nope":"x"}}`)
+	var e apiError
+	if status != http.StatusBadRequest || json.Unmarshal(b, &e) != nil || e.Error.Code != "invalid" || e.Error.Field != "filters.nope" {
+		t.Errorf("defaults with an unknown filter: %d %s, want 400 on filters.nope", status, b)
+	}
+	if _, after, _ := db.ChartVersion(ctx, "sales-by-region"); after != before {
+		t.Errorf("a refused save of defaults moved sales-by-region from version %d to %d", before, after)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/source"
 )
 
@@ -142,15 +143,16 @@ func (d *Dashboard) Filters() []Filter {
 }
 
 // CheckFilters checks that filters names only filters of the dashboard,
-// with values of at most MaxFilterBytes.
+// with values of at most MaxFilterBytes. Its errors are apperr's, named
+// as the request's fields: they are not a chart's.
 func (d *Dashboard) CheckFilters(filters map[string]string) error {
 	declared := d.Filters()
 	for _, name := range slices.Sorted(maps.Keys(filters)) {
 		if !slices.ContainsFunc(declared, func(f Filter) bool { return f.Name == name }) {
-			return &chart.FieldError{Field: "filters." + name, Message: fmt.Sprintf("dashboard %q has no filter %q", d.ID, name)}
+			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("dashboard %q has no filter %q", d.ID, name)}
 		}
 		if len(filters[name]) > MaxFilterBytes {
-			return &chart.FieldError{Field: "filters." + name, Message: fmt.Sprintf("longer than %d bytes", MaxFilterBytes)}
+			return &apperr.Error{Code: apperr.Invalid, Field: "filters." + name, Message: fmt.Sprintf("longer than %d bytes", MaxFilterBytes)}
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/apperr"
 )
 
 // salesYAML is a valid dashboard with a push chart (no width: the default)
@@ -587,11 +588,10 @@ func TestCheckFilters(t *testing.T) {
 		{map[string]string{"region": strings.Repeat("x", MaxFilterBytes+1)}, "filters.region"},
 	} {
 		err := d.CheckFilters(c.filters)
-		var fe *chart.FieldError
-		switch {
+		switch e := apperr.From(err); {
 		case c.field == "" && err != nil:
 			t.Errorf("%v: %v, want no error", c.filters, err)
-		case c.field != "" && (!errors.As(err, &fe) || fe.Field != c.field):
+		case c.field != "" && (e.Code != apperr.Invalid || e.Field != c.field):
 			t.Errorf("%v: %v, want an error on %s", c.filters, err, c.field)
 		}
 	}
