@@ -159,14 +159,12 @@ export class Room implements RoomHandlers {
       text = t('room.removed', { name: ev.name, title: ev.title ?? '' });
     } else if (ev.kind === 'layout_changed') {
       text = t('room.layout', { name: ev.name });
-    } else if (ev.kind === 'defaults_saved') {
-      const entries = Object.entries(ev.filters ?? {});
-      text = t('room.defaults', { name: ev.name, filters: entries.map(([k, v]) => `${k} = ${v}`).join(', ') });
     } else {
-      const entries = Object.entries(ev.filters ?? {});
-      text = entries.length
-        ? t('room.filtered', { name: ev.name, filters: entries.map(([k, v]) => `${k} = ${v}`).join(', ') })
-        : t('room.filtered.none', { name: ev.name });
+      const filters = Object.entries(ev.filters ?? {})
+        .map(([k, v]) => `${k} = ${v}`)
+        .join(', ');
+      if (ev.kind === 'defaults_saved') text = t('room.defaults', { name: ev.name, filters });
+      else text = filters ? t('room.filtered', { name: ev.name, filters }) : t('room.filtered.none', { name: ev.name });
     }
     const li = document.createElement('li');
     const time = document.createElement('time');
