@@ -148,21 +148,31 @@ func TestPresenceOverSockets(t *testing.T) {
 	presenceOf(t, tab1, 10*time.Second, "ann:1::")
 
 	// Room messages are checked: a viewer cannot claim to edit, a chart
-	// must be the dashboard's, a filter one of its filters; and they are
-	// paced.
+	// must be the dashboard's, a filter one of its filters, at most 16 of
+	// them; and they are paced.
+	seventeen := map[string]string{}
+	for i := range 17 {
+		seventeen[fmt.Sprint("f", i)] = "x"
+	}
 	checks := []struct {
-		msg  map[string]any
-		code string
+		msg         map[string]any
+		code, field string
 	}{
-		{map[string]any{"type": "focus", "chart": "product-performance", "editing": true}, "forbidden"},
-		{map[string]any{"type": "focus", "chart": "orders"}, "invalid"},
-		{map[string]any{"type": "filter", "filters": map[string]string{"nope": "x"}}, "invalid"},
-		{map[string]any{"type": "filter", "filters": map[string]string{"region": strings.Repeat("x", 300)}}, "invalid"},
+		{map[string]any{"type": "focus", "chart": "product-performance", "editing": true}, "forbidden", ""},
+		{map[string]any{"type": "focus", "chart": "orders"}, "invalid", "chart"},
+		{map[string]any{"type": "filter", "filters": map[string]string{"nope": "x"}}, "invalid", "filters.nope"},
+		{map[string]any{"type": "filter", "filters": map[string]string{"region": strings.Repeat("x", 300)}}, "invalid", "filters.region"},
+		{map[string]any{"type": "filter", "filters": seventeen}, "invalid", "filters"},
 	}
 	for i, c := range checks {
-		time.Sleep(1100 * time.Millisecond) // past the pace
-		if r := tab1.request(fmt.Sprint("c", i), c.msg); r.OK || r.Error.Code != c.code {
-			t.Errorf("%v: %+v, want %s", c.msg, r, c.code)
+		// Past the pace: one focus per 100 ms, one filter a second.
+		if c.msg["type"] == "focus" {
+			time.Sleep(150 * time.Millisecond)
+		} else {
+			time.Sleep(1100 * time.Millisecond)
+		}
+		if r := tab1.request(fmt.Sprint("c", i), c.msg); r.OK || r.Error.Code != c.code || r.Error.Field != c.field {
+			t.Errorf("%v: %+v, want %s on %q", c.msg, r.Error, c.code, c.field)
 		}
 	}
 	// The viewer's refused claim to edit was not written to the audit log.
