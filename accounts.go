@@ -150,6 +150,20 @@ func (s *Server) addUserIn(ctx context.Context, orgID, email, password string, r
 // demoAccounts creates the demo users that do not exist yet, with made-up
 // passwords kept in the credentials file, and notes every demo user whose
 // password the file knows.
+// joinDemo gives a demo user role in the demo's organization when they
+// are a member of others but not of it: the demo moved. One who is a
+// member nowhere was removed by an admin, and stays so.
+func (s *Server) joinDemo(ctx context.Context, orgID, userID string, role access.Role) error {
+	ms, err := s.store.Memberships(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 || slices.ContainsFunc(ms, func(m store.Membership) bool { return m.OrgID == orgID }) {
+		return nil
+	}
+	return s.store.SetMembership(ctx, orgID, userID, role)
+}
+
 func (s *Server) demoAccounts(ctx context.Context, dataDir, orgID string) error {
 	path := filepath.Join(dataDir, demoCredentialsFile)
 	known, err := readCredentials(path)
@@ -158,9 +172,15 @@ func (s *Server) demoAccounts(ctx context.Context, dataDir, orgID string) error 
 	}
 	changed := false
 	for _, a := range demoAccounts {
-		_, err := s.store.UserByEmail(ctx, a.email)
+		u, err := s.store.UserByEmail(ctx, a.email)
 		switch {
 		case err == nil:
+			// A demo that moved to another organization (demo_org
+			// changed) takes its users along: each keeps the roles it
+			// has and gets its demo role where the demo now is.
+			if err := s.joinDemo(ctx, orgID, u.ID, a.role); err != nil {
+				return err
+			}
 			continue
 		case apperr.CodeOf(err) != apperr.NotFound:
 			return err

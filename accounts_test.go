@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,6 +106,29 @@ func TestDemoOrganization(t *testing.T) {
 	}
 	if org, err := db.DashboardOrg(ctx, "sales-analytics"); err != nil || org != store.DefaultOrg {
 		t.Errorf("an older data directory's demo moved to %q (%v), want it kept in default", org, err)
+	}
+	db.Close()
+	// Moved on purpose, the demo takes its users along; one an admin
+	// removed stays removed.
+	db, _ = store.OpenSQLite(ctx, store.Path(old))
+	editor, _ := db.UserByEmail(ctx, "editor@demo.example")
+	removed, _ := db.UserByEmail(ctx, "viewer@demo.example")
+	if err := db.RemoveMembership(ctx, store.DefaultOrg, removed.ID); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := start(ashreports.Config{DataDir: old, NoDemoGenerator: true, DemoOrg: "demo"}); err != nil {
+		t.Fatal(err)
+	}
+	db, _ = store.OpenSQLite(ctx, store.Path(old))
+	if org, err := db.DashboardOrg(ctx, "sales-analytics"); err != nil || org != "demo" {
+		t.Errorf("demo_org demo: the demo is in %q (%v)", org, err)
+	}
+	if ms, _ := db.Memberships(ctx, editor.ID); !slices.Contains(ms, store.Membership{OrgID: "demo", Role: access.Editor}) {
+		t.Errorf("the demo editor's memberships after the move: %+v, want editor of demo", ms)
+	}
+	if ms, _ := db.Memberships(ctx, removed.ID); len(ms) != 0 {
+		t.Errorf("the removed demo viewer's memberships after the move: %+v, want none", ms)
 	}
 	db.Close()
 
