@@ -151,8 +151,9 @@ type room struct {
 	last    []byte // the last presence frame sent
 	timer   *time.Timer
 	// sendMu keeps the room's frames in order while they are written to
-	// its connections, outside mu: changes of the room do not wait for
-	// the writes. Taken after mu.
+	// its connections, outside mu: a change of the room waits for the
+	// writes only when it has a frame of its own to send while another
+	// is being written. Taken after mu.
 	sendMu sync.Mutex
 }
 
