@@ -89,6 +89,7 @@ type Server struct {
 	engine  *engine.Engine
 	hub     *live.Hub
 	rooms   *room.Rooms
+	editor  *chartEditor
 	handler http.Handler
 
 	denials   *access.Denials // which denials are audited
@@ -172,7 +173,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	editor := &chartEditor{server: s, store: s.store, engine: s.engine, rooms: s.rooms, log: s.log}
+	s.editor = &chartEditor{server: s, store: s.store, engine: s.engine, rooms: s.rooms, log: s.log}
 	s.handler, err = web.New(web.Config{
 		Dashboards:   s.store,
 		Charts:       s.engine,
@@ -185,8 +186,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		SessionEnded: s.hub.EndSession,
 		Limits:       cfg.RateLimits,
 		Admin:        s.store,
-		Editor:       editor,
-		Layouts:      editor,
+		Editor:       s.editor,
+		Layouts:      s.editor,
 		Denials:      s.denials,
 	})
 	if err != nil {
