@@ -12,6 +12,7 @@ import (
 
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -20,7 +21,7 @@ import (
 // printed password signs in.
 func TestDemoUsers(t *testing.T) {
 	dir := t.TempDir()
-	cfg := ashreports.Config{DataDir: dir, NoDemoGenerator: true}
+	cfg := ashreports.Config{DataDir: dir, DashboardsDir: examples, NoDemoGenerator: true} // ops, in default
 	srv, err := ashreports.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +65,11 @@ func TestDemoUsers(t *testing.T) {
 	}
 	c := cookieClient(t)
 	signIn(t, s, c, "viewer@demo.example", m[1])
-	if status, body, _ := page(t, c, s.URL+"/"); status != http.StatusOK || !strings.Contains(body, "/dashboards/sales-analytics") {
-		t.Errorf("the demo viewer's list: %d, demo dashboard listed %v", status, strings.Contains(body, "/dashboards/sales-analytics"))
+	if status, body, _ := page(t, c, s.URL+"/"); status != http.StatusOK || !strings.Contains(body, "/dashboards/sales-analytics") || strings.Contains(body, "/dashboards/ops") {
+		t.Errorf("the demo viewer's list: %d, demo dashboard listed %v, default's ops listed %v", status, strings.Contains(body, "/dashboards/sales-analytics"), strings.Contains(body, "/dashboards/ops"))
+	}
+	if status, _, _ := page(t, c, s.URL+"/dashboards/ops"); status != http.StatusNotFound {
+		t.Errorf("the demo viewer got %d for the default organization's dashboard, want 404", status)
 	}
 	// A user of the default organization does not see the demo's.
 	addUser(t, s, "dee@example.com", "a long enough password", access.Admin)
@@ -91,6 +95,9 @@ func TestDemoOrganization(t *testing.T) {
 	}
 	if err := start(ashreports.Config{DataDir: t.TempDir(), NoDemoGenerator: true, DemoOrg: "demo"}); err != nil {
 		t.Errorf("demo_org demo on a fresh data directory: %v", err)
+	}
+	if err := start(ashreports.Config{DataDir: t.TempDir(), NoDemoGenerator: true, DemoOrg: "nowhere"}); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("demo_org of an organization that does not exist: %v, want not found", err)
 	}
 
 	old := t.TempDir()
@@ -170,6 +177,11 @@ func TestFirstAdmin(t *testing.T) {
 	srv.Close()
 	if _, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, NoDemo: true, Admin: &ashreports.Admin{Email: "boss@example.com", Password: "short"}}); err == nil || !strings.Contains(err.Error(), "at least 12 characters") {
 		t.Fatalf("a short admin password: %v", err)
+	}
+	for _, email := range []string{"", "boss"} {
+		if _, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, NoDemo: true, Admin: &ashreports.Admin{Email: email, Password: "a long enough password"}}); err == nil || !strings.Contains(err.Error(), "email") {
+			t.Errorf("admin email %q: %v, want a start error naming the email", email, err)
+		}
 	}
 	cfg := ashreports.Config{DataDir: dir, NoDemo: true, Admin: &ashreports.Admin{Email: "boss@example.com", Password: "a long enough password"}}
 	s := &testServer{cfg: cfg, DataDir: dir}
