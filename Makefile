@@ -24,17 +24,25 @@ run: build
 lint: assets
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags portable ./internal/live ./internal/bench
 	$(GO) tool staticcheck ./...
 	npm run typecheck
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 
+# The portable twins of the Linux fast paths (the live writer's
+# non-blocking writes, the bench's epoll pollers) run too, built with the
+# tag portable, as they run on macOS and Windows.
 test-go: assets
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags portable ./internal/live ./internal/bench
 
-# Brief fuzzing of the decoders of untrusted input: the socket's client
-# messages and the publish payload (their seed corpora also run in
-# test-go). FUZZTIME=1m fuzzes longer.
+# Brief fuzzing of the decoders of untrusted input: the WebSocket frames
+# a client sends, the socket's client messages and the publish payload
+# (their seed corpora also run in test-go). FUZZTIME=1m fuzzes longer.
 FUZZTIME ?= 10s
 fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./internal/websocket
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./internal/live
 	$(GO) test -run '^$$' -fuzz '^FuzzParseOp$$' -fuzztime $(FUZZTIME) ./chart
 

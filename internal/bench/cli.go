@@ -208,13 +208,3 @@ flags:
 	}
 	return nil
 }
-
-// gcLimit is the heap size at which the bench collects garbage: a quarter
-// of the machine's memory, at most 4 GiB (1 GiB if it cannot be read).
-func gcLimit() int64 {
-	var si syscall.Sysinfo_t
-	if err := syscall.Sysinfo(&si); err != nil {
-		return 1 << 30
-	}
-	return min(4<<30, int64(si.Totalram)*int64(si.Unit)/4)
-}

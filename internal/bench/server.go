@@ -162,8 +162,9 @@ func StartServer(ctx context.Context, o ServerOptions) (_ *Server, err error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	// The server dies with the bench, whatever happens to the bench.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// On Linux the server dies with the bench, whatever happens to the
+	// bench.
+	cmd.SysProcAttr = childAttr()
 	tail := &tailBuffer{max: 16 << 10}
 	cmd.Stderr = tail
 	stdout, err := cmd.StdoutPipe()
@@ -218,7 +219,9 @@ func (s *Server) Log() string { return s.tail.String() }
 func (s *Server) Stop() error {
 	var err error
 	s.once.Do(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		if s.cmd.Process.Signal(syscall.SIGTERM) != nil {
+			_ = s.cmd.Process.Kill() // no SIGTERM on Windows
+		}
 		t := time.NewTimer(30 * time.Second)
 		defer t.Stop()
 		select {

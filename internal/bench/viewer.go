@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/websocket"
 )
 
 // splitFrames calls fn with every protocol message of one WebSocket
@@ -234,7 +235,7 @@ func (v *viewer) stop(now bool) {
 	}
 	// A paused viewer reads again, to see the server's answer.
 	ws.resume()
-	_ = ws.write(0x8, append(binary.BigEndian.AppendUint16(nil, 1000), "bench done"...))
+	_ = ws.write(websocket.OpClose, websocket.ClosePayload(websocket.StatusNormalClosure, "bench done"))
 }
 
 // session serves one connection on a poller until it ends.
@@ -247,8 +248,8 @@ func (v *viewer) session(ws *wsConn, rest []byte) error {
 
 // message handles one WebSocket message, on the connection's poller; an
 // error ends the connection.
-func (v *viewer) message(ws *wsConn, op byte, msg []byte, now int64) error {
-	if op != 0x1 {
+func (v *viewer) message(ws *wsConn, op websocket.OpCode, msg []byte, now int64) error {
+	if op != websocket.OpText {
 		v.t.stats.ProtocolErrors++
 		v.t.fail("binary message")
 		return nil
@@ -270,7 +271,7 @@ func (v *viewer) handle(ws *wsConn, msg []byte, now int64) error {
 	splitFrames(msg, func(line []byte) bool {
 		switch v.t.handle(line, now) {
 		case actSubscribe:
-			err = ws.write(0x1, v.t.subscribeMsg())
+			err = ws.write(websocket.OpText, v.t.subscribeMsg())
 		case actClose:
 			err = errGiveUp
 		}
@@ -300,11 +301,11 @@ func viewerDialer(ip net.IP, rcvbuf int) *net.Dialer {
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
 	if rcvbuf > 0 {
+		// Set before the connection is made, so that the window it
+		// announces is already that small.
 		d.Control = func(network, address string, c syscall.RawConn) error {
 			var serr error
-			if err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			}); err != nil {
+			if err := c.Control(func(fd uintptr) { serr = setRcvBuf(fd, rcvbuf) }); err != nil {
 				return err
 			}
 			if serr != nil {

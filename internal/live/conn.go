@@ -22,6 +22,7 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/engine"
+	"github.com/ashreports/ashreports/internal/websocket"
 )
 
 // ProtocolVersion is the live protocol version (docs/protocol.md).
@@ -40,6 +41,9 @@ type conn struct {
 	raw *rawWriter
 	id  string
 	q   *queue
+	// rx checks and assembles the client's frames; only the read
+	// goroutine uses it.
+	rx websocket.Receiver
 	// binary is the connection's format: binary records, with large
 	// frames compressed, rather than JSON lines.
 	binary bool
@@ -121,7 +125,8 @@ func (c *conn) checkStalled(now int64) {
 func newConn(h *Hub, nc net.Conn, br *bufio.Reader) *conn {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	c := &conn{hub: h, nc: nc, br: br, raw: newRawWriter(nc), id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{})}
+	c := &conn{hub: h, nc: nc, br: br, raw: newRawWriter(nc), id: hex.EncodeToString(id[:]), done: make(chan struct{}), closed: make(chan struct{}),
+		rx: websocket.NewServerReceiver(16 * h.cfg.MaxMessageBytes)}
 	c.q = newQueue(h.cfg.MaxPendingOps, h.cfg.MaxPendingControl, h.cfg.Metrics.Conflations, &c.writers)
 	return c
 }
@@ -179,7 +184,7 @@ func (c *conn) send(frame []byte) { c.push(item{data: frame, kind: control}) }
 // close sends a close frame with the first code and reason given, once,
 // and waits until it is sent; the reader then ends when the peer answers,
 // or after closeTimeout, and run closes the socket.
-func (c *conn) close(code statusCode, reason string) {
+func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
 		c.reason = disconnectReason(code, reason)
@@ -189,7 +194,7 @@ func (c *conn) close(code statusCode, reason string) {
 		c.wmu.Lock()
 		// Finish a message cut short, so that the close frame is a frame.
 		if _, err := c.nc.Write(c.rest); err == nil {
-			_, _ = c.nc.Write(frame(nil, opClose, closePayload(code, reason)))
+			_, _ = c.nc.Write(websocket.AppendFrame(nil, websocket.OpClose, websocket.ClosePayload(code, reason)))
 		}
 		c.rest = nil
 		c.wmu.Unlock()
@@ -205,7 +210,7 @@ func (c *conn) close(code statusCode, reason string) {
 func (c *conn) abort(reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
-		c.reason = disconnectReason(statusPolicyViolation, reason)
+		c.reason = disconnectReason(websocket.StatusPolicyViolation, reason)
 		_ = c.closeSocket()
 		close(c.closed)
 	})
@@ -233,7 +238,7 @@ func (c *conn) run() {
 	c.readLoop()
 	// The peer went away or closed first, or this waits for the close
 	// under way (shutdown, slow consumer).
-	c.close(statusNormalClosure, "")
+	c.close(websocket.StatusNormalClosure, "")
 	c.q.shutdown()
 	close(c.done)
 	c.writers.Wait()
@@ -247,9 +252,19 @@ func (c *conn) run() {
 	c.hub.cfg.Metrics.Disconnects.WithLabelValues(c.reason).Inc()
 }
 
-// buffers are the writers' and readers' scratch space, shared so that an
-// idle connection holds none.
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// buffers are the readers' scratch space, and msgBufs the writers',
+// shared so that an idle connection holds none.
+var (
+	buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	msgBufs = sync.Pool{New: func() any { return new(msgBuf) }}
+)
+
+// msgBuf is where a writer builds a message: the frame header's room,
+// then the frames, and the header writer that fills that room in.
+type msgBuf struct {
+	bytes.Buffer
+	hw websocket.HeaderWriter
+}
 
 // writeState is what writePending did.
 type writeState uint8
@@ -329,7 +344,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 	if !nonblock {
 		switch n, err := c.writeRest(); {
 		case err != nil:
-			c.close(statusInternalError, "write failed")
+			c.close(websocket.StatusInternalError, "write failed")
 			return ended
 		case n > 0:
 			state = wrote
@@ -340,7 +355,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 	items, resync, overflow, ping := c.q.take(c.spare)
 	c.spare = items[:0]
 	if overflow {
-		c.end(nonblock, statusPolicyViolation, "slow consumer: too many frames pending")
+		c.end(nonblock, websocket.StatusPolicyViolation, "slow consumer: too many frames pending")
 		return ended
 	}
 	if ping {
@@ -348,9 +363,9 @@ func (c *conn) writePending(nonblock bool) writeState {
 		// whose ping goes unanswered past PingTimeout; the reader clears
 		// pingingSince when the pong comes.
 		c.pingingSince.CompareAndSwap(0, time.Now().UnixNano())
-		full, err := c.writeMsg(frame(nil, opPing, nil), nonblock)
+		full, err := c.writeMsg(websocket.AppendFrame(nil, websocket.OpPing, nil), nonblock)
 		if err != nil {
-			c.end(nonblock, statusInternalError, "write failed")
+			c.end(nonblock, websocket.StatusInternalError, "write failed")
 			return ended
 		}
 		state = max(state, wrote)
@@ -363,7 +378,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 		full, err := c.writeBatch(items, resync, nonblock)
 		if err != nil {
 			// Unless the watchdog dropped it already (and said why).
-			c.end(nonblock, statusInternalError, "write failed")
+			c.end(nonblock, websocket.StatusInternalError, "write failed")
 			return ended
 		}
 		clear(items)
@@ -381,7 +396,7 @@ func (c *conn) writePending(nonblock bool) writeState {
 // end closes the connection from its writer. A writer that must not wait
 // for the socket (nonblock: it is delivering to other viewers too) leaves
 // the close, which writes a close frame, to a goroutine of its own.
-func (c *conn) end(nonblock bool, code statusCode, reason string) {
+func (c *conn) end(nonblock bool, code websocket.StatusCode, reason string) {
 	if !nonblock {
 		c.close(code, reason)
 		return
@@ -413,11 +428,11 @@ func (c *conn) batchWindow() bool {
 }
 
 // disconnectReason is the metric label of a close.
-func disconnectReason(code statusCode, reason string) string {
+func disconnectReason(code websocket.StatusCode, reason string) string {
 	switch {
-	case code == statusGoingAway:
+	case code == websocket.StatusGoingAway:
 		return "shutdown"
-	case code == statusNormalClosure:
+	case code == websocket.StatusNormalClosure:
 		return "client"
 	case strings.HasPrefix(reason, "slow consumer"):
 		return "slow_consumer"
@@ -433,29 +448,30 @@ func disconnectReason(code statusCode, reason string) string {
 // and reports full when the socket took only part.
 func (c *conn) writeBatch(items []item, resync map[string]bool, nonblock bool) (full bool, err error) {
 	sent := &c.sent
-	buf := buffers.Get().(*bytes.Buffer)
+	mb := msgBufs.Get().(*msgBuf)
+	buf := &mb.Buffer
 	defer func() {
 		if buf.Cap() <= 1<<20 {
 			buf.Reset()
-			buffers.Put(buf)
+			msgBufs.Put(mb)
 		}
 	}()
 	// Each message is built after room for its frame header.
-	var room [maxHeader]byte
+	var room [websocket.MaxServerHeader]byte
+	const maxHeader = websocket.MaxServerHeader
 	buf.Reset()
 	buf.Write(room[:])
 	m := c.hub.cfg.Metrics
 	frames := 0
-	opcode := byte(opText)
+	opcode := websocket.OpText
 	if c.binary {
-		opcode = opBinary
+		opcode = websocket.OpBinary
 	}
 	flush := func() error {
 		m.BatchFrames.Observe(float64(frames))
 		frames = 0
 		b := buf.Bytes()
-		i := putHeader(b, opcode, len(b)-maxHeader)
-		f, err := c.writeMsg(b[i:], nonblock)
+		f, err := c.writeMsg(mb.hw.Frame(b, opcode), nonblock)
 		if err != nil {
 			return err
 		}
@@ -474,7 +490,7 @@ func (c *conn) writeBatch(items []item, resync map[string]bool, nonblock bool) (
 					return err
 				}
 			}
-			f, err := c.writeMsg(frame(nil, it.ctl, it.data), nonblock)
+			f, err := c.writeMsg(websocket.AppendFrame(nil, it.ctl, it.data), nonblock)
 			full = full || f
 			return err
 		}
@@ -618,21 +634,20 @@ func (c *conn) readLoop() {
 // readMessage reads and handles one client message, answering the control
 // frames before it; false when the connection ended.
 func (c *conn) readMessage(buf *bytes.Buffer, limit int64) bool {
-	typ, size, err := c.readData(buf, limit+1, 16*limit)
+	typ, size, err := c.rx.ReadMessage(c.br, buf, limit+1, c.control)
 	if err != nil {
-		var pe *errProtocol
-		if errors.As(err, &pe) {
-			c.close(pe.code, pe.msg)
+		if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
+			c.close(ce.Code, ce.Reason)
 		}
 		return false
 	}
 	switch {
 	case size > limit:
 		c.reply(refOf(buf.Bytes()), nil, apperr.Errorf(apperr.TooLarge, "message larger than %d bytes", limit))
-	case typ != opText:
+	case typ != websocket.OpText:
 		c.reply("", nil, apperr.Errorf(apperr.Invalid, "binary frames are not supported by protocol version %d", ProtocolVersion))
 	case !utf8.Valid(buf.Bytes()):
-		c.close(statusInvalidPayload, "text message is not UTF-8")
+		c.close(websocket.StatusInvalidPayload, "text message is not UTF-8")
 		return false
 	default:
 		// Handled on a goroutine of its own, waited for: handling (JSON,
@@ -648,56 +663,13 @@ func (c *conn) readMessage(buf *bytes.Buffer, limit int64) bool {
 	return true
 }
 
-// readData reads frames until a whole data message is read, keeping its
-// first keep bytes in buf and returning its opcode and whole size. It
-// answers pings, notes pongs, and returns io.EOF at the peer's close
-// frame. A message over hard bytes is an error.
-func (c *conn) readData(buf *bytes.Buffer, keep, hard int64) (typ byte, size int64, err error) {
-	for {
-		h, err := readHeader(c.br)
-		if err != nil {
-			return 0, 0, err
-		}
-		switch h.op {
-		case opPing, opPong, opClose:
-			var p [125]byte
-			b := p[:h.length]
-			if _, err := io.ReadFull(c.br, b); err != nil {
-				return 0, 0, err
-			}
-			unmask(b, h.mask, 0)
-			switch h.op {
-			case opPing:
-				c.push(item{data: bytes.Clone(b), kind: control, ctl: opPong})
-			case opPong:
-				c.pingingSince.Store(0)
-			default:
-				if len(b) == 1 {
-					return 0, 0, &errProtocol{statusProtocolError, "close frame with a 1-byte body"}
-				}
-				return 0, 0, io.EOF
-			}
-			continue
-		case opContinuation:
-			if typ == 0 {
-				return 0, 0, &errProtocol{statusProtocolError, "continuation frame outside a message"}
-			}
-		default:
-			if typ != 0 {
-				return 0, 0, &errProtocol{statusProtocolError, "new message before the last one ended"}
-			}
-			typ = h.op
-		}
-		if size+h.length > hard {
-			return 0, 0, &errProtocol{statusMessageTooBig, "message too big"}
-		}
-		if err := readPayload(c.br, h, buf, max(0, min(h.length, keep-size))); err != nil {
-			return 0, 0, err
-		}
-		size += h.length
-		if h.fin {
-			return typ, size, nil
-		}
+// control answers a ping with its pong and notes a pong.
+func (c *conn) control(op websocket.OpCode, payload []byte) {
+	switch op {
+	case websocket.OpPing:
+		c.push(item{data: bytes.Clone(payload), kind: control, ctl: websocket.OpPong})
+	case websocket.OpPong:
+		c.pingingSince.Store(0)
 	}
 }
 
@@ -877,7 +849,7 @@ func (c *conn) subscribe(m clientMsg) {
 	c.whoMu.Unlock()
 	if moved {
 		if err := c.hub.authorize(ctx, sub, access.ViewCharts, m.Chart); err != nil {
-			go c.close(statusPolicyViolation, "access changed")
+			go c.close(websocket.StatusPolicyViolation, "access changed")
 			return
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/telemetry"
+	"github.com/ashreports/ashreports/internal/websocket"
 )
 
 // Streams is the chart engine as the hub uses it.
@@ -258,13 +260,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.conns.Done()
 		return
 	}
-	nc, br, err := accept(w, r, h.cfg.OriginPatterns, h.cfg.SendBuffer)
+	nc, br, err := websocket.Accept(w, r, websocket.AcceptOptions{Origins: h.cfg.OriginPatterns, ReadBuffer: readBufferSize})
 	if err != nil {
 		// accept has written the HTTP error.
 		h.cfg.Logger.Debug("websocket accept", "err", err)
 		h.leave(who)
 		h.conns.Done()
 		return
+	}
+	// Linux grows a socket's send buffer up to 4 MiB for a reader that
+	// lags: frames there are out of reach of conflation, and a viewer
+	// that reads again would first wade through seconds of stale ops.
+	if tc, ok := nc.(*net.TCPConn); ok && h.cfg.SendBuffer > 0 {
+		_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
 	}
 	c := newConn(h, nc, br)
 	c.who = who
@@ -282,7 +290,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.liveMu.Unlock()
 		if h.ctx.Err() != nil {
 			// Close began before this connection was registered.
-			go c.close(statusGoingAway, "server shutting down")
+			go c.close(websocket.StatusGoingAway, "server shutting down")
 		}
 		c.run()
 		h.liveMu.Lock()
@@ -291,6 +299,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.leave(who)
 	}()
 }
+
+// readBufferSize is a connection's read buffer. Client messages are small
+// and rare; net/http's 4 KiB would be kept for each idle viewer.
+const readBufferSize = 256
 
 // Close closes every connection with "going away" and waits for them to
 // end. The hub accepts no connection afterwards.
@@ -307,7 +319,7 @@ func (h *Hub) Close() {
 	h.liveMu.Unlock()
 	var closers sync.WaitGroup
 	for _, c := range conns {
-		closers.Go(func() { c.close(statusGoingAway, "server shutting down") })
+		closers.Go(func() { c.close(websocket.StatusGoingAway, "server shutting down") })
 	}
 	closers.Wait()
 	h.conns.Wait()

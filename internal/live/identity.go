@@ -10,6 +10,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/websocket"
 )
 
 // Identity is who a connection belongs to, as the web layer found it
@@ -88,7 +89,7 @@ func (h *Hub) leave(id Identity) {
 func (h *Hub) EndSession(session string) {
 	for _, c := range h.liveConns() {
 		if c.identity().Session == session {
-			go c.close(statusPolicyViolation, "signed out")
+			go c.close(websocket.StatusPolicyViolation, "signed out")
 		}
 	}
 }
@@ -123,7 +124,7 @@ func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subjec
 				h.cfg.Logger.Error("recheck access", "err", err)
 				continue
 			}
-			go c.close(statusPolicyViolation, "access changed")
+			go c.close(websocket.StatusPolicyViolation, "access changed")
 			continue
 		}
 		c.whoMu.Lock()

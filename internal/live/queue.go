@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ashreports/ashreports/internal/websocket"
 )
 
 // kind is what a queued frame is, which decides how the writer treats it.
@@ -33,7 +35,7 @@ type item struct {
 	high   bool
 	// ctl is the opcode of a WebSocket control frame (a pong) whose
 	// payload is data; 0 for frames of the protocol.
-	ctl byte
+	ctl websocket.OpCode
 	at  int64       // op frames: publish time, Unix nanoseconds
 	z   *compressed // frames over the threshold: their compressed form
 }

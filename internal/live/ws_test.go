@@ -14,6 +14,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/telemetry"
+	"github.com/ashreports/ashreports/internal/websocket"
 )
 
 func wsHub(t *testing.T) *httptest.Server {
@@ -31,40 +32,14 @@ func wsHub(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func TestHandshakeRefusals(t *testing.T) {
-	srv := wsHub(t)
-	upgrade := func(r *http.Request) {
-		r.Header.Set("Connection", "Upgrade")
-		r.Header.Set("Upgrade", "websocket")
-		r.Header.Set("Sec-WebSocket-Version", "13")
-		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	}
-	for _, tc := range []struct {
-		name   string
-		method string
-		edit   func(*http.Request)
-		want   int
-	}{
-		{"POST", http.MethodPost, upgrade, http.StatusMethodNotAllowed},
-		{"plain GET", http.MethodGet, func(*http.Request) {}, http.StatusUpgradeRequired},
-		{"version 8", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Sec-WebSocket-Version", "8") }, http.StatusUpgradeRequired},
-		{"bad key", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Sec-WebSocket-Key", "short") }, http.StatusBadRequest},
-		{"foreign origin", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Origin", "https://evil.example") }, http.StatusForbidden},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, srv.URL, nil)
-			tc.edit(req)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
-			}
-		})
-	}
-}
+// The opcodes, as the raw client writes them.
+const (
+	opContinuation = byte(websocket.OpContinuation)
+	opText         = byte(websocket.OpText)
+	opClose        = byte(websocket.OpClose)
+	opPing         = byte(websocket.OpPing)
+	opPong         = byte(websocket.OpPong)
+)
 
 // rawClient is a WebSocket client that writes frames by hand.
 type rawClient struct {
@@ -104,6 +79,9 @@ func dialRaw(t *testing.T, srv *httptest.Server) *rawClient {
 // send writes one frame; masked as a client must unless told otherwise.
 func (c *rawClient) send(b0 byte, payload []byte, masked bool) {
 	b := []byte{b0, byte(len(payload))}
+	if len(payload) > 125 {
+		b = binary.BigEndian.AppendUint16([]byte{b0, 126}, uint16(len(payload)))
+	}
 	key := [4]byte{1, 2, 3, 4}
 	if masked {
 		b[1] |= 0x80
@@ -112,7 +90,9 @@ func (c *rawClient) send(b0 byte, payload []byte, masked bool) {
 	start := len(b)
 	b = append(b, payload...)
 	if masked {
-		unmask(b[start:], key, 0)
+		for i := range payload {
+			b[start+i] ^= key[i&3]
+		}
 	}
 	if _, err := c.nc.Write(b); err != nil {
 		c.t.Fatal(err)
@@ -174,6 +154,19 @@ func TestFramesFromTheClient(t *testing.T) {
 			t.Errorf("got op %d %q, want pong abc", op, p)
 		}
 	})
+	t.Run("ping between the frames of a message", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		msg := `{"type":"ping","ref":"r2"}`
+		c.send(opText, []byte(msg[:10]), true)
+		c.send(0x80|opPing, []byte("mid"), true)
+		c.send(0x80|opContinuation, []byte(msg[10:]), true)
+		if op, p := c.read(); op != opPong || string(p) != "mid" {
+			t.Errorf("got op %d %q, want pong mid", op, p)
+		}
+		if op, p := c.read(); op != opText || !strings.Contains(string(p), `"ref":"r2"`) {
+			t.Errorf("reply: op %d %s", op, p)
+		}
+	})
 	for _, tc := range []struct {
 		name   string
 		b0     byte
@@ -187,12 +180,51 @@ func TestFramesFromTheClient(t *testing.T) {
 		{"stray continuation", 0x80 | opContinuation, []byte(`{}`), true, 1002},
 		{"not UTF-8", 0x80 | opText, []byte{0xff, 0xfe}, true, 1007},
 		{"client close", 0x80 | opClose, []byte{0x03, 0xe8}, true, 1000},
+		{"close without a code", 0x80 | opClose, nil, true, 1000},
+		{"close with an application code", 0x80 | opClose, []byte{0x0f, 0xa0, 'b', 'y', 'e'}, true, 1000},
+		{"close with a 1-byte body", 0x80 | opClose, []byte{0x03}, true, 1002},
+		{"close reason not UTF-8", 0x80 | opClose, []byte{0x03, 0xe8, 0xff}, true, 1007},
+		{"ping longer than 125 bytes", 0x80 | opPing, make([]byte, 126), true, 1002},
+		{"fragmented ping", opPing, []byte("x"), true, 1002},
+		{"reserved control opcode", 0x80 | 0xB, nil, true, 1002},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialRaw(t, srv)
 			c.send(tc.b0, tc.data, tc.masked)
 			if code := c.closeCode(); code != tc.want {
 				t.Errorf("close code %d, want %d", code, tc.want)
+			}
+		})
+	}
+}
+
+// TestInvalidCloseCodes: a close frame with a code that no endpoint may
+// send (RFC 6455 section 7.4; the Autobahn cases 7.9.x) is answered with
+// 1002, and one with a code that may be sent with a normal close.
+func TestInvalidCloseCodes(t *testing.T) {
+	srv := wsHub(t)
+	var invalid []uint16
+	for code := range uint16(1000) {
+		if code%97 == 0 || code == 999 {
+			invalid = append(invalid, code)
+		}
+	}
+	invalid = append(invalid, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535)
+	for _, code := range invalid {
+		t.Run(strconv.Itoa(int(code)), func(t *testing.T) {
+			c := dialRaw(t, srv)
+			c.send(0x80|opClose, binary.BigEndian.AppendUint16(nil, code), true)
+			if got := c.closeCode(); got != 1002 {
+				t.Errorf("close %d answered with %d, want 1002", code, got)
+			}
+		})
+	}
+	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
+		t.Run(strconv.Itoa(int(code)), func(t *testing.T) {
+			c := dialRaw(t, srv)
+			c.send(0x80|opClose, binary.BigEndian.AppendUint16(nil, code), true)
+			if got := c.closeCode(); got != 1000 {
+				t.Errorf("close %d answered with %d, want 1000", code, got)
 			}
 		})
 	}
@@ -228,7 +260,7 @@ func TestFanOutOverTCP(t *testing.T) {
 		_ = cc.SetDeadline(time.Now().Add(20 * time.Second))
 		clients[i] = &rawClient{t: t, nc: cc, br: bufio.NewReader(cc)}
 		conns[i] = newConn(h, sc, bufio.NewReader(sc))
-		if conns[i].raw == nil {
+		if rawWrites && conns[i].raw == nil {
 			t.Fatal("a TCP connection has no raw writer")
 		}
 		if _, err := h.subscribe(conns[i], s, false, nil); err != nil {
@@ -293,6 +325,9 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // together (more waiting) reach a viewer in one WebSocket message, at most
 // maxHeld ops to a message, even with the batching window off.
 func TestHeldOpsLeaveTogether(t *testing.T) {
+	if !rawWrites {
+		t.Skip("without raw writes a writer goroutine writes what is queued when it runs, held or not")
+	}
 	streams := &fakeStreams{SnapshotFn: func(string) ([]byte, uint64, error) { return []byte("snap"), 0, nil }}
 	broker := &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}
 	h := NewHub(HubConfig{Streams: streams, Broker: broker, Metrics: telemetry.Discard(), BatchWindow: -1})
@@ -348,8 +383,8 @@ func TestControlFloodClosesAsSlowConsumer(t *testing.T) {
 	}
 	_ = cc.SetDeadline(time.Now().Add(20 * time.Second))
 	client := &rawClient{t: t, nc: cc, br: bufio.NewReader(cc)}
-	if code := client.closeCode(); code != int(statusPolicyViolation) {
-		t.Errorf("close code %d, want %d", code, statusPolicyViolation)
+	if code := client.closeCode(); code != int(websocket.StatusPolicyViolation) {
+		t.Errorf("close code %d, want %d", code, websocket.StatusPolicyViolation)
 	}
 	c.q.shutdown()
 	close(c.done)
