@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ashreports/ashreports/internal/logtest"
 	"log/slog"
 	"maps"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/logtest"
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"

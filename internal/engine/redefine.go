@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"maps"
 	"reflect"
 	"sync"
 
@@ -13,25 +11,6 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
-
-func emptyTable() chart.Table { return chart.Table{Columns: []chart.Column{}, Rows: [][]any{}} }
-
-// run runs q with params and casts its result; it returns the result and
-// the hash that tells whether it changed.
-func (e *Engine) run(ctx context.Context, q *dashboard.Query, params map[string]string) (chart.Table, [sha256.Size]byte, error) {
-	t, err := e.cfg.Querier.Query(ctx, q.Source, q.SQL, maps.Clone(params))
-	if err == nil {
-		err = q.Cast(&t)
-	}
-	if err != nil {
-		return t, [sha256.Size]byte{}, err
-	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return t, [sha256.Size]byte{}, err
-	}
-	return t, sha256.Sum256(b), nil
-}
 
 // Try returns the state a chart would show with definition def, without
 // changing anything: it runs def's query with its default filters, within
