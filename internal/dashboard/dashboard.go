@@ -16,7 +16,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/source"
+	"github.com/ashreports/ashreports/internal/sqlparam"
 )
 
 // Dashboard is a titled grid of charts.
@@ -217,7 +217,7 @@ func (c *Chart) Validate() error {
 		}
 		// The same check as at every run: one read-only statement whose
 		// parameters are all declared.
-		if _, _, err := source.Bind(q.SQL, source.Question, defaults); err != nil {
+		if _, _, err := sqlparam.Bind(q.SQL, sqlparam.Question, defaults); err != nil {
 			return &chart.FieldError{Field: "query.sql", Message: err.Error()}
 		}
 		for name, typ := range q.Types {

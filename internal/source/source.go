@@ -13,6 +13,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/sqlparam"
 )
 
 // Defaults for queries.
@@ -37,7 +38,7 @@ func OpenSQLite(name, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open source %q: %w", name, err)
 	}
-	return &DB{Name: name, db: db, style: Question, timeout: DefaultTimeout, maxRows: DefaultMaxRows}, nil
+	return &DB{Name: name, db: db, style: sqlparam.Question, timeout: DefaultTimeout, maxRows: DefaultMaxRows}, nil
 }
 
 // Close closes the source's connections.
@@ -47,7 +48,7 @@ func (d *DB) Close() error { return d.db.Close() }
 // whose column types come from the values: numbers, strings, bools and
 // times. A column with only NULLs is a string column.
 func (d *DB) Query(ctx context.Context, query string, params map[string]string) (chart.Table, error) {
-	q, args, err := Bind(query, d.style, params)
+	q, args, err := sqlparam.Bind(query, d.style, params)
 	if err != nil {
 		return chart.Table{}, apperr.Errorf(apperr.Invalid, "source %q: %v", d.Name, err)
 	}
