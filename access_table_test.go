@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -45,7 +46,7 @@ func TestAccessTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	tara := addUser(t, s, "tara@example.com", pw, "") // given a role by the admin actions
-	if err := db.CreateToken(ctx, store.Token{ID: "tok_table", OrgID: store.DefaultOrg, Name: "table", SecretHash: "unused", Scopes: []access.Permission{access.ViewCharts}}); err != nil {
+	if err := db.CreateToken(ctx, auth.Token{ID: "tok_table", OrgID: auth.DefaultOrg, Name: "table", SecretHash: "unused", Scopes: []access.Permission{access.ViewCharts}}); err != nil {
 		t.Fatal(err)
 	}
 	otherOrgAdmin(t, s, db, "gina@globex.example", pw)
@@ -269,10 +270,10 @@ func socketOutcome(t *testing.T, s *testServer, a actor, msg map[string]any) str
 
 // otherOrgAdmin makes organization "globex" and its admin, a member of
 // no other organization.
-func otherOrgAdmin(t *testing.T, s *testServer, db *store.Store, email, pw string) store.User {
+func otherOrgAdmin(t *testing.T, s *testServer, db *store.Store, email, pw string) auth.User {
 	t.Helper()
 	ctx := context.Background()
-	if err := db.CreateOrganization(ctx, store.Organization{ID: "globex", Name: "Globex"}); err != nil {
+	if err := db.CreateOrganization(ctx, auth.Organization{ID: "globex", Name: "Globex"}); err != nil {
 		t.Fatal(err)
 	}
 	u := addUser(t, s, email, pw, "")
@@ -280,7 +281,7 @@ func otherOrgAdmin(t *testing.T, s *testServer, db *store.Store, email, pw strin
 		t.Fatal(err)
 	}
 	// addUser made them a member of default.
-	if err := db.RemoveMembership(ctx, store.DefaultOrg, u.ID); err != nil {
+	if err := db.RemoveMembership(ctx, auth.DefaultOrg, u.ID); err != nil {
 		t.Fatal(err)
 	}
 	return u

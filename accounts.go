@@ -13,9 +13,9 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/live"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // Admin is the first administrator, created at start when the server has
@@ -101,7 +101,7 @@ func (s *Server) demoOrg(ctx context.Context, cfg Config, demoDash string) (stri
 			return "", err
 		}
 	}
-	err := s.store.CreateOrganization(ctx, store.Organization{ID: "demo", Name: "Demo"})
+	err := s.store.CreateOrganization(ctx, auth.Organization{ID: "demo", Name: "Demo"})
 	if apperr.CodeOf(err) != apperr.Conflict {
 		return "demo", err
 	}
@@ -128,7 +128,7 @@ func (s *Server) demoOrg(ctx context.Context, cfg Config, demoDash string) (stri
 }
 
 func (s *Server) addUser(ctx context.Context, email, password string, role access.Role, why string) error {
-	return s.addUserIn(ctx, store.DefaultOrg, email, password, role, why)
+	return s.addUserIn(ctx, auth.DefaultOrg, email, password, role, why)
 }
 
 func (s *Server) addUserIn(ctx context.Context, orgID, email, password string, role access.Role, why string) error {
@@ -137,14 +137,14 @@ func (s *Server) addUserIn(ctx context.Context, orgID, email, password string, r
 		return err
 	}
 	name, _, _ := strings.Cut(email, "@")
-	u := store.User{ID: auth.NewID("usr"), Email: email, Name: name, PasswordHash: hash}
+	u := auth.User{ID: auth.NewID("usr"), Email: email, Name: name, PasswordHash: hash}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return err
 	}
 	if err := s.store.SetMembership(ctx, orgID, u.ID, role); err != nil {
 		return err
 	}
-	return s.store.RecordAudit(ctx, store.AuditEntry{OrgID: orgID, ActorKind: "server", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s, %s", why, email, role)})
+	return s.store.RecordAudit(ctx, audit.Entry{OrgID: orgID, ActorKind: "server", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s, %s", why, email, role)})
 }
 
 // demoAccounts creates the demo users that do not exist yet, with made-up
@@ -158,7 +158,7 @@ func (s *Server) joinDemo(ctx context.Context, orgID, userID string, role access
 	if err != nil {
 		return err
 	}
-	if len(ms) == 0 || slices.ContainsFunc(ms, func(m store.Membership) bool { return m.OrgID == orgID }) {
+	if len(ms) == 0 || slices.ContainsFunc(ms, func(m auth.Membership) bool { return m.OrgID == orgID }) {
 		return nil
 	}
 	return s.store.SetMembership(ctx, orgID, userID, role)
@@ -256,7 +256,7 @@ func (s *Server) authorizeChart(ctx context.Context, who access.Subject, p acces
 func (s *Server) decide(ctx context.Context, who access.Subject, p access.Permission, res access.Resource, target string) error {
 	d := access.Decide(who, p, res)
 	if s.denials.Audited(who, p, target, d) {
-		if err := s.store.RecordAudit(ctx, store.DenialEntry(who, p, target, d.Reason)); err != nil {
+		if err := s.store.RecordAudit(ctx, audit.Denial(who, p, target, d.Reason)); err != nil {
 			s.log.Error("audit", "err", err)
 		}
 	}

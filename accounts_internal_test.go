@@ -8,6 +8,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/store"
 )
@@ -24,20 +25,20 @@ func TestRefreshIdentityOfASocket(t *testing.T) {
 	}
 	defer st.Close()
 	s := &Server{store: st, ident: newIdentities(st)}
-	if err := st.CreateUser(ctx, store.User{ID: "u", Email: "u@example.com", Name: "u", PasswordHash: "h"}); err != nil {
+	if err := st.CreateUser(ctx, auth.User{ID: "u", Email: "u@example.com", Name: "u", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetMembership(ctx, store.DefaultOrg, "u", access.Viewer); err != nil {
+	if err := st.SetMembership(ctx, auth.DefaultOrg, "u", access.Viewer); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	add := func(hash string, created, seen time.Time) live.Identity {
 		t.Helper()
-		if err := st.CreateSession(ctx, store.Session{IDHash: hash, UserID: "u", OrgID: store.DefaultOrg, CSRFToken: "c", MaxConnections: 10,
+		if err := st.CreateSession(ctx, auth.Session{IDHash: hash, UserID: "u", OrgID: auth.DefaultOrg, CSRFToken: "c", MaxConnections: 10,
 			CreatedAt: created, LastSeenAt: seen, ExpiresAt: created.Add(12 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		return live.Identity{Subject: access.Subject{Kind: access.User, ID: "u", OrgID: store.DefaultOrg}, Session: hash}
+		return live.Identity{Subject: access.Subject{Kind: access.User, ID: "u", OrgID: auth.DefaultOrg}, Session: hash}
 	}
 
 	idle := add("idle", now.Add(-3*time.Hour), now.Add(-2*time.Hour)) // idle for 2 h, alive for 9 more

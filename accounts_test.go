@@ -13,6 +13,7 @@ import (
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -101,7 +102,7 @@ func TestDemoOrganization(t *testing.T) {
 	}
 
 	old := t.TempDir()
-	if err := start(ashreports.Config{DataDir: old, NoDemoGenerator: true, DemoOrg: store.DefaultOrg}); err != nil {
+	if err := start(ashreports.Config{DataDir: old, NoDemoGenerator: true, DemoOrg: auth.DefaultOrg}); err != nil {
 		t.Fatal(err)
 	}
 	if err := start(ashreports.Config{DataDir: old, NoDemoGenerator: true}); err != nil {
@@ -111,7 +112,7 @@ func TestDemoOrganization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if org, err := db.DashboardOrg(ctx, "sales-analytics"); err != nil || org != store.DefaultOrg {
+	if org, err := db.DashboardOrg(ctx, "sales-analytics"); err != nil || org != auth.DefaultOrg {
 		t.Errorf("an older data directory's demo moved to %q (%v), want it kept in default", org, err)
 	}
 	db.Close()
@@ -120,7 +121,7 @@ func TestDemoOrganization(t *testing.T) {
 	db, _ = store.OpenSQLite(ctx, store.Path(old))
 	editor, _ := db.UserByEmail(ctx, "editor@demo.example")
 	removed, _ := db.UserByEmail(ctx, "viewer@demo.example")
-	if err := db.RemoveMembership(ctx, store.DefaultOrg, removed.ID); err != nil {
+	if err := db.RemoveMembership(ctx, auth.DefaultOrg, removed.ID); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -131,7 +132,7 @@ func TestDemoOrganization(t *testing.T) {
 	if org, err := db.DashboardOrg(ctx, "sales-analytics"); err != nil || org != "demo" {
 		t.Errorf("demo_org demo: the demo is in %q (%v)", org, err)
 	}
-	if ms, _ := db.Memberships(ctx, editor.ID); !slices.Contains(ms, store.Membership{OrgID: "demo", Role: access.Editor}) {
+	if ms, _ := db.Memberships(ctx, editor.ID); !slices.Contains(ms, auth.Membership{OrgID: "demo", Role: access.Editor}) {
 		t.Errorf("the demo editor's memberships after the move: %+v, want editor of demo", ms)
 	}
 	if ms, _ := db.Memberships(ctx, removed.ID); len(ms) != 0 {
@@ -144,7 +145,7 @@ func TestDemoOrganization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CreateOrganization(ctx, store.Organization{ID: "demo", Name: "Demolition Ltd"}); err != nil {
+	if err := db.CreateOrganization(ctx, auth.Organization{ID: "demo", Name: "Demolition Ltd"}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/ashreports/ashreports/internal/access"
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/audit"
+	"github.com/ashreports/ashreports/internal/auth"
 )
 
 // TestNotFoundDenialsAreNotAudited: an admin relies on the audit log to
@@ -46,13 +47,13 @@ func TestNotFoundDenialsAreNotAudited(t *testing.T) {
 	}
 
 	// Denials are written before the response, in the subject's organization.
-	deniedOf := func(org string) []store.AuditEntry {
+	deniedOf := func(org string) []audit.Entry {
 		t.Helper()
 		log, err := db.AuditLog(ctx, org, 0, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []store.AuditEntry
+		var out []audit.Entry
 		for _, e := range log {
 			if e.Action == "denied" {
 				out = append(out, e)
@@ -63,7 +64,7 @@ func TestNotFoundDenialsAreNotAudited(t *testing.T) {
 	if got := deniedOf("globex"); len(got) != 0 {
 		t.Errorf("Globex's audit log has denials of its admin's requests for another organization's resources: %+v", got)
 	}
-	got := deniedOf(store.DefaultOrg)
+	got := deniedOf(auth.DefaultOrg)
 	if len(got) != 1 || got[0].ActorID != vera.ID || got[0].Target != "orders" || !strings.HasPrefix(got[0].Detail, "publish_data: ") {
 		t.Errorf("default organization's denials: %+v, want only the viewer's refused publish_data on orders", got)
 	}

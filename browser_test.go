@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ashreports/ashreports/internal/access"
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/auth"
 )
 
 // browser starts headless Chromium for the test. Without Chromium the test
@@ -696,11 +696,11 @@ func TestBrowserAdministration(t *testing.T) {
 	}
 	waitJS(t, ctx, 15*time.Second, `/ashr_/.test(document.querySelector('[data-token-secret]').textContent)`, "the new token's secret was not shown")
 	screenshot(t, ctx, "administration.png")
-	toks, err := db.Tokens(context.Background(), store.DefaultOrg)
+	toks, err := db.Tokens(context.Background(), auth.DefaultOrg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var made store.Token
+	var made auth.Token
 	for _, tk := range toks {
 		if tk.Name == "ci" {
 			made = tk

@@ -10,8 +10,8 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // editor signs in a new editor of the default organization.
@@ -185,7 +185,7 @@ func TestChartEditReachesViewers(t *testing.T) {
 	}
 
 	// The audit log holds both edits, with what changed and no SQL.
-	log := s.auditLog(t, store.DefaultOrg)
+	log := s.auditLog(t, auth.DefaultOrg)
 	var edits []string
 	for _, e := range log {
 		if e.Action == "chart_edited" && e.Target == "product-performance" {
@@ -348,7 +348,7 @@ func TestDashboardChangesOverHTTP(t *testing.T) {
 	}
 	def.ID, def.Config.Title = "refunds", "Refunds"
 	status, b := ed.send(t, "POST", s.URL+"/api/v1/dashboards/ops/charts", editJSON(t, def, l.Version))
-	var added store.Layout
+	var added dashboard.Layout
 	if status != http.StatusCreated || json.Unmarshal(b, &added) != nil || added.Version <= l.Version || added.Charts[len(added.Charts)-1].ID != "refunds" {
 		t.Fatalf("add a chart: %d %s, want 201 with the layout ending in refunds", status, b)
 	}
@@ -366,7 +366,7 @@ func TestDashboardChangesOverHTTP(t *testing.T) {
 			t.Fatal("the new chart's pushed data was not saved within 10s")
 		}
 	}
-	kept, _ := json.Marshal(store.Layout{Version: added.Version, Charts: added.Charts[:len(added.Charts)-1]})
+	kept, _ := json.Marshal(dashboard.Layout{Version: added.Version, Charts: added.Charts[:len(added.Charts)-1]})
 	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/dashboards/ops/layout", string(kept)); status != http.StatusOK {
 		t.Fatalf("remove the chart: %d %s", status, b)
 	}

@@ -127,7 +127,7 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 		return err
 	}
 	var defs []dashboard.Chart
-	var updates []store.ChartUpdate
+	var updates []dashboard.VersionedChart
 	for _, ch := range d.Charts {
 		ch, v, err := c.store.ChartVersion(ctx, ch.ID)
 		if err != nil {
@@ -154,7 +154,7 @@ func (c *chartEditor) SaveDefaults(ctx context.Context, by access.Subject, dashb
 		}
 		if changed {
 			defs = append(defs, ch)
-			updates = append(updates, store.ChartUpdate{Chart: ch, Version: v})
+			updates = append(updates, dashboard.VersionedChart{Chart: ch, Version: v})
 		}
 	}
 	// Every chart is tried before any is saved: all or none.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/auth"
 )
 
 // TestSavesOfOneDashboardDoNotWaitForAnother: a dashboard's edit lock
@@ -15,13 +15,13 @@ import (
 // maybe of other organizations, free to save.
 func TestSavesOfOneDashboardDoNotWaitForAnother(t *testing.T) {
 	ctx := context.Background()
-	srv, err := New(ctx, Config{DataDir: t.TempDir(), DashboardsDir: "examples/dashboards", NoDemoGenerator: true, DemoOrg: store.DefaultOrg})
+	srv, err := New(ctx, Config{DataDir: t.TempDir(), DashboardsDir: "examples/dashboards", NoDemoGenerator: true, DemoOrg: auth.DefaultOrg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
 	ed := srv.editor // the server's own, whose locks its saves take
-	by := access.Subject{Kind: access.User, ID: "u", OrgID: store.DefaultOrg}
+	by := access.Subject{Kind: access.User, ID: "u", OrgID: auth.DefaultOrg}
 	save := func(chartID, title string) <-chan error {
 		def, v, err := ed.ChartDefinition(ctx, chartID)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
 
@@ -27,8 +28,8 @@ type identities struct {
 	// gen counts clears: a value loaded before a clear is not kept after
 	// it, since it may predate the change that caused the clear.
 	gen      uint64
-	tokens   map[string]store.Token   // by secret hash
-	sessions map[string]store.Session // by id hash
+	tokens   map[string]auth.Token   // by secret hash
+	sessions map[string]auth.Session // by id hash
 	subjects map[[2]string]access.Subject
 	charts   map[string]access.Resource
 	dashOrgs map[string]string
@@ -47,8 +48,8 @@ func (c *identities) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.tokens = map[string]store.Token{}
-	c.sessions = map[string]store.Session{}
+	c.tokens = map[string]auth.Token{}
+	c.sessions = map[string]auth.Session{}
 	c.subjects = map[[2]string]access.Subject{}
 	c.charts = map[string]access.Resource{}
 	c.dashOrgs = map[string]string{}
@@ -79,8 +80,8 @@ func cached[K comparable, V any](c *identities, m *map[K]V, key K, load func() (
 	return v, nil
 }
 
-func (c *identities) TokenBySecretHash(ctx context.Context, hash string) (store.Token, error) {
-	return cached(c, &c.tokens, hash, func() (store.Token, error) { return c.Store.TokenBySecretHash(ctx, hash) })
+func (c *identities) TokenBySecretHash(ctx context.Context, hash string) (auth.Token, error) {
+	return cached(c, &c.tokens, hash, func() (auth.Token, error) { return c.Store.TokenBySecretHash(ctx, hash) })
 }
 
 // TouchToken records the use and keeps the cached copy's time with it, so
@@ -100,8 +101,8 @@ func (c *identities) TouchToken(ctx context.Context, id string, t time.Time) err
 	return nil
 }
 
-func (c *identities) Session(ctx context.Context, idHash string) (store.Session, error) {
-	return cached(c, &c.sessions, idHash, func() (store.Session, error) { return c.Store.Session(ctx, idHash) })
+func (c *identities) Session(ctx context.Context, idHash string) (auth.Session, error) {
+	return cached(c, &c.sessions, idHash, func() (auth.Session, error) { return c.Store.Session(ctx, idHash) })
 }
 
 func (c *identities) TouchSession(ctx context.Context, idHash string, t time.Time) error {

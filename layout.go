@@ -7,13 +7,12 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/room"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // The chart editor also changes dashboards' layouts, under the same
 // per-dashboard lock.
 
-func (c *chartEditor) Layout(ctx context.Context, dashboardID string) (store.Layout, error) {
+func (c *chartEditor) Layout(ctx context.Context, dashboardID string) (dashboard.Layout, error) {
 	return c.store.Layout(ctx, dashboardID)
 }
 
@@ -21,15 +20,15 @@ func (c *chartEditor) NewChartID(ctx context.Context, id string) error {
 	return c.store.NewChartID(ctx, id)
 }
 
-func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error) {
+func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []dashboard.Slot) (dashboard.Layout, error) {
 	defer c.lock(dashboardID)()
 	before, err := c.store.Dashboard(ctx, dashboardID)
 	if err != nil {
-		return store.Layout{}, err
+		return dashboard.Layout{}, err
 	}
 	_, removed, err := c.store.SetLayout(ctx, dashboardID, version, slots)
 	if err != nil {
-		return store.Layout{}, err
+		return dashboard.Layout{}, err
 	}
 	for _, id := range removed {
 		c.engine.Forget(id)
@@ -49,21 +48,21 @@ func (c *chartEditor) SetLayout(ctx context.Context, by access.Subject, dashboar
 	return c.announceLayout(ctx, by, dashboardID, ev)
 }
 
-func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (store.Layout, error) {
+func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (dashboard.Layout, error) {
 	if err := def.Validate(); err != nil {
-		return store.Layout{}, err
+		return dashboard.Layout{}, err
 	}
 	// Tried with no one's data: an id in use is refused first.
 	if err := c.store.NewChartID(ctx, def.ID); err != nil {
-		return store.Layout{}, err
+		return dashboard.Layout{}, err
 	}
 	// A chart that does not run is never added.
 	if _, err := c.TryChart(ctx, dashboardID, def); err != nil {
-		return store.Layout{}, err
+		return dashboard.Layout{}, err
 	}
 	defer c.lock(dashboardID)()
 	if _, err := c.store.AddChart(ctx, dashboardID, version, def); err != nil {
-		return store.Layout{}, err
+		return dashboard.Layout{}, err
 	}
 	return c.announceLayout(ctx, by, dashboardID, room.Event{Kind: "chart_added", Chart: def.ID, Title: def.Config.Title})
 }
@@ -71,21 +70,13 @@ func (c *chartEditor) AddChart(ctx context.Context, by access.Subject, dashboard
 // announceLayout tells the dashboard's room of a layout change, with the
 // new layout, and returns it. The change is committed: it is announced
 // and returned even if the caller has gone meanwhile.
-func (c *chartEditor) announceLayout(ctx context.Context, by access.Subject, dashboardID string, ev room.Event) (store.Layout, error) {
+func (c *chartEditor) announceLayout(ctx context.Context, by access.Subject, dashboardID string, ev room.Event) (dashboard.Layout, error) {
 	ctx = context.WithoutCancel(ctx)
 	l, err := c.store.Layout(ctx, dashboardID)
 	if err != nil {
 		return l, err
 	}
-	d, err := c.store.Dashboard(ctx, dashboardID)
-	if err != nil {
-		return l, err
-	}
-	rl := &room.Layout{Version: l.Version, Charts: make([]room.Slot, len(d.Charts))}
-	for i, ch := range d.Charts {
-		rl.Charts[i] = room.Slot{ID: ch.ID, Width: ch.Width, Title: ch.Config.Title}
-	}
-	ev.Layout = rl
+	ev.Layout = &l
 	if m, err := c.server.member(ctx, by, dashboardID); err == nil {
 		ev.User, ev.Name, ev.Color = m.User, m.Name, m.Color
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // signedInSocket signs email in with a new cookie client and opens a
@@ -136,7 +135,7 @@ func TestLiveSocketAccess(t *testing.T) {
 			t.Errorf("a viewer's publish: %+v, want forbidden", r)
 		}
 	}
-	entries := s.auditLog(t, store.DefaultOrg)
+	entries := s.auditLog(t, auth.DefaultOrg)
 	denied := 0
 	for _, e := range entries {
 		if e.Action == "denied" && e.Target == "orders" && strings.HasPrefix(e.Detail, "publish_data") {
@@ -166,7 +165,7 @@ func TestRevokedRoleStopsUpdates(t *testing.T) {
 
 	db := s.db(t)
 	start := time.Now()
-	if err := db.SetMembership(context.Background(), store.DefaultOrg, u.ID, ""); err != nil {
+	if err := db.SetMembership(context.Background(), auth.DefaultOrg, u.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	code, reason := closedWith(t, vc)
@@ -183,7 +182,7 @@ func TestRevokedRoleStopsUpdates(t *testing.T) {
 	}
 
 	// Sign-out ends the session's sockets.
-	if err := db.SetMembership(context.Background(), store.DefaultOrg, u.ID, access.Viewer); err != nil {
+	if err := db.SetMembership(context.Background(), auth.DefaultOrg, u.ID, access.Viewer); err != nil {
 		t.Fatal(err)
 	}
 	// A role given takes effect when the server sees the change (within
@@ -254,7 +253,7 @@ func TestRevokedTokenClosesItsSocket(t *testing.T) {
 	ctx := context.Background()
 	db := s.db(t)
 	secret, hash := auth.NewToken()
-	if err := db.CreateToken(ctx, store.Token{ID: "tok_viewer", OrgID: store.DefaultOrg, Name: "wall screen", SecretHash: hash, Scopes: []access.Permission{access.ViewCharts}}); err != nil {
+	if err := db.CreateToken(ctx, auth.Token{ID: "tok_viewer", OrgID: auth.DefaultOrg, Name: "wall screen", SecretHash: hash, Scopes: []access.Permission{access.ViewCharts}}); err != nil {
 		t.Fatal(err)
 	}
 	h := http.Header{"Authorization": {"Bearer " + secret}}
@@ -271,7 +270,7 @@ func TestRevokedTokenClosesItsSocket(t *testing.T) {
 	if r := c.request("2", map[string]any{"type": "publish", "chart": "orders", "op": json.RawMessage(`{"op":"append","rows":[["x",1]]}`)}); r.OK || r.Error == nil || r.Error.Code != "forbidden" {
 		t.Errorf("publish with a view-only token: %+v, want forbidden", r)
 	}
-	if err := db.RevokeToken(ctx, store.DefaultOrg, "tok_viewer"); err != nil {
+	if err := db.RevokeToken(ctx, auth.DefaultOrg, "tok_viewer"); err != nil {
 		t.Fatal(err)
 	}
 	if code, reason := closedWith(t, c); code != websocket.StatusPolicyViolation || reason != "access changed" {
@@ -298,8 +297,8 @@ func TestGoAPIActsForAUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as := func(u store.User) ashreports.UpdateOption {
-		return ashreports.As(ashreports.Principal{OrgID: store.DefaultOrg, UserID: u.ID})
+	as := func(u auth.User) ashreports.UpdateOption {
+		return ashreports.As(ashreports.Principal{OrgID: auth.DefaultOrg, UserID: u.ID})
 	}
 	if _, err := s.BroadcastChartUpdate(ctx, "orders", op, as(viewer)); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Errorf("update as a viewer: %v, want forbidden", err)

@@ -11,7 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ashreports/ashreports/internal/access"
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/auth"
 )
 
 // roomFrame is a presence or activity frame.
@@ -176,7 +176,7 @@ func TestPresenceOverSockets(t *testing.T) {
 		}
 	}
 	// The viewer's refused claim to edit was not written to the audit log.
-	entries := s.auditLog(t, store.DefaultOrg)
+	entries := s.auditLog(t, auth.DefaultOrg)
 	for _, e := range entries {
 		if e.Action == "denied" && strings.HasPrefix(e.Detail, "edit_charts") {
 			t.Errorf("a refused focus was audited: %+v", e)

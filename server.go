@@ -18,6 +18,7 @@ import (
 
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/demo"
 	"github.com/ashreports/ashreports/internal/engine"
@@ -238,7 +239,7 @@ func (s *Server) provision(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
-	if err := s.store.ProvisionDashboards(ctx, "file", store.DefaultOrg, ds); err != nil {
+	if err := s.store.ProvisionDashboards(ctx, "file", auth.DefaultOrg, ds); err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
 	for _, d := range ds {

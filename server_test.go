@@ -21,6 +21,7 @@ import (
 
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/leaktest"
 	"github.com/ashreports/ashreports/internal/store"
 )
@@ -112,7 +113,7 @@ func (s *testServer) db(t *testing.T) *store.Store {
 }
 
 // auditLog returns the organization's audit log, newest first.
-func (s *testServer) auditLog(t *testing.T, org string) []store.AuditEntry {
+func (s *testServer) auditLog(t *testing.T, org string) []audit.Entry {
 	t.Helper()
 	log, err := s.db(t).AuditLog(context.Background(), org, 0, 1000)
 	if err != nil {

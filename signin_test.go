@@ -35,7 +35,7 @@ func grantTestToken(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	tok := store.Token{ID: "tok_tests", OrgID: store.DefaultOrg, Name: "tests", SecretHash: auth.HashToken(testToken), Scopes: access.Permissions}
+	tok := auth.Token{ID: "tok_tests", OrgID: auth.DefaultOrg, Name: "tests", SecretHash: auth.HashToken(testToken), Scopes: access.Permissions}
 	if err := db.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func authGet(url string) (*http.Response, error) {
 
 // addUser creates a user with password pw and org role in the server's
 // metadata database, as `ashreports user add` does.
-func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) store.User {
+func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) auth.User {
 	t.Helper()
 	ctx := context.Background()
 	db := s.db(t)
@@ -66,11 +66,11 @@ func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := store.User{ID: auth.NewID("usr"), Email: email, Name: strings.Split(email, "@")[0], PasswordHash: hash}
+	u := auth.User{ID: auth.NewID("usr"), Email: email, Name: strings.Split(email, "@")[0], PasswordHash: hash}
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetMembership(ctx, store.DefaultOrg, u.ID, role); err != nil {
+	if err := db.SetMembership(ctx, auth.DefaultOrg, u.ID, role); err != nil {
 		t.Fatal(err)
 	}
 	return u
@@ -194,7 +194,7 @@ func TestSignInAndOut(t *testing.T) {
 		t.Error("the session cookie still works after sign-out")
 	}
 
-	log := s.auditLog(t, store.DefaultOrg)
+	log := s.auditLog(t, auth.DefaultOrg)
 	var actions []string
 	for _, e := range log {
 		actions = append(actions, e.Action)
@@ -441,7 +441,7 @@ func TestRateLimitedSignInsAuditedOnce(t *testing.T) {
 		_, _, token := page(t, c, s.URL+"/login")
 		postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {"bob@example.com"}, "password": {fmt.Sprintf("guess number %d", i)}}, nil)
 	}
-	log := s.auditLog(t, store.DefaultOrg)
+	log := s.auditLog(t, auth.DefaultOrg)
 	wrong, limited := 0, 0
 	for _, e := range log {
 		switch {
@@ -467,12 +467,12 @@ func TestEndedSessionsAreDeleted(t *testing.T) {
 	ctx := context.Background()
 	db := s.db(t)
 	now := time.Now()
-	for _, ss := range []store.Session{
+	for _, ss := range []auth.Session{
 		{IDHash: "expired", ExpiresAt: now.Add(-time.Minute)},
 		{IDHash: "revoked", ExpiresAt: now.Add(time.Hour)},
 		{IDHash: "live", ExpiresAt: now.Add(time.Hour)},
 	} {
-		ss.UserID, ss.OrgID, ss.CSRFToken, ss.MaxConnections = u.ID, store.DefaultOrg, "c", 10
+		ss.UserID, ss.OrgID, ss.CSRFToken, ss.MaxConnections = u.ID, auth.DefaultOrg, "c", 10
 		ss.CreatedAt, ss.LastSeenAt = now.Add(-2*time.Hour), now.Add(-2*time.Hour)
 		if err := db.CreateSession(ctx, ss); err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
@@ -106,7 +107,7 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 	sf := addStoreFlags(fs, getenv)
 	email := fs.String("email", "", "the user's email, with which they sign in (required)")
 	name := fs.String("name", "", "the name others see (default: the email's part before @)")
-	org := fs.String("org", store.DefaultOrg, "the organization the user joins")
+	org := fs.String("org", auth.DefaultOrg, "the organization the user joins")
 	role := fs.String("role", string(access.Viewer), "viewer, analyst, editor or admin: on every dashboard of the organization, or on --dashboard only")
 	dash := fs.String("dashboard", "", "give the role on this dashboard only (the user joins the organization without a role of its own)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (default: make one up and print it once)")
@@ -154,12 +155,12 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 		if *name == "" {
 			*name, _, _ = strings.Cut(*email, "@")
 		}
-		u = store.User{ID: auth.NewID("usr"), Email: *email, Name: *name, PasswordHash: hash}
+		u = auth.User{ID: auth.NewID("usr"), Email: *email, Name: *name, PasswordHash: hash}
 		if err := s.CreateUser(ctx, u); err != nil {
 			return cliError(err, map[string]string{"email": "email"})
 		}
 		created = true
-		if err := s.RecordAudit(ctx, store.AuditEntry{OrgID: *org, ActorKind: "cli", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: u.Email}); err != nil {
+		if err := s.RecordAudit(ctx, audit.Entry{OrgID: *org, ActorKind: "cli", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: u.Email}); err != nil {
 			return err
 		}
 		if !*pwStdin {
@@ -188,7 +189,7 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 	}
-	if err := s.RecordAudit(ctx, store.AuditEntry{OrgID: *org, ActorKind: "cli", Action: "role_set", Target: target, Outcome: "ok", Detail: u.ID + ": " + detail}); err != nil {
+	if err := s.RecordAudit(ctx, audit.Entry{OrgID: *org, ActorKind: "cli", Action: "role_set", Target: target, Outcome: "ok", Detail: u.ID + ": " + detail}); err != nil {
 		return err
 	}
 	verb := "updated"
@@ -199,7 +200,7 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-func indexOrg(ms []store.Membership, org string) int {
+func indexOrg(ms []auth.Membership, org string) int {
 	for i, m := range ms {
 		if m.OrgID == org {
 			return i
@@ -213,7 +214,7 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	fs.SetOutput(stderr)
 	sf := addStoreFlags(fs, getenv)
 	name := fs.String("name", "", "what the token is for, e.g. ci-publisher (required)")
-	org := fs.String("org", store.DefaultOrg, "the organization the token acts in")
+	org := fs.String("org", auth.DefaultOrg, "the organization the token acts in")
 	scopes := fs.String("scopes", "", "comma-separated permissions, e.g. publish_data,view_charts (required)")
 	charts := fs.String("charts", "", "comma-separated chart ids the token is limited to (default: every chart of the organization)")
 	if err := parse(fs, args); err != nil {
@@ -239,14 +240,14 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer s.Close()
 	secret, hash := auth.NewToken()
-	t := store.Token{ID: auth.NewID("tok"), OrgID: *org, Name: strings.TrimSpace(*name), SecretHash: hash, Scopes: perms, Charts: splitList(*charts), CreatedBy: "cli"}
+	t := auth.Token{ID: auth.NewID("tok"), OrgID: *org, Name: strings.TrimSpace(*name), SecretHash: hash, Scopes: perms, Charts: splitList(*charts), CreatedBy: "cli"}
 	if err := s.CreateToken(ctx, t); err != nil {
 		if apperr.CodeOf(err) == apperr.NotFound {
 			return fmt.Errorf("--org: %s (create it with ashreports org add)", apperr.From(err).Message)
 		}
 		return err
 	}
-	if err := s.RecordAudit(ctx, store.AuditEntry{OrgID: *org, ActorKind: "cli", Action: "token_created", Target: t.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s", t.Name, *scopes)}); err != nil {
+	if err := s.RecordAudit(ctx, audit.Entry{OrgID: *org, ActorKind: "cli", Action: "token_created", Target: t.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s", t.Name, *scopes)}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "token %s (%s) created in %s\n%s\n(shown once: store it now; send it as Authorization: Bearer <token>)\n", t.ID, t.Name, t.OrgID, secret)
@@ -257,7 +258,7 @@ func tokenList(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sf := addStoreFlags(fs, getenv)
-	org := fs.String("org", store.DefaultOrg, "the organization whose tokens to list")
+	org := fs.String("org", auth.DefaultOrg, "the organization whose tokens to list")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -300,7 +301,7 @@ func tokenRevoke(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sf := addStoreFlags(fs, getenv)
-	org := fs.String("org", store.DefaultOrg, "the token's organization")
+	org := fs.String("org", auth.DefaultOrg, "the token's organization")
 	id := fs.String("id", "", "the token's id, as token list shows it (required)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -319,7 +320,7 @@ func tokenRevoke(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return err
 	}
-	if err := s.RecordAudit(ctx, store.AuditEntry{OrgID: *org, ActorKind: "cli", Action: "token_revoked", Target: *id, Outcome: "ok"}); err != nil {
+	if err := s.RecordAudit(ctx, audit.Entry{OrgID: *org, ActorKind: "cli", Action: "token_revoked", Target: *id, Outcome: "ok"}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "token %s revoked: requests with it are refused, and its live connections close within a second\n", *id)
@@ -346,10 +347,10 @@ func orgAdd(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer s.Close()
-	if err := s.CreateOrganization(ctx, store.Organization{ID: *id, Name: *name}); err != nil {
+	if err := s.CreateOrganization(ctx, auth.Organization{ID: *id, Name: *name}); err != nil {
 		return cliError(err, nil)
 	}
-	if err := s.RecordAudit(ctx, store.AuditEntry{OrgID: *id, ActorKind: "cli", Action: "org_created", Target: *id, Outcome: "ok", Detail: *name}); err != nil {
+	if err := s.RecordAudit(ctx, audit.Entry{OrgID: *id, ActorKind: "cli", Action: "org_created", Target: *id, Outcome: "ok", Detail: *name}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "organization %s (%s) created\n", *id, *name)

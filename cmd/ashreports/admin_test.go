@@ -59,7 +59,7 @@ func TestUserAdd(t *testing.T) {
 	if db, _ := os.ReadFile(store.Path(dir)); bytes.Contains(db, []byte(m[1])) {
 		t.Error("the password is stored in clear")
 	}
-	if sub, _ := s.Subject(ctx, store.DefaultOrg, ann.ID); sub.OrgRole != access.Admin {
+	if sub, _ := s.Subject(ctx, auth.DefaultOrg, ann.ID); sub.OrgRole != access.Admin {
 		t.Errorf("Ann's role %q, want admin", sub.OrgRole)
 	}
 
@@ -71,7 +71,7 @@ func TestUserAdd(t *testing.T) {
 	if ok, _ := auth.CheckPassword(bob.PasswordHash, "a long enough password"); !ok {
 		t.Error("Bob's password from standard input does not sign him in")
 	}
-	if sub, _ := s.Subject(ctx, store.DefaultOrg, bob.ID); sub.OrgRole != access.Viewer {
+	if sub, _ := s.Subject(ctx, auth.DefaultOrg, bob.ID); sub.OrgRole != access.Viewer {
 		t.Errorf("Bob's default role %q, want viewer", sub.OrgRole)
 	}
 	// Again, with another role: the user is kept, the role changes.
@@ -82,7 +82,7 @@ func TestUserAdd(t *testing.T) {
 	if again, _ := s.UserByEmail(ctx, "bob@example.com"); again.PasswordHash != bob.PasswordHash {
 		t.Error("a role change touched the password")
 	}
-	if sub, _ := s.Subject(ctx, store.DefaultOrg, bob.ID); sub.OrgRole != access.Editor {
+	if sub, _ := s.Subject(ctx, auth.DefaultOrg, bob.ID); sub.OrgRole != access.Editor {
 		t.Errorf("Bob's role %q, want editor", sub.OrgRole)
 	}
 
@@ -122,7 +122,7 @@ func TestUserAddOnADashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	dee, _ := s.UserByEmail(ctx, "dee@example.com")
-	sub, err := s.Subject(ctx, store.DefaultOrg, dee.ID)
+	sub, err := s.Subject(ctx, auth.DefaultOrg, dee.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestTokenCreate(t *testing.T) {
 	if db, _ := os.ReadFile(store.Path(dir)); bytes.Contains(db, []byte(secret)) {
 		t.Error("the token secret is stored in clear")
 	}
-	log, _ := s.AuditLog(ctx, store.DefaultOrg, 0, 10)
+	log, _ := s.AuditLog(ctx, auth.DefaultOrg, 0, 10)
 	if len(log) != 1 || log[0].Action != "token_created" || strings.Contains(log[0].Detail, secret) {
 		t.Errorf("audit %+v", log)
 	}

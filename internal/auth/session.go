@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // SessionPolicy bounds sessions. Zero fields take the defaults below.
@@ -36,10 +35,10 @@ func (p SessionPolicy) WithDefaults() SessionPolicy {
 // NewSession starts a session of the user in the organization at now: it
 // returns the id for the cookie (shown to nobody else, stored only as its
 // hash) and the record to store.
-func NewSession(userID, orgID string, p SessionPolicy, now time.Time) (id string, s store.Session) {
+func NewSession(userID, orgID string, p SessionPolicy, now time.Time) (id string, s Session) {
 	p = p.WithDefaults()
 	id = rand.Text() + rand.Text() // 260 random bits
-	return id, store.Session{
+	return id, Session{
 		IDHash:         HashToken(id),
 		UserID:         userID,
 		OrgID:          orgID,
@@ -53,7 +52,7 @@ func NewSession(userID, orgID string, p SessionPolicy, now time.Time) (id string
 
 // CheckSession returns nil when s may be used at now, else an
 // unauthorized error saying why.
-func CheckSession(s store.Session, p SessionPolicy, now time.Time) error {
+func CheckSession(s Session, p SessionPolicy, now time.Time) error {
 	p = p.WithDefaults()
 	switch {
 	case !s.RevokedAt.IsZero():

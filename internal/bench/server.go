@@ -87,7 +87,7 @@ func GrantToken(dataDir string) (string, error) {
 	}
 	defer db.Close()
 	secret, hash := auth.NewToken()
-	t := store.Token{ID: auth.NewID("tok"), OrgID: store.DefaultOrg, Name: "bench", SecretHash: hash,
+	t := auth.Token{ID: auth.NewID("tok"), OrgID: auth.DefaultOrg, Name: "bench", SecretHash: hash,
 		Scopes: []access.Permission{access.ViewCharts, access.PublishData}, CreatedBy: "bench"}
 	if err := db.CreateToken(ctx, t); err != nil {
 		return "", err

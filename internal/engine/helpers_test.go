@@ -17,7 +17,6 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/leaktest"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // TestMain fails the package's tests if any of them leaves a query loop
@@ -94,25 +93,25 @@ func (c *countingDefinitions) Count() int {
 // set, answers loads (none saved otherwise); SaveStatesFn, when set,
 // decides the result of a save, which is recorded either way.
 type fakeStates struct {
-	LoadStateFn  func(ctx context.Context, chartID string) (store.SavedState, bool, error)
-	SaveStatesFn func(ctx context.Context, states map[string]store.SavedState) error
+	LoadStateFn  func(ctx context.Context, chartID string) (SavedState, bool, error)
+	SaveStatesFn func(ctx context.Context, states map[string]SavedState) error
 
 	mu    sync.Mutex
 	loads []string
-	saves []map[string]store.SavedState
+	saves []map[string]SavedState
 }
 
-func (f *fakeStates) LoadState(ctx context.Context, chartID string) (store.SavedState, bool, error) {
+func (f *fakeStates) LoadState(ctx context.Context, chartID string) (SavedState, bool, error) {
 	f.mu.Lock()
 	f.loads = append(f.loads, chartID)
 	f.mu.Unlock()
 	if f.LoadStateFn == nil {
-		return store.SavedState{}, false, nil
+		return SavedState{}, false, nil
 	}
 	return f.LoadStateFn(ctx, chartID)
 }
 
-func (f *fakeStates) SaveStates(ctx context.Context, states map[string]store.SavedState) error {
+func (f *fakeStates) SaveStates(ctx context.Context, states map[string]SavedState) error {
 	f.mu.Lock()
 	f.saves = append(f.saves, maps.Clone(states))
 	f.mu.Unlock()
@@ -128,10 +127,10 @@ func (f *fakeStates) Loads() []string {
 	return append([]string(nil), f.loads...)
 }
 
-func (f *fakeStates) Saves() []map[string]store.SavedState {
+func (f *fakeStates) Saves() []map[string]SavedState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]map[string]store.SavedState(nil), f.saves...)
+	return append([]map[string]SavedState(nil), f.saves...)
 }
 
 // queryCall is one call of Querier.Query.

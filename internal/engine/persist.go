@@ -6,14 +6,20 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
-	"github.com/ashreports/ashreports/internal/store"
 )
+
+// SavedState is a chart's state as saved: its offset and the JSON of its
+// chart.State.
+type SavedState struct {
+	Offset uint64
+	State  []byte
+}
 
 // States saves the state of charts that hold pushed data, so that it
 // survives a restart.
 type States interface {
-	LoadState(ctx context.Context, chartID string) (store.SavedState, bool, error)
-	SaveStates(ctx context.Context, states map[string]store.SavedState) error
+	LoadState(ctx context.Context, chartID string) (SavedState, bool, error)
+	SaveStates(ctx context.Context, states map[string]SavedState) error
 }
 
 // restore loads a pushed chart's saved state. Saved data that no longer
@@ -65,13 +71,13 @@ func (e *Engine) flush() {
 		}
 	}
 	e.mu.Unlock()
-	batch := map[string]store.SavedState{}
+	batch := map[string]SavedState{}
 	for _, s := range changed {
 		s.mu.Lock()
 		if s.dirty {
 			b, err := json.Marshal(&s.state)
 			if err == nil {
-				batch[s.ChartID] = store.SavedState{Offset: s.offset, State: b}
+				batch[s.ChartID] = SavedState{Offset: s.offset, State: b}
 				s.dirty = false
 			}
 		}

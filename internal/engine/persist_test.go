@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ashreports/ashreports/chart"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 func withStates(s *fakeStates, flush time.Duration) func(*Config) {
@@ -34,11 +33,11 @@ const savedOrders = `{
 }`
 
 func TestRestoresSavedState(t *testing.T) {
-	states := &fakeStates{LoadStateFn: func(_ context.Context, id string) (store.SavedState, bool, error) {
+	states := &fakeStates{LoadStateFn: func(_ context.Context, id string) (SavedState, bool, error) {
 		if id != "orders" {
-			return store.SavedState{}, false, nil
+			return SavedState{}, false, nil
 		}
-		return store.SavedState{Offset: 41, State: []byte(savedOrders)}, true, nil
+		return SavedState{Offset: 41, State: []byte(savedOrders)}, true, nil
 	}}
 	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil, withStates(states, time.Hour))
 	ctx := context.Background()
@@ -94,8 +93,8 @@ func TestRestoreStartsEmptyWhenSavedDataDoesNotFit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			states := &fakeStates{LoadStateFn: func(context.Context, string) (store.SavedState, bool, error) {
-				return store.SavedState{Offset: 9, State: []byte(tt.saved)}, true, nil
+			states := &fakeStates{LoadStateFn: func(context.Context, string) (SavedState, bool, error) {
+				return SavedState{Offset: 9, State: []byte(tt.saved)}, true, nil
 			}}
 			e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil, withStates(states, time.Hour))
 			if _, _, err := e.State(context.Background(), "orders"); err != nil {
@@ -132,14 +131,14 @@ func TestRestoreErrorIsReturned(t *testing.T) {
 	broken := errors.New("disk on fire")
 	var mu sync.Mutex
 	fail := true
-	states := &fakeStates{LoadStateFn: func(context.Context, string) (store.SavedState, bool, error) {
+	states := &fakeStates{LoadStateFn: func(context.Context, string) (SavedState, bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fail {
 			fail = false
-			return store.SavedState{}, false, broken
+			return SavedState{}, false, broken
 		}
-		return store.SavedState{}, false, nil
+		return SavedState{}, false, nil
 	}}
 	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil, withStates(states, time.Hour))
 	ctx := context.Background()
@@ -224,8 +223,8 @@ func TestCloseSavesChangedPushedStates(t *testing.T) {
 }
 
 func TestCloseWithoutChangesSavesNothing(t *testing.T) {
-	states := &fakeStates{LoadStateFn: func(context.Context, string) (store.SavedState, bool, error) {
-		return store.SavedState{Offset: 41, State: []byte(savedOrders)}, true, nil
+	states := &fakeStates{LoadStateFn: func(context.Context, string) (SavedState, bool, error) {
+		return SavedState{Offset: 41, State: []byte(savedOrders)}, true, nil
 	}}
 	e := newEnv(t, fakeDefinitions{"orders": ordersChart()}, nil, withStates(states, time.Hour))
 	if _, _, err := e.State(context.Background(), "orders"); err != nil { // restored, not changed
@@ -241,7 +240,7 @@ func TestFlushSavesPeriodicallyAndRetries(t *testing.T) {
 	const interval = 10 * time.Millisecond
 	var mu sync.Mutex
 	failed := false
-	states := &fakeStates{SaveStatesFn: func(context.Context, map[string]store.SavedState) error {
+	states := &fakeStates{SaveStatesFn: func(context.Context, map[string]SavedState) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if !failed {

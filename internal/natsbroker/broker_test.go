@@ -2,12 +2,13 @@ package natsbroker
 
 import (
 	"context"
-	"github.com/ashreports/ashreports/internal/logtest"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ashreports/ashreports/internal/logtest"
 
 	"github.com/ashreports/ashreports/internal/leaktest"
 )

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -96,22 +97,9 @@ type Event struct {
 	Width int `json:"width,omitempty"`
 	// Layout is the dashboard's charts after a layout change, which
 	// pages apply at once.
-	Layout  *Layout           `json:"layout,omitempty"`
+	Layout  *dashboard.Layout `json:"layout,omitempty"`
 	Filters map[string]string `json:"filters,omitempty"`
 	At      int64             `json:"at"`
-}
-
-// Layout is a dashboard's charts in grid order, after a change of them.
-type Layout struct {
-	Version int    `json:"version"`
-	Charts  []Slot `json:"charts"`
-}
-
-// Slot is one chart of a Layout.
-type Slot struct {
-	ID    string `json:"id"`
-	Width int    `json:"width"`
-	Title string `json:"title"`
 }
 
 // palette are the presence colours: distinct, and each dark enough for

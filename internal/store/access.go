@@ -11,49 +11,8 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
 )
-
-// DefaultOrg is the organization every server starts with; dashboards
-// that name none belong to it.
-const DefaultOrg = "default"
-
-// Organization is a tenant.
-type Organization struct {
-	ID   string
-	Name string
-}
-
-// User is a person who signs in. PasswordHash is an encoded hash (see
-// package auth), never the password.
-type User struct {
-	ID           string
-	Email        string
-	Name         string
-	PasswordHash string
-	CreatedAt    time.Time
-}
-
-// Membership is a user's place in an organization: Role is the role on
-// every dashboard of it, "" when the user holds roles on some dashboards
-// only.
-type Membership struct {
-	OrgID string
-	Role  access.Role
-}
-
-// Token is an API token. Only a hash of its secret is stored.
-type Token struct {
-	ID         string
-	OrgID      string
-	Name       string
-	SecretHash string
-	Scopes     []access.Permission
-	Charts     []string
-	CreatedBy  string
-	CreatedAt  time.Time
-	LastUsedAt time.Time // zero: never used
-	RevokedAt  time.Time // zero: not revoked
-}
 
 // isUnique reports whether err is a violated UNIQUE or PRIMARY KEY
 // constraint.
@@ -74,7 +33,7 @@ func formatTime(t time.Time) string {
 }
 
 // CreateOrganization adds an organization; an id in use is a conflict.
-func (s *Store) CreateOrganization(ctx context.Context, o Organization) error {
+func (s *Store) CreateOrganization(ctx context.Context, o auth.Organization) error {
 	if o.ID == "" || o.Name == "" {
 		return &apperr.Error{Code: apperr.Invalid, Field: "organization", Message: "an organization needs an id and a name"}
 	}
@@ -89,8 +48,8 @@ func (s *Store) CreateOrganization(ctx context.Context, o Organization) error {
 }
 
 // Organization returns the organization id.
-func (s *Store) Organization(ctx context.Context, id string) (Organization, error) {
-	o := Organization{ID: id}
+func (s *Store) Organization(ctx context.Context, id string) (auth.Organization, error) {
+	o := auth.Organization{ID: id}
 	err := s.db.QueryRowContext(ctx, `SELECT name FROM organizations WHERE id = ?`, id).Scan(&o.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, apperr.Errorf(apperr.NotFound, "no organization %q", id)
@@ -103,7 +62,7 @@ func (s *Store) Organization(ctx context.Context, id string) (Organization, erro
 
 // CreateUser adds a user; an email in use (in any letter case) is a
 // conflict.
-func (s *Store) CreateUser(ctx context.Context, u User) error {
+func (s *Store) CreateUser(ctx context.Context, u auth.User) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, now())
 	if isUnique(err) {
@@ -117,8 +76,8 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 
 const userColumns = `id, email, name, password_hash, created_at`
 
-func scanUser(row *sql.Row) (User, error) {
-	var u User
+func scanUser(row *sql.Row) (auth.User, error) {
+	var u auth.User
 	var created string
 	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created)
 	u.CreatedAt = parseTime(created)
@@ -126,7 +85,7 @@ func scanUser(row *sql.Row) (User, error) {
 }
 
 // UserByEmail returns the user with email, in any letter case.
-func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+func (s *Store) UserByEmail(ctx context.Context, email string) (auth.User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, apperr.Errorf(apperr.NotFound, "no user with email %q", email)
@@ -138,7 +97,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 }
 
 // User returns the user id.
-func (s *Store) User(ctx context.Context, id string) (User, error) {
+func (s *Store) User(ctx context.Context, id string) (auth.User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, apperr.Errorf(apperr.NotFound, "no user %q", id)
@@ -173,15 +132,15 @@ func (s *Store) SetMembership(ctx context.Context, orgID, userID string, role ac
 }
 
 // Memberships returns the organizations the user belongs to.
-func (s *Store) Memberships(ctx context.Context, userID string) ([]Membership, error) {
+func (s *Store) Memberships(ctx context.Context, userID string) ([]auth.Membership, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT org_id, role FROM memberships WHERE user_id = ? ORDER BY org_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("memberships: %w", err)
 	}
 	defer rows.Close()
-	var out []Membership
+	var out []auth.Membership
 	for rows.Next() {
-		var m Membership
+		var m auth.Membership
 		var role string
 		if err := rows.Scan(&m.OrgID, &role); err != nil {
 			return nil, fmt.Errorf("memberships: %w", err)
@@ -293,7 +252,7 @@ func (s *Store) Subject(ctx context.Context, orgID, userID string) (access.Subje
 }
 
 // CreateToken stores a token (its secret's hash).
-func (s *Store) CreateToken(ctx context.Context, t Token) error {
+func (s *Store) CreateToken(ctx context.Context, t auth.Token) error {
 	if _, err := s.Organization(ctx, t.OrgID); err != nil {
 		return err
 	}
@@ -309,8 +268,8 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 
 const tokenColumns = `id, org_id, name, secret_hash, scopes, charts, created_by, created_at, last_used_at, revoked_at`
 
-func scanToken(row interface{ Scan(...any) error }) (Token, error) {
-	var t Token
+func scanToken(row interface{ Scan(...any) error }) (auth.Token, error) {
+	var t auth.Token
 	var scopes, charts, created, used, revoked string
 	if err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.SecretHash, &scopes, &charts, &t.CreatedBy, &created, &used, &revoked); err != nil {
 		return t, err
@@ -327,7 +286,7 @@ func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 
 // TokenBySecretHash returns the token whose secret hashes to hash, revoked
 // or not.
-func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (Token, error) {
+func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (auth.Token, error) {
 	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE secret_hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, apperr.Errorf(apperr.Unauthorized, "unknown API token")
@@ -339,13 +298,13 @@ func (s *Store) TokenBySecretHash(ctx context.Context, hash string) (Token, erro
 }
 
 // Tokens lists the organization's tokens, newest first.
-func (s *Store) Tokens(ctx context.Context, orgID string) ([]Token, error) {
+func (s *Store) Tokens(ctx context.Context, orgID string) ([]auth.Token, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE org_id = ? ORDER BY created_at DESC, id`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []Token
+	var out []auth.Token
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
@@ -389,7 +348,7 @@ func (s *Store) AccessVersion(ctx context.Context) (int64, error) {
 }
 
 // TokenByID returns the organization's token id.
-func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
+func (s *Store) TokenByID(ctx context.Context, id string) (auth.Token, error) {
 	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, apperr.Errorf(apperr.Unauthorized, "the API token %s no longer exists", id)
@@ -400,25 +359,17 @@ func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
 	return t, nil
 }
 
-// Member is a user's place in an organization, with who they are.
-type Member struct {
-	UserID string
-	Email  string
-	Name   string
-	Role   access.Role
-}
-
 // Members lists the organization's members by email.
-func (s *Store) Members(ctx context.Context, orgID string) ([]Member, error) {
+func (s *Store) Members(ctx context.Context, orgID string) ([]auth.Member, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.org_id = ? ORDER BY u.email`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("members: %w", err)
 	}
 	defer rows.Close()
-	var out []Member
+	var out []auth.Member
 	for rows.Next() {
-		var m Member
+		var m auth.Member
 		var role string
 		if err := rows.Scan(&m.UserID, &m.Email, &m.Name, &role); err != nil {
 			return nil, fmt.Errorf("members: %w", err)

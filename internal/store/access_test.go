@@ -10,6 +10,8 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
+	"github.com/ashreports/ashreports/internal/audit"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
@@ -21,16 +23,16 @@ func TestUsersAndRoles(t *testing.T) {
 	if err := s.PutDashboard(ctx, dashboard.Dashboard{ID: "ops", Title: "Ops", Charts: []dashboard.Chart{lineChart("cpu", "CPU")}}, "file"); err != nil {
 		t.Fatal(err)
 	}
-	apperrtest.Want(t, s.CreateOrganization(ctx, Organization{ID: DefaultOrg, Name: "Again"}), apperr.Conflict, "already exists")
-	if err := s.CreateOrganization(ctx, Organization{ID: "globex", Name: "Globex"}); err != nil {
+	apperrtest.Want(t, s.CreateOrganization(ctx, auth.Organization{ID: auth.DefaultOrg, Name: "Again"}), apperr.Conflict, "already exists")
+	if err := s.CreateOrganization(ctx, auth.Organization{ID: "globex", Name: "Globex"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []User{{ID: "u1", Email: "ann@example.com", Name: "Ann", PasswordHash: "h1"}, {ID: "u2", Email: "bob@example.com", Name: "Bob", PasswordHash: "h2"}} {
+	for _, u := range []auth.User{{ID: "u1", Email: "ann@example.com", Name: "Ann", PasswordHash: "h1"}, {ID: "u2", Email: "bob@example.com", Name: "Bob", PasswordHash: "h2"}} {
 		if err := s.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}
-	apperrtest.Want(t, s.CreateUser(ctx, User{ID: "u3", Email: "ANN@example.com", Name: "Ann 2", PasswordHash: "h"}), apperr.Conflict, "already exists")
+	apperrtest.Want(t, s.CreateUser(ctx, auth.User{ID: "u3", Email: "ANN@example.com", Name: "Ann 2", PasswordHash: "h"}), apperr.Conflict, "already exists")
 	if u, err := s.UserByEmail(ctx, "Ann@Example.com"); err != nil || u.ID != "u1" || u.PasswordHash != "h1" || u.CreatedAt.IsZero() {
 		t.Fatalf("UserByEmail = %+v, %v", u, err)
 	}
@@ -42,10 +44,10 @@ func TestUsersAndRoles(t *testing.T) {
 
 	// Bob is no member yet: no role on the dashboard can be given.
 	apperrtest.Want(t, s.SetDashboardRole(ctx, "ops", "u2", access.Editor), apperr.NotFound)
-	if err := s.SetMembership(ctx, DefaultOrg, "u1", access.Admin); err != nil {
+	if err := s.SetMembership(ctx, auth.DefaultOrg, "u1", access.Admin); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetMembership(ctx, DefaultOrg, "u2", ""); err != nil {
+	if err := s.SetMembership(ctx, auth.DefaultOrg, "u2", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetMembership(ctx, "globex", "u2", access.Viewer); err != nil {
@@ -59,15 +61,15 @@ func TestUsersAndRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]Membership{{OrgID: DefaultOrg}, {OrgID: "globex", Role: access.Viewer}}, ms); d != "" {
+	if d := cmp.Diff([]auth.Membership{{OrgID: auth.DefaultOrg}, {OrgID: "globex", Role: access.Viewer}}, ms); d != "" {
 		t.Errorf("memberships (-want +got):\n%s", d)
 	}
 
-	bob, err := s.Subject(ctx, DefaultOrg, "u2")
+	bob, err := s.Subject(ctx, auth.DefaultOrg, "u2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := access.Subject{Kind: access.User, ID: "u2", OrgID: DefaultOrg, DashboardRoles: map[string]access.Role{"ops": access.Editor}}
+	want := access.Subject{Kind: access.User, ID: "u2", OrgID: auth.DefaultOrg, DashboardRoles: map[string]access.Role{"ops": access.Editor}}
 	if d := cmp.Diff(want, bob); d != "" {
 		t.Errorf("subject (-want +got):\n%s", d)
 	}
@@ -95,13 +97,13 @@ func TestUsersAndRoles(t *testing.T) {
 	if err := s.RemoveMembership(ctx, "globex", "u2"); err != nil {
 		t.Fatal(err)
 	}
-	if ms, _ := s.Memberships(ctx, "u2"); len(ms) != 1 || ms[0].OrgID != DefaultOrg {
+	if ms, _ := s.Memberships(ctx, "u2"); len(ms) != 1 || ms[0].OrgID != auth.DefaultOrg {
 		t.Errorf("memberships after leaving globex: %+v", ms)
 	}
 	if err := s.RemoveDashboardRole(ctx, "ops", "u2"); err != nil {
 		t.Fatal(err)
 	}
-	bob, err = s.Subject(ctx, DefaultOrg, "u2")
+	bob, err = s.Subject(ctx, auth.DefaultOrg, "u2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,17 +114,17 @@ func TestUsersAndRoles(t *testing.T) {
 
 // dashRes is a dashboard of the default organization, for tests.
 func dashRes(dash string) access.Resource {
-	return access.Resource{OrgID: DefaultOrg, DashboardID: dash}
+	return access.Resource{OrgID: auth.DefaultOrg, DashboardID: dash}
 }
 
 func TestTokens(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	tok := Token{ID: "t1", OrgID: DefaultOrg, Name: "ci", SecretHash: "abc", Scopes: []access.Permission{access.PublishData}, Charts: []string{"cpu"}, CreatedBy: "u1"}
+	tok := auth.Token{ID: "t1", OrgID: auth.DefaultOrg, Name: "ci", SecretHash: "abc", Scopes: []access.Permission{access.PublishData}, Charts: []string{"cpu"}, CreatedBy: "u1"}
 	if err := s.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	apperrtest.Want(t, s.CreateToken(ctx, Token{ID: "t2", OrgID: "nope", SecretHash: "x"}), apperr.NotFound)
+	apperrtest.Want(t, s.CreateToken(ctx, auth.Token{ID: "t2", OrgID: "nope", SecretHash: "x"}), apperr.NotFound)
 	got, err := s.TokenBySecretHash(ctx, "abc")
 	if err != nil {
 		t.Fatal(err)
@@ -141,11 +143,11 @@ func TestTokens(t *testing.T) {
 	if err := s.TouchToken(ctx, "t1", used); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RevokeToken(ctx, DefaultOrg, "t1"); err != nil {
+	if err := s.RevokeToken(ctx, auth.DefaultOrg, "t1"); err != nil {
 		t.Fatal(err)
 	}
 	apperrtest.Want(t, s.RevokeToken(ctx, "globex", "t1"), apperr.NotFound)
-	list, err := s.Tokens(ctx, DefaultOrg)
+	list, err := s.Tokens(ctx, auth.DefaultOrg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("tokens = %+v", list)
 	}
 	first := list[0].RevokedAt
-	if err := s.RevokeToken(ctx, DefaultOrg, "t1"); err != nil {
+	if err := s.RevokeToken(ctx, auth.DefaultOrg, "t1"); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := s.TokenBySecretHash(ctx, "abc"); !again.RevokedAt.Equal(first) {
@@ -165,21 +167,21 @@ func TestAuditLog(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	for i, a := range []string{"login", "role_set", "token_used"} {
-		if err := s.RecordAudit(ctx, AuditEntry{OrgID: DefaultOrg, ActorKind: "user", ActorID: "u1", Action: a, Target: "ops", Outcome: "ok", Detail: string(rune('a' + i))}); err != nil {
+		if err := s.RecordAudit(ctx, audit.Entry{OrgID: auth.DefaultOrg, ActorKind: "user", ActorID: "u1", Action: a, Target: "ops", Outcome: "ok", Detail: string(rune('a' + i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RecordAudit(ctx, AuditEntry{OrgID: "globex", ActorKind: "user", Action: "login", Outcome: "ok"}); err != nil {
+	if err := s.RecordAudit(ctx, audit.Entry{OrgID: "globex", ActorKind: "user", Action: "login", Outcome: "ok"}); err != nil {
 		t.Fatal(err)
 	}
-	page, err := s.AuditLog(ctx, DefaultOrg, 0, 2)
+	page, err := s.AuditLog(ctx, auth.DefaultOrg, 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(page) != 2 || page[0].Action != "token_used" || page[1].Action != "role_set" || page[0].At.IsZero() {
 		t.Fatalf("first page = %+v", page)
 	}
-	rest, err := s.AuditLog(ctx, DefaultOrg, page[1].ID, 10)
+	rest, err := s.AuditLog(ctx, auth.DefaultOrg, page[1].ID, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +193,11 @@ func TestAuditLog(t *testing.T) {
 func TestSessions(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.CreateUser(ctx, User{ID: "u1", Email: "ann@example.com", Name: "Ann", PasswordHash: "h"}); err != nil {
+	if err := s.CreateUser(ctx, auth.User{ID: "u1", Email: "ann@example.com", Name: "Ann", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-	ss := Session{IDHash: "h1", UserID: "u1", OrgID: DefaultOrg, CSRFToken: "c", MaxConnections: 4, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour), IP: "127.0.0.1", UserAgent: "test"}
+	ss := auth.Session{IDHash: "h1", UserID: "u1", OrgID: auth.DefaultOrg, CSRFToken: "c", MaxConnections: 4, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour), IP: "127.0.0.1", UserAgent: "test"}
 	for _, h := range []string{"h1", "h2"} {
 		ss.IDHash = h
 		if err := s.CreateSession(ctx, ss); err != nil {
@@ -249,10 +251,10 @@ func TestAccessVersion(t *testing.T) {
 	if err := s.PutDashboard(ctx, dashboard.Dashboard{ID: "ops", Title: "Ops", Charts: []dashboard.Chart{lineChart("cpu", "CPU")}}, "file"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateUser(ctx, User{ID: "u1", Email: "a@example.com", Name: "A", PasswordHash: "h"}); err != nil {
+	if err := s.CreateUser(ctx, auth.User{ID: "u1", Email: "a@example.com", Name: "A", PasswordHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := s.ChartResource(ctx, "cpu"); err != nil || r != (access.Resource{OrgID: DefaultOrg, DashboardID: "ops", ChartID: "cpu"}) {
+	if r, err := s.ChartResource(ctx, "cpu"); err != nil || r != (access.Resource{OrgID: auth.DefaultOrg, DashboardID: "ops", ChartID: "cpu"}) {
 		t.Errorf("ChartResource(cpu) = %+v, %v", r, err)
 	}
 	v0 := v()
@@ -260,19 +262,19 @@ func TestAccessVersion(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"membership", func() error { return s.SetMembership(ctx, DefaultOrg, "u1", access.Viewer) }},
-		{"role change", func() error { return s.SetMembership(ctx, DefaultOrg, "u1", access.Editor) }},
+		{"membership", func() error { return s.SetMembership(ctx, auth.DefaultOrg, "u1", access.Viewer) }},
+		{"role change", func() error { return s.SetMembership(ctx, auth.DefaultOrg, "u1", access.Editor) }},
 		{"dashboard role", func() error { return s.SetDashboardRole(ctx, "ops", "u1", access.Admin) }},
 		{"dashboard role removed", func() error { return s.RemoveDashboardRole(ctx, "ops", "u1") }},
 		{"token revoked", func() error {
-			if err := s.CreateToken(ctx, Token{ID: "t", OrgID: DefaultOrg, Name: "t", SecretHash: "x", Scopes: []access.Permission{access.ViewCharts}}); err != nil {
+			if err := s.CreateToken(ctx, auth.Token{ID: "t", OrgID: auth.DefaultOrg, Name: "t", SecretHash: "x", Scopes: []access.Permission{access.ViewCharts}}); err != nil {
 				return err
 			}
-			return s.RevokeToken(ctx, DefaultOrg, "t")
+			return s.RevokeToken(ctx, auth.DefaultOrg, "t")
 		}},
 		{"session revoked", func() error {
 			now := time.Now()
-			if err := s.CreateSession(ctx, Session{IDHash: "s", UserID: "u1", OrgID: DefaultOrg, CSRFToken: "c", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			if err := s.CreateSession(ctx, auth.Session{IDHash: "s", UserID: "u1", OrgID: auth.DefaultOrg, CSRFToken: "c", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				return err
 			}
 			return s.RevokeSession(ctx, "s")
@@ -288,7 +290,7 @@ func TestAccessVersion(t *testing.T) {
 			v0 = v1
 		}
 	}
-	if err := s.RecordAudit(ctx, AuditEntry{ActorKind: "user", Action: "login", Outcome: "ok"}); err != nil {
+	if err := s.RecordAudit(ctx, audit.Entry{ActorKind: "user", Action: "login", Outcome: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.TouchSession(ctx, "s", time.Now()); err != nil {

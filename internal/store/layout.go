@@ -11,32 +11,18 @@ import (
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
-// Slot is one chart's place in a dashboard's layout: its id and width, in
-// grid order.
-type Slot struct {
-	ID    string `json:"id"`
-	Width int    `json:"width"`
-}
-
-// Layout is a dashboard's charts in grid order, with its layout version,
-// which every addition, removal, move and resize moves on.
-type Layout struct {
-	Version int    `json:"version"`
-	Charts  []Slot `json:"charts"`
-}
-
 // Layout returns a dashboard's layout.
-func (s *Store) Layout(ctx context.Context, dashboardID string) (Layout, error) {
+func (s *Store) Layout(ctx context.Context, dashboardID string) (dashboard.Layout, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return Layout{}, fmt.Errorf("layout %q: %w", dashboardID, err)
+		return dashboard.Layout{}, fmt.Errorf("layout %q: %w", dashboardID, err)
 	}
 	defer tx.Rollback()
 	return layoutOf(ctx, tx, dashboardID)
 }
 
-func layoutOf(ctx context.Context, tx *sql.Tx, dashboardID string) (Layout, error) {
-	var l Layout
+func layoutOf(ctx context.Context, tx *sql.Tx, dashboardID string) (dashboard.Layout, error) {
+	var l dashboard.Layout
 	err := tx.QueryRowContext(ctx, `SELECT layout_version FROM dashboards WHERE id = ?`, dashboardID).Scan(&l.Version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, apperr.Errorf(apperr.NotFound, "no dashboard %q", dashboardID)
@@ -49,23 +35,23 @@ func layoutOf(ctx context.Context, tx *sql.Tx, dashboardID string) (Layout, erro
 		return l, fmt.Errorf("layout %q: %w", dashboardID, err)
 	}
 	defer rows.Close()
-	l.Charts = []Slot{}
+	l.Charts = []dashboard.Slot{}
 	for rows.Next() {
 		c, err := scanChart(rows)
 		if err != nil {
 			return l, err
 		}
-		l.Charts = append(l.Charts, Slot{ID: c.ID, Width: c.Width})
+		l.Charts = append(l.Charts, dashboard.Slot{ID: c.ID, Width: c.Width, Title: c.Config.Title})
 	}
 	return l, rows.Err()
 }
 
 // checkLayout begins a change of a dashboard's layout that was based on
 // version: a conflict if the layout moved on since.
-func (s *Store) checkLayout(ctx context.Context, dashboardID string, version int) (*sql.Tx, Layout, error) {
+func (s *Store) checkLayout(ctx context.Context, dashboardID string, version int) (*sql.Tx, dashboard.Layout, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, Layout{}, fmt.Errorf("layout %q: %w", dashboardID, err)
+		return nil, dashboard.Layout{}, fmt.Errorf("layout %q: %w", dashboardID, err)
 	}
 	cur, err := layoutOf(ctx, tx, dashboardID)
 	if err != nil {
@@ -84,7 +70,7 @@ func (s *Store) checkLayout(ctx context.Context, dashboardID string, version int
 // with those widths, if its layout is still at version: charts it leaves
 // out are removed (with their saved data). It returns the new version and
 // the ids of the charts removed.
-func (s *Store) SetLayout(ctx context.Context, dashboardID string, version int, slots []Slot) (int, []string, error) {
+func (s *Store) SetLayout(ctx context.Context, dashboardID string, version int, slots []dashboard.Slot) (int, []string, error) {
 	seen := map[string]bool{}
 	for i, sl := range slots {
 		if seen[sl.ID] {
@@ -188,20 +174,10 @@ func (s *Store) AddChart(ctx context.Context, dashboardID string, version int, c
 	return v, err
 }
 
-// Edit is a user's saved chart edit that can be undone.
-type Edit struct {
-	ID      int64
-	ChartID string
-	// ToVersion is the version the edit made; Before the definition it
-	// replaced.
-	ToVersion int
-	Before    dashboard.Chart
-}
-
 // LastEdit returns a user's last chart edit on a dashboard that is not
 // undone and is not itself an undo; NotFound when there is none.
-func (s *Store) LastEdit(ctx context.Context, userID, dashboardID string) (Edit, error) {
-	var e Edit
+func (s *Store) LastEdit(ctx context.Context, userID, dashboardID string) (dashboard.Edit, error) {
+	var e dashboard.Edit
 	var before string
 	err := s.db.QueryRowContext(ctx, `SELECT h.id, h.chart_id, h.to_version, h.before FROM chart_history h
 		JOIN charts c ON c.id = h.chart_id
@@ -222,7 +198,7 @@ func (s *Store) LastEdit(ctx context.Context, userID, dashboardID string) (Edit,
 // Undo puts back the definition from before edit e, if nothing changed
 // the chart since but the user's own undone edits and undos: a conflict
 // otherwise. It returns the new version.
-func (s *Store) Undo(ctx context.Context, userID string, e Edit) (int, error) {
+func (s *Store) Undo(ctx context.Context, userID string, e dashboard.Edit) (int, error) {
 	var cur, own int
 	err := s.db.QueryRowContext(ctx, `SELECT version,
 			(SELECT count(*) FROM chart_history WHERE chart_id = ? AND to_version > ? AND user_id = ? AND (undone = 1 OR is_undo = 1))

@@ -8,26 +8,11 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
 )
 
-// Session is a signed-in browser. IDHash is the hash of the id its
-// cookie carries; the id itself is never stored.
-type Session struct {
-	IDHash         string
-	UserID         string
-	OrgID          string
-	CSRFToken      string
-	MaxConnections int
-	CreatedAt      time.Time
-	LastSeenAt     time.Time
-	ExpiresAt      time.Time
-	RevokedAt      time.Time // zero: not revoked
-	IP             string
-	UserAgent      string
-}
-
 // CreateSession stores a new session.
-func (s *Store) CreateSession(ctx context.Context, ss Session) error {
+func (s *Store) CreateSession(ctx context.Context, ss auth.Session) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, org_id, csrf_token, max_connections, created_at, last_seen_at, expires_at, ip, user_agent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ss.IDHash, ss.UserID, ss.OrgID, ss.CSRFToken, ss.MaxConnections,
 		formatTime(ss.CreatedAt), formatTime(ss.LastSeenAt), formatTime(ss.ExpiresAt), ss.IP, ss.UserAgent)
@@ -39,8 +24,8 @@ func (s *Store) CreateSession(ctx context.Context, ss Session) error {
 
 // Session returns the session whose id hashes to idHash, revoked or
 // expired or not: the caller judges.
-func (s *Store) Session(ctx context.Context, idHash string) (Session, error) {
-	ss := Session{IDHash: idHash}
+func (s *Store) Session(ctx context.Context, idHash string) (auth.Session, error) {
+	ss := auth.Session{IDHash: idHash}
 	var created, seen, expires, revoked string
 	err := s.db.QueryRowContext(ctx, `SELECT user_id, org_id, csrf_token, max_connections, created_at, last_seen_at, expires_at, revoked_at, ip, user_agent
 		FROM sessions WHERE id_hash = ?`, idHash).Scan(&ss.UserID, &ss.OrgID, &ss.CSRFToken, &ss.MaxConnections, &created, &seen, &expires, &revoked, &ss.IP, &ss.UserAgent)

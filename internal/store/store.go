@@ -21,7 +21,9 @@ import (
 	_ "modernc.org/sqlite" // the SQLite driver, registered as "sqlite"
 
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/engine"
 )
 
 //go:embed migrations/*.sql
@@ -73,22 +75,13 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// Summary is a dashboard without its charts, for listings.
-type Summary struct {
-	ID          string
-	OrgID       string
-	Title       string
-	Description string
-	Charts      int
-}
-
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // PutDashboard creates or replaces a dashboard and all its charts in one
 // transaction. origin records where the definition came from ("file",
 // "demo"). A chart id used by another dashboard is a conflict.
 func (s *Store) PutDashboard(ctx context.Context, d dashboard.Dashboard, origin string) error {
-	return s.put(ctx, origin, DefaultOrg, []dashboard.Dashboard{d}, false)
+	return s.put(ctx, origin, auth.DefaultOrg, []dashboard.Dashboard{d}, false)
 }
 
 // ProvisionDashboards makes the dashboards of origin exactly ds, in one
@@ -219,7 +212,7 @@ func (s *Store) put(ctx context.Context, origin, orgID string, ds []dashboard.Da
 }
 
 // Dashboards lists every dashboard by title.
-func (s *Store) Dashboards(ctx context.Context) ([]Summary, error) {
+func (s *Store) Dashboards(ctx context.Context) ([]dashboard.Summary, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.org_id, d.title, d.description, count(c.id)
 		FROM dashboards d LEFT JOIN charts c ON c.dashboard_id = d.id
 		GROUP BY d.id ORDER BY d.title, d.id`)
@@ -227,9 +220,9 @@ func (s *Store) Dashboards(ctx context.Context) ([]Summary, error) {
 		return nil, fmt.Errorf("list dashboards: %w", err)
 	}
 	defer rows.Close()
-	var out []Summary
+	var out []dashboard.Summary
 	for rows.Next() {
-		var s Summary
+		var s dashboard.Summary
 		if err := rows.Scan(&s.ID, &s.OrgID, &s.Title, &s.Description, &s.Charts); err != nil {
 			return nil, fmt.Errorf("list dashboards: %w", err)
 		}
@@ -313,16 +306,9 @@ func (s *Store) updateChart(ctx context.Context, c dashboard.Chart, version int,
 	return v, nil
 }
 
-// ChartUpdate is one chart of UpdateCharts: the new definition, and the
-// version it is based on.
-type ChartUpdate struct {
-	Chart   dashboard.Chart
-	Version int
-}
-
 // UpdateCharts saves several charts' definitions in one transaction: all,
 // or none if any is refused. They are kept for no one's undo.
-func (s *Store) UpdateCharts(ctx context.Context, us []ChartUpdate) error {
+func (s *Store) UpdateCharts(ctx context.Context, us []dashboard.VersionedChart) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("update charts: %w", err)
@@ -409,16 +395,9 @@ func jsonIDs(ids []string) string {
 	return string(b)
 }
 
-// SavedState is a chart's state as saved: its offset and the JSON of its
-// chart.State.
-type SavedState struct {
-	Offset uint64
-	State  []byte
-}
-
 // SaveStates saves chart states, replacing earlier ones, in one
 // transaction.
-func (s *Store) SaveStates(ctx context.Context, states map[string]SavedState) error {
+func (s *Store) SaveStates(ctx context.Context, states map[string]engine.SavedState) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("save chart states: %w", err)
@@ -436,7 +415,7 @@ func (s *Store) SaveStates(ctx context.Context, states map[string]SavedState) er
 }
 
 // LoadState returns a chart's saved state; ok is false when there is none.
-func (s *Store) LoadState(ctx context.Context, chartID string) (st SavedState, ok bool, err error) {
+func (s *Store) LoadState(ctx context.Context, chartID string) (st engine.SavedState, ok bool, err error) {
 	var off int64
 	var state string
 	err = s.db.QueryRowContext(ctx, `SELECT "offset", state FROM chart_states WHERE chart_id = ?`, chartID).Scan(&off, &state)
@@ -446,5 +425,5 @@ func (s *Store) LoadState(ctx context.Context, chartID string) (st SavedState, o
 	if err != nil {
 		return st, false, fmt.Errorf("load chart state %q: %w", chartID, err)
 	}
-	return SavedState{Offset: uint64(off), State: []byte(state)}, true, nil
+	return engine.SavedState{Offset: uint64(off), State: []byte(state)}, true, nil
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/engine"
 )
 
 // openStore opens a store on path, closed when the test ends.
@@ -262,9 +264,9 @@ func TestPutDashboardConflict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantList := []Summary{{ID: "sales", OrgID: DefaultOrg, Title: "Sales", Description: "Orders by region.", Charts: 3}}
+			wantList := []dashboard.Summary{{ID: "sales", OrgID: auth.DefaultOrg, Title: "Sales", Description: "Orders by region.", Charts: 3}}
 			if tt.existing != nil {
-				wantList = append([]Summary{{ID: "ops", OrgID: DefaultOrg, Title: "Ops", Description: "before", Charts: 1}}, wantList...)
+				wantList = append([]dashboard.Summary{{ID: "ops", OrgID: auth.DefaultOrg, Title: "Ops", Description: "before", Charts: 1}}, wantList...)
 			}
 			if d := cmp.Diff(wantList, list); d != "" {
 				t.Errorf("Dashboards (-want +got):\n%s", d)
@@ -302,11 +304,11 @@ func TestDashboards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Summary{
-		{ID: "empty", OrgID: DefaultOrg, Title: "Alpha", Charts: 0},
-		{ID: "alpha", OrgID: DefaultOrg, Title: "Beta", Charts: 3}, // equal titles: by id
-		{ID: "zeta", OrgID: DefaultOrg, Title: "Beta", Charts: 1},
-		{ID: "gamma", OrgID: DefaultOrg, Title: "Gamma", Description: "g", Charts: 2},
+	want := []dashboard.Summary{
+		{ID: "empty", OrgID: auth.DefaultOrg, Title: "Alpha", Charts: 0},
+		{ID: "alpha", OrgID: auth.DefaultOrg, Title: "Beta", Charts: 3}, // equal titles: by id
+		{ID: "zeta", OrgID: auth.DefaultOrg, Title: "Beta", Charts: 1},
+		{ID: "gamma", OrgID: auth.DefaultOrg, Title: "Gamma", Description: "g", Charts: 2},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Dashboards (-want +got):\n%s", d)
@@ -368,10 +370,10 @@ func TestOpenSQLiteUpgradesAnOlderFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]Summary{{ID: "old", OrgID: DefaultOrg, Title: "Old"}}, list); d != "" {
+	if d := cmp.Diff([]dashboard.Summary{{ID: "old", OrgID: auth.DefaultOrg, Title: "Old"}}, list); d != "" {
 		t.Errorf("dashboards after the upgrade (-want +got):\n%s", d)
 	}
-	if err := s.SaveStates(ctx, map[string]SavedState{"c": {Offset: 1, State: []byte(`{}`)}}); err != nil {
+	if err := s.SaveStates(ctx, map[string]engine.SavedState{"c": {Offset: 1, State: []byte(`{}`)}}); err != nil {
 		t.Errorf("the upgraded file lacks a later migration: %v", err)
 	}
 }
@@ -383,18 +385,18 @@ func TestSaveAndLoadStates(t *testing.T) {
 	if _, ok, err := s.LoadState(ctx, "orders"); err != nil || ok {
 		t.Fatalf("LoadState of a chart never saved = ok %v, %v; want ok false and no error", ok, err)
 	}
-	first := map[string]SavedState{
+	first := map[string]engine.SavedState{
 		"orders": {Offset: 7, State: []byte(`{"config":{},"data":{"columns":[],"rows":[]}}`)},
 		"errors": {Offset: math.MaxUint64, State: []byte(`{"a":1}`)},
 	}
 	if err := s.SaveStates(ctx, first); err != nil {
 		t.Fatalf("SaveStates: %v", err)
 	}
-	second := map[string]SavedState{"orders": {Offset: 9, State: []byte(`{"b":2}`)}}
+	second := map[string]engine.SavedState{"orders": {Offset: 9, State: []byte(`{"b":2}`)}}
 	if err := s.SaveStates(ctx, second); err != nil {
 		t.Fatalf("SaveStates again: %v", err)
 	}
-	want := map[string]SavedState{"orders": second["orders"], "errors": first["errors"]}
+	want := map[string]engine.SavedState{"orders": second["orders"], "errors": first["errors"]}
 	for id, w := range want {
 		got, ok, err := s.LoadState(ctx, id)
 		if err != nil || !ok {
@@ -414,8 +416,8 @@ func TestPutDashboardDropsStatesOfRemovedCharts(t *testing.T) {
 	ctx := context.Background()
 	put(t, s, salesDashboard()) // by-region, share, orders
 	put(t, s, dashboard.Dashboard{ID: "other", Title: "Other", Charts: []dashboard.Chart{lineChart("elsewhere", "Elsewhere")}})
-	saved := SavedState{Offset: 3, State: []byte(`{}`)}
-	all := map[string]SavedState{"by-region": saved, "share": saved, "orders": saved, "elsewhere": saved}
+	saved := engine.SavedState{Offset: 3, State: []byte(`{}`)}
+	all := map[string]engine.SavedState{"by-region": saved, "share": saved, "orders": saved, "elsewhere": saved}
 	if err := s.SaveStates(ctx, all); err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +481,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if err := s.SaveStates(ctx, map[string]SavedState{d.Charts[0].ID: {Offset: uint64(j)}}); err != nil {
+				if err := s.SaveStates(ctx, map[string]engine.SavedState{d.Charts[0].ID: {Offset: uint64(j)}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -509,12 +511,12 @@ func TestProvisionDashboards(t *testing.T) {
 	if err := s.PutDashboard(ctx, demo, "demo"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ProvisionDashboards(ctx, "file", DefaultOrg, []dashboard.Dashboard{a, b}); err != nil {
+	if err := s.ProvisionDashboards(ctx, "file", auth.DefaultOrg, []dashboard.Dashboard{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	// "moving" goes from b to a, which comes first; b's file is deleted.
 	a.Charts = append(a.Charts, lineChart("moving", "Moving"))
-	if err := s.ProvisionDashboards(ctx, "file", DefaultOrg, []dashboard.Dashboard{a}); err != nil {
+	if err := s.ProvisionDashboards(ctx, "file", auth.DefaultOrg, []dashboard.Dashboard{a}); err != nil {
 		t.Fatalf("moving a chart between dashboards: %v", err)
 	}
 	if got := get(t, s, "a"); len(got.Charts) != 2 || got.Charts[1].ID != "moving" {
@@ -529,7 +531,7 @@ func TestProvisionDashboards(t *testing.T) {
 	}
 	// A conflict leaves everything as it was.
 	c := dashboard.Dashboard{ID: "c", Title: "C", Charts: []dashboard.Chart{lineChart("d1", "Taken")}}
-	err = s.ProvisionDashboards(ctx, "file", DefaultOrg, []dashboard.Dashboard{c})
+	err = s.ProvisionDashboards(ctx, "file", auth.DefaultOrg, []dashboard.Dashboard{c})
 	apperrtest.Want(t, err, apperr.Conflict)
 	if got := get(t, s, "a"); len(got.Charts) != 2 {
 		t.Errorf("after a refused provisioning, dashboard a has %v", got.Charts)
@@ -587,7 +589,7 @@ func TestProvisioningKeepsEdits(t *testing.T) {
 	ctx := context.Background()
 	provision := func(ds ...dashboard.Dashboard) {
 		t.Helper()
-		if err := s.ProvisionDashboards(ctx, "file", DefaultOrg, ds); err != nil {
+		if err := s.ProvisionDashboards(ctx, "file", auth.DefaultOrg, ds); err != nil {
 			t.Fatalf("ProvisionDashboards: %v", err)
 		}
 	}

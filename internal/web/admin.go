@@ -12,19 +12,19 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // Admin is what the administration API needs of the metadata store.
 type Admin interface {
-	Members(ctx context.Context, orgID string) ([]store.Member, error)
+	Members(ctx context.Context, orgID string) ([]auth.Member, error)
 	SetMembership(ctx context.Context, orgID, userID string, role access.Role) error
 	RemoveMembership(ctx context.Context, orgID, userID string) error
 	SetDashboardRole(ctx context.Context, dashboardID, userID string, role access.Role) error
 	RemoveDashboardRole(ctx context.Context, dashboardID, userID string) error
-	CreateToken(ctx context.Context, t store.Token) error
-	Tokens(ctx context.Context, orgID string) ([]store.Token, error)
+	CreateToken(ctx context.Context, t auth.Token) error
+	Tokens(ctx context.Context, orgID string) ([]auth.Token, error)
 	RevokeToken(ctx context.Context, orgID, id string) error
 }
 
@@ -72,7 +72,7 @@ func orgOf(r *http.Request) access.Resource {
 
 func (s *server) auditAdmin(r *http.Request, action, target, detail string) {
 	id := who(r.Context())
-	s.audit(r, store.AuditEntry{OrgID: id.sub.OrgID, ActorKind: id.sub.Kind.String(), ActorID: id.sub.ID, Action: action, Target: target, Outcome: "ok", Detail: detail})
+	s.audit(r, audit.Entry{OrgID: id.sub.OrgID, ActorKind: id.sub.Kind.String(), ActorID: id.sub.ID, Action: action, Target: target, Outcome: "ok", Detail: detail})
 }
 
 type memberJSON struct {
@@ -138,7 +138,7 @@ func (s *server) apiSetMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if !slices.ContainsFunc(ms, func(m store.Member) bool { return m.UserID == userID }) {
+	if !slices.ContainsFunc(ms, func(m auth.Member) bool { return m.UserID == userID }) {
 		writeError(w, apperr.Errorf(apperr.NotFound, "no member %q in this organization", userID))
 		return
 	}
@@ -218,7 +218,7 @@ type tokenJSON struct {
 	Secret     string              `json:"secret,omitempty"`
 }
 
-func tokenOut(t store.Token) tokenJSON {
+func tokenOut(t auth.Token) tokenJSON {
 	opt := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil
@@ -287,7 +287,7 @@ func (s *server) apiCreateToken(w http.ResponseWriter, r *http.Request) {
 		scopes[i] = p
 	}
 	secret, hash := auth.NewToken()
-	t := store.Token{ID: auth.NewID("tok"), OrgID: res.OrgID, Name: b.Name, SecretHash: hash, Scopes: scopes, Charts: b.Charts, CreatedBy: who(r.Context()).sub.ID, CreatedAt: time.Now()}
+	t := auth.Token{ID: auth.NewID("tok"), OrgID: res.OrgID, Name: b.Name, SecretHash: hash, Scopes: scopes, Charts: b.Charts, CreatedBy: who(r.Context()).sub.ID, CreatedAt: time.Now()}
 	if err := s.Admin.CreateToken(r.Context(), t); err != nil {
 		writeError(w, err)
 		return
@@ -316,8 +316,8 @@ func (s *server) apiRevokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 type adminPageData struct {
-	Members     []store.Member
-	Tokens      []store.Token
+	Members     []auth.Member
+	Tokens      []auth.Token
 	Roles       []access.Role
 	Permissions []access.Permission
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/audit"
 )
 
 // auditPageSize is how many audit entries a page shows.
@@ -19,13 +19,13 @@ type auditData struct {
 }
 
 type auditRow struct {
-	store.AuditEntry
+	audit.Entry
 	When string
 }
 
 // auditEntries returns a page of the organization's audit log for an
 // administrator of it: before is the id to page back from (0: newest).
-func (s *server) auditEntries(r *http.Request) ([]store.AuditEntry, int64, error) {
+func (s *server) auditEntries(r *http.Request) ([]audit.Entry, int64, error) {
 	if err := signedIn(r); err != nil {
 		return nil, 0, err
 	}
@@ -63,7 +63,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]auditRow, len(es))
 	for i, e := range es {
-		rows[i] = auditRow{AuditEntry: e, When: e.At.UTC().Format(time.DateTime) + " UTC"}
+		rows[i] = auditRow{Entry: e, When: e.At.UTC().Format(time.DateTime) + " UTC"}
 	}
 	s.render(w, r, http.StatusOK, "audit", pageData{Title: s.Catalog.T("audit.title"), Audit: &auditData{Entries: rows, Older: older}})
 }

@@ -14,28 +14,28 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/ratelimit"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // Identities is what the web layer needs of the metadata store to know
 // who asks: sessions, users, their roles, tokens, and the audit log.
 type Identities interface {
-	CreateSession(ctx context.Context, s store.Session) error
-	Session(ctx context.Context, idHash string) (store.Session, error)
+	CreateSession(ctx context.Context, s auth.Session) error
+	Session(ctx context.Context, idHash string) (auth.Session, error)
 	TouchSession(ctx context.Context, idHash string, t time.Time) error
 	RevokeSession(ctx context.Context, idHash string) error
-	UserByEmail(ctx context.Context, email string) (store.User, error)
-	User(ctx context.Context, id string) (store.User, error)
-	Memberships(ctx context.Context, userID string) ([]store.Membership, error)
+	UserByEmail(ctx context.Context, email string) (auth.User, error)
+	User(ctx context.Context, id string) (auth.User, error)
+	Memberships(ctx context.Context, userID string) ([]auth.Membership, error)
 	Subject(ctx context.Context, orgID, userID string) (access.Subject, error)
 	DashboardOrg(ctx context.Context, id string) (string, error)
 	ChartResource(ctx context.Context, id string) (access.Resource, error)
-	TokenBySecretHash(ctx context.Context, hash string) (store.Token, error)
+	TokenBySecretHash(ctx context.Context, hash string) (auth.Token, error)
 	TouchToken(ctx context.Context, id string, t time.Time) error
-	RecordAudit(ctx context.Context, e store.AuditEntry) error
-	AuditLog(ctx context.Context, orgID string, before int64, limit int) ([]store.AuditEntry, error)
+	RecordAudit(ctx context.Context, e audit.Entry) error
+	AuditLog(ctx context.Context, orgID string, before int64, limit int) ([]audit.Entry, error)
 }
 
 // Cookie names. The session cookie holds the session id (stored only as
@@ -49,9 +49,9 @@ const (
 // or with ended ones, is anonymous.
 type identity struct {
 	sub     access.Subject
-	user    store.User     // a signed-in user
-	session *store.Session // the session of a signed-in browser
-	token   *store.Token   // a machine's API token
+	user    auth.User     // a signed-in user
+	session *auth.Session // the session of a signed-in browser
+	token   *auth.Token   // a machine's API token
 }
 
 func (id *identity) signedIn() bool { return id.session != nil }
@@ -116,7 +116,7 @@ func (s *server) tokenIdentity(ctx context.Context, header string, now time.Time
 		if err := s.Identities.TouchToken(ctx, t.ID, now); err != nil {
 			return nil, err
 		}
-		if err := s.Identities.RecordAudit(ctx, store.AuditEntry{OrgID: t.OrgID, ActorKind: "token", ActorID: t.ID, Action: "token_used", Target: t.ID, Outcome: "ok", Detail: t.Name}); err != nil {
+		if err := s.Identities.RecordAudit(ctx, audit.Entry{OrgID: t.OrgID, ActorKind: "token", ActorID: t.ID, Action: "token_used", Target: t.ID, Outcome: "ok", Detail: t.Name}); err != nil {
 			return nil, err
 		}
 	}
@@ -292,7 +292,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(ms) == 0 {
-		s.audit(r, store.AuditEntry{ActorKind: "user", ActorID: u.ID, Action: "login_failed", Target: u.ID, Outcome: "denied", Detail: "member of no organization"})
+		s.audit(r, audit.Entry{ActorKind: "user", ActorID: u.ID, Action: "login_failed", Target: u.ID, Outcome: "denied", Detail: "member of no organization"})
 		s.renderLogin(w, r, http.StatusForbidden, email, s.Catalog.T("login.no_org"))
 		return
 	}
@@ -313,7 +313,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	setCookie(w, r, sessionCookie, sid, ss.ExpiresAt, http.SameSiteLaxMode)
 	clearCookie(w, r, loginCookie)
-	s.audit(r, store.AuditEntry{OrgID: ss.OrgID, ActorKind: "user", ActorID: u.ID, Action: "login", Target: u.ID, Outcome: "ok"})
+	s.audit(r, audit.Entry{OrgID: ss.OrgID, ActorKind: "user", ActorID: u.ID, Action: "login", Target: u.ID, Outcome: "ok"})
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
@@ -327,7 +327,7 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-func (s *server) checkPassword(ctx context.Context, email, password string) (store.User, error) {
+func (s *server) checkPassword(ctx context.Context, email, password string) (auth.User, error) {
 	u, err := s.Identities.UserByEmail(ctx, email)
 	if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 		return u, err
@@ -352,7 +352,7 @@ func (s *server) checkPassword(ctx context.Context, email, password string) (sto
 // user it was for (so that their admins see it), or in none for an
 // unknown email.
 func (s *server) auditFailedLogin(r *http.Request, userID, email, why string) {
-	e := store.AuditEntry{ActorKind: "anonymous", Action: "login_failed", Target: email, Outcome: "denied", Detail: why}
+	e := audit.Entry{ActorKind: "anonymous", Action: "login_failed", Target: email, Outcome: "denied", Detail: why}
 	if userID == "" {
 		s.audit(r, e)
 		return
@@ -397,7 +397,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.endSession(id.session.IDHash)
 	clearCookie(w, r, sessionCookie)
-	s.audit(r, store.AuditEntry{OrgID: id.sub.OrgID, ActorKind: "user", ActorID: id.user.ID, Action: "logout", Target: id.user.ID, Outcome: "ok"})
+	s.audit(r, audit.Entry{OrgID: id.sub.OrgID, ActorKind: "user", ActorID: id.user.ID, Action: "logout", Target: id.user.ID, Outcome: "ok"})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
@@ -412,7 +412,7 @@ func (s *server) endSession(idHash string) {
 // audit records e with the request's address; a failure to record is
 // logged, not shown. What happened is recorded even if the client has
 // gone meanwhile (a save that took long is still saved).
-func (s *server) audit(r *http.Request, e store.AuditEntry) {
+func (s *server) audit(r *http.Request, e audit.Entry) {
 	e.IP = clientIP(r)
 	if err := s.Identities.RecordAudit(context.WithoutCancel(r.Context()), e); err != nil {
 		s.Logger.Error("audit", "action", e.Action, "err", err)

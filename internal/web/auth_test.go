@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/audit"
 )
 
 func TestAddrKey(t *testing.T) {
@@ -64,10 +64,10 @@ func TestCookieFlags(t *testing.T) {
 // auditRecorder is the Identities of a test that only audits.
 type auditRecorder struct {
 	Identities
-	entries []store.AuditEntry
+	entries []audit.Entry
 }
 
-func (a *auditRecorder) RecordAudit(ctx context.Context, e store.AuditEntry) error {
+func (a *auditRecorder) RecordAudit(ctx context.Context, e audit.Entry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func TestAuditOutlivesTheRequest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the client has gone
 	r := httptest.NewRequestWithContext(ctx, http.MethodPut, "/api/v1/charts/sales/definition", nil)
-	s.audit(r, store.AuditEntry{Action: "chart_edited", Target: "sales"})
+	s.audit(r, audit.Entry{Action: "chart_edited", Target: "sales"})
 	if len(rec.entries) != 1 || rec.entries[0].Action != "chart_edited" || rec.entries[0].IP == "" {
 		t.Errorf("audited %+v, want the chart_edited entry with the client's address", rec.entries)
 	}

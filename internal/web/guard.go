@@ -9,9 +9,10 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/audit"
+	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/ratelimit"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // signedIn refuses an anonymous request before anything is looked up, so
@@ -37,7 +38,7 @@ func (s *server) authorize(r *http.Request, p access.Permission, res access.Reso
 		target = res.ChartID
 	}
 	if s.Denials.Audited(id.sub, p, target, d) {
-		s.audit(r, store.DenialEntry(id.sub, p, target, d.Reason))
+		s.audit(r, audit.Denial(id.sub, p, target, d.Reason))
 	}
 	return d.Err()
 }
@@ -85,7 +86,7 @@ func (s *server) authorizeChart(r *http.Request, p access.Permission, id string)
 }
 
 // visible keeps the dashboards the request may view.
-func (s *server) visible(r *http.Request, ds []store.Summary) []store.Summary {
+func (s *server) visible(r *http.Request, ds []dashboard.Summary) []dashboard.Summary {
 	sub := who(r.Context()).sub
 	out := ds[:0:0]
 	for _, d := range ds {

@@ -7,21 +7,20 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // Layouts changes a dashboard's charts as a whole: adds, removes, moves
 // and resizes them, each change based on the layout version the editor
 // saw.
 type Layouts interface {
-	Layout(ctx context.Context, dashboardID string) (store.Layout, error)
+	Layout(ctx context.Context, dashboardID string) (dashboard.Layout, error)
 	// SetLayout makes the dashboard's charts slots, in order; charts left
 	// out are removed.
-	SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []store.Slot) (store.Layout, error)
+	SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []dashboard.Slot) (dashboard.Layout, error)
 	// NewChartID refuses (conflict) an id that a chart has or had.
 	NewChartID(ctx context.Context, id string) error
 	// AddChart tries def and adds it at the end of the dashboard.
-	AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (store.Layout, error)
+	AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (dashboard.Layout, error)
 }
 
 // apiLayout returns a dashboard's layout to its editors: GET
@@ -68,7 +67,7 @@ func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var req store.Layout
+	var req dashboard.Layout
 	if err := readJSON(w, r, &req); err != nil {
 		writeError(w, err)
 		return

@@ -22,11 +22,11 @@ import (
 	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
+	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/i18n"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 //go:embed templates/*.html
@@ -39,11 +39,11 @@ const MaxBodyBytes = 1 << 20
 
 // Dashboards reads dashboard definitions.
 type Dashboards interface {
-	Dashboards(ctx context.Context) ([]store.Summary, error)
+	Dashboards(ctx context.Context) ([]dashboard.Summary, error)
 	Dashboard(ctx context.Context, id string) (dashboard.Dashboard, error)
 	// DashboardHistory returns the saved changes of a dashboard's charts,
 	// newest first.
-	DashboardHistory(ctx context.Context, dashboardID string, limit int) ([]store.Change, error)
+	DashboardHistory(ctx context.Context, dashboardID string, limit int) ([]audit.Change, error)
 }
 
 // Charts applies ops to charts and reads their state.
@@ -195,7 +195,7 @@ type pageData struct {
 	Live       bool
 	Catalog    *i18n.Catalog
 	Messages   map[string]string
-	Dashboards []store.Summary
+	Dashboards []dashboard.Summary
 	Dashboard  dashboard.Dashboard
 	// CanEdit shows the chart editor: the user may edit the dashboard's
 	// charts. LayoutVersion is the version of the charts' layout then.
@@ -209,7 +209,7 @@ type pageData struct {
 }
 
 type historyRow struct {
-	store.Change
+	audit.Change
 	When  string // RFC 3339, for <time>
 	Shown string // When as shown
 	Title string // the chart's title now
@@ -288,7 +288,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	// two reads makes the page's first layout change a conflict, never a
 	// change based on charts the page does not show (which would remove a
 	// chart added meanwhile).
-	var layout store.Layout
+	var layout dashboard.Layout
 	if canEdit {
 		if layout, err = s.Layouts.Layout(r.Context(), res.DashboardID); err != nil {
 			s.errorPage(w, r, err)

@@ -8,7 +8,7 @@ import { api, messageOf, RequestError, show } from './api';
 import { init, type EChartsType } from './echarts';
 import { t } from './messages';
 import { buildOption } from './options';
-import type { ChartConfig, ChartType, WireState } from './protocol';
+import type { ChartConfig, ChartType, Layout, WireState } from './protocol';
 import { fromWire } from './state';
 
 export interface QueryDef {
@@ -45,12 +45,8 @@ class FieldProblem extends Error {
 
 const DURATION = /^\d+(\.\d+)?(ns|us|µs|ms|s|m|h)$/;
 
-/** A layout as the layout API gives it. */
-export interface LayoutJSON {
-  version: number;
-  charts: { id: string; width: number; title: string }[];
-  sources?: string[];
-}
+/** A layout as GET …/layout gives it: with the sources its editors may use. */
+type LayoutJSON = Layout & { sources?: string[] };
 
 export class ChartEditor {
   private def: ChartDef | undefined;
@@ -64,7 +60,7 @@ export class ChartEditor {
     private readonly dialog: HTMLDialogElement,
     private readonly csrf: string,
     private readonly dashboard: string,
-    private readonly onSaved: (def: ChartDef, layout?: LayoutJSON) => void,
+    private readonly onSaved: (def: ChartDef, layout?: Layout) => void,
   ) {
     dialog.addEventListener('click', (ev) => {
       const action = (ev.target as HTMLElement).closest<HTMLElement>('[data-editor-action]')?.dataset
@@ -261,10 +257,10 @@ export class ChartEditor {
       const l = (await this.request('POST', `/api/v1/dashboards/${encodeURIComponent(this.dashboard)}/charts`, {
         chart: def,
         version: this.version,
-      })) as LayoutJSON;
+      })) as Layout;
       this.adding = false;
       this.dialog.close();
-      this.onSaved(def, { ...l, charts: l.charts.map((c) => ({ ...c, title: c.id === def.id ? def.config.title : c.title })) });
+      this.onSaved(def, l);
       return;
     }
     const d = (await this.request('PUT', `/api/v1/charts/${encodeURIComponent(def.id)}/definition`, {

@@ -7,12 +7,7 @@ import { ChartView } from './chart-view';
 import type { Live } from './live';
 import { Subscription } from './live';
 import { t } from './messages';
-
-export interface Slot {
-  id: string;
-  width: number;
-  title: string;
-}
+import type { Slot } from './protocol';
 
 export class Grid {
   readonly views: ChartView[] = [];

@@ -8,10 +8,10 @@ import { api, messageOf, show } from './api';
 import { ChartEditor } from './editor';
 import type { EChartsType } from './echarts';
 import { startFilters } from './filters';
-import { cardTools, Grid, type Slot } from './grid';
+import { cardTools, Grid } from './grid';
 import { Live } from './live';
 import { t } from './messages';
-import type { ChartConfig, PresenceUser, Table } from './protocol';
+import type { ChartConfig, Layout, PresenceUser, Slot, Table } from './protocol';
 import { Room } from './room';
 import { showConnState, type ConnState } from './status';
 
@@ -79,7 +79,7 @@ function main(): void {
 }
 
 /** Applies a dashboard layout: cards, their order and widths, and its version. */
-function applyLayout(page: HTMLElement, grid: Grid, layout: { version: number; charts: Slot[] }): void {
+function applyLayout(page: HTMLElement, grid: Grid, layout: Layout): void {
   const cur = Number(page.dataset.layoutVersion ?? 0);
   if (layout.version < cur) return; // an older change, overtaken
   page.dataset.layoutVersion = String(layout.version);
@@ -127,15 +127,11 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
       version: Number(page.dataset.layoutVersion),
       charts: next.map(({ id, width }) => ({ id, width })),
     })
-      .then((l) => applyLayout(page, grid, withTitles(l as { version: number; charts: Slot[] }, next)))
+      .then((l) => applyLayout(page, grid, l as Layout))
       .catch(async (err: unknown) => {
         if ((err as { status?: number }).status === 409) {
           say(t('edit.layout_conflict'));
-          const l = (await api('GET', `/api/v1/dashboards/${encodeURIComponent(dashboard)}/layout`, csrf)) as {
-            version: number;
-            charts: Slot[];
-          };
-          applyLayout(page, grid, withTitles(l, slots()));
+          applyLayout(page, grid, (await api('GET', `/api/v1/dashboards/${encodeURIComponent(dashboard)}/layout`, csrf)) as Layout);
         } else {
           say(t('edit.failed', { message: messageOf(err) }));
         }
@@ -172,14 +168,6 @@ function startEditing(page: HTMLElement, dashboard: string, csrf: string, grid: 
       );
     }
   });
-}
-
-/** A layout from the API, with the titles the page knows. */
-function withTitles(l: { version: number; charts: Slot[] }, known: Slot[]): { version: number; charts: Slot[] } {
-  return {
-    version: l.version,
-    charts: l.charts.map((c) => ({ ...c, title: c.title || known.find((k) => k.id === c.id)?.title || c.id })),
-  };
 }
 
 main();

@@ -124,6 +124,22 @@ export interface PresenceFrame {
   users: PresenceUser[] | null;
 }
 
+/** A dashboard's charts in grid order and its layout version, which every
+ * addition, removal, move and resize moves on (package dashboard's Layout):
+ * what the layout API returns and what a layout change announces. */
+export interface Layout {
+  version: number;
+  charts: Slot[];
+}
+
+/** One chart's place in a layout; a request that changes a layout needs only
+ * the id and the width. */
+export interface Slot {
+  id: string;
+  width: number;
+  title: string;
+}
+
 /** An entry of a dashboard's activity feed. */
 export interface RoomEvent {
   kind: 'chart_edited' | 'filter_applied' | 'defaults_saved' | 'chart_added' | 'chart_removed' | 'layout_changed';
@@ -136,7 +152,7 @@ export interface RoomEvent {
   width?: number;
   filters?: Record<string, string>;
   /** The dashboard's charts after a layout change. */
-  layout?: { version: number; charts: { id: string; width: number; title: string }[] };
+  layout?: Layout;
   /** Unix milliseconds. */
   at: number;
 }

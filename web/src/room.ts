@@ -4,7 +4,7 @@
 
 import type { Live, RoomHandlers } from './live';
 import { locale, t } from './messages';
-import type { PresenceUser, ReplyFrame, RoomEvent, RoomFrame } from './protocol';
+import type { Layout, PresenceUser, ReplyFrame, RoomEvent, RoomFrame } from './protocol';
 
 /** Most entries the activity feed keeps. */
 const FEED_SIZE = 50;
@@ -32,7 +32,7 @@ export class Room implements RoomHandlers {
     private readonly me: string,
     private readonly list: HTMLElement,
     private readonly feed: HTMLElement | null,
-    private readonly onLayout: (layout: NonNullable<RoomEvent['layout']>) => void,
+    private readonly onLayout: (layout: Layout) => void,
   ) {}
 
   ready(): void {

@@ -1,0 +1,41 @@
+// Package audit is the audit log's model: an Entry for each thing done or
+// refused that an organization's admins may review, and the Change of a
+// dashboard's chart that a dashboard's history shows. The store keeps
+// them; the services that act write them. It keeps no state.
+package audit
+
+import (
+	"time"
+
+	"github.com/ashreports/ashreports/internal/access"
+)
+
+// Entry is one line of the audit log. Callers never put a secret in it
+// (passwords, token secrets, session ids).
+type Entry struct {
+	ID        int64
+	OrgID     string // "" for events outside any organization (a failed login)
+	At        time.Time
+	ActorKind string // "user", "token", "anonymous", "cli", "server"
+	ActorID   string
+	Action    string // e.g. "login", "login_failed", "role_set", "token_used", "denied"
+	Target    string // what the action was on: a dashboard, chart, user or token id
+	Outcome   string // "ok" or "denied"
+	Detail    string // a short text: the reason of a denial, the role given
+	IP        string
+}
+
+// Denial is the entry of a denial of who doing p on target (a dashboard
+// or chart id), with the reason access.Decide gave.
+func Denial(who access.Subject, p access.Permission, target, reason string) Entry {
+	return Entry{OrgID: who.OrgID, ActorKind: who.Kind.String(), ActorID: who.ID, Action: "denied", Target: target, Outcome: "denied", Detail: string(p) + ": " + reason}
+}
+
+// Change is one saved change of a dashboard's chart, from the audit log.
+type Change struct {
+	At      time.Time
+	UserID  string
+	Name    string // the user's name (or the part of their email before the @; their id if they are gone)
+	ChartID string
+	What    string
+}
