@@ -18,6 +18,7 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/authz"
 )
 
 // signedInSocket signs email in with a new cookie client and opens a
@@ -142,8 +143,8 @@ func TestLiveSocketAccess(t *testing.T) {
 			denied++
 		}
 	}
-	if denied != access.DenialBurst {
-		t.Errorf("10 refused publishes, over the socket and HTTP, made %d audit entries, want %d", denied, access.DenialBurst)
+	if denied != authz.DenialBurst {
+		t.Errorf("10 refused publishes, over the socket and HTTP, made %d audit entries, want %d", denied, authz.DenialBurst)
 	}
 
 	_, nc := signedInSocket(t, s, "nora@example.com", pw)

@@ -16,15 +16,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ashreports/ashreports/chart"
-	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/accounts"
 	"github.com/ashreports/ashreports/internal/auth"
-	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/authz"
 	"github.com/ashreports/ashreports/internal/demo"
+	"github.com/ashreports/ashreports/internal/edit"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/i18n"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/natsbroker"
+	"github.com/ashreports/ashreports/internal/provision"
 	"github.com/ashreports/ashreports/internal/room"
 	"github.com/ashreports/ashreports/internal/source"
 	"github.com/ashreports/ashreports/internal/store"
@@ -73,34 +74,79 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
+// Admin is the first administrator, created at start when the server has
+// no user yet (Config.Admin; the command line takes it from
+// ASHREPORTS_ADMIN_EMAIL and ASHREPORTS_ADMIN_PASSWORD).
+type Admin struct {
+	Email    string
+	Password string
+}
+
 // RateLimits are the API's rate limits, in requests per second, with
-// bursts of twice as many: Publish (the updates one user or token may
-// publish; 5,000), Read (the other API requests of one user or token; 100)
-// and PerIP (the API requests of one client address; 10,000). Zero fields
-// take these defaults. A request over a limit gets 429 with Retry-After.
-type RateLimits = web.Limits
+// bursts of twice as many. Zero fields take the defaults. A request over a
+// limit gets 429 with Retry-After.
+type RateLimits struct {
+	// Publish is the updates one user or token may publish; 5,000.
+	Publish float64
+	// Read is the other API requests of one user or token; 100.
+	Read float64
+	// PerIP is the API requests of one client address, whoever sends
+	// them; 10,000.
+	PerIP float64
+}
 
 // Server is a running AshReports instance.
 type Server struct {
 	log     *slog.Logger
 	store   *store.Store
-	ident   *identities // the store, with access cached
+	dir     *authz.Directory // the store, with who asks and where cached
+	guard   *authz.Guard
 	broker  *natsbroker.Broker
 	sources *source.Registry
 	engine  *engine.Engine
 	hub     *live.Hub
 	rooms   *room.Rooms
-	editor  *chartEditor
 	handler http.Handler
-
-	denials   *access.Denials // which denials are audited
-	notes     []string        // see Notes
-	demoOrgID string          // the demo's organization, when the demo runs
+	notes   []string // see Notes
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 }
+
+// The parts New wires, each against the interfaces its users declare.
+var (
+	_ web.Dashboards     = (*store.Store)(nil)
+	_ web.Users          = (*store.Store)(nil)
+	_ web.AuditLog       = (*store.Store)(nil)
+	_ web.Admin          = (*store.Store)(nil)
+	_ web.Charts         = (*engine.Engine)(nil)
+	_ web.Guard          = (*authz.Guard)(nil)
+	_ web.Sessions       = (*authz.Sessions)(nil)
+	_ web.Accounts       = (*accounts.Service)(nil)
+	_ web.Editor         = (*edit.Service)(nil)
+	_ web.Layouts        = (*edit.Service)(nil)
+	_ live.Streams       = (*engine.Engine)(nil)
+	_ live.Broker        = (*natsbroker.Broker)(nil)
+	_ live.Rooms         = (*room.Gate)(nil)
+	_ engine.Broker      = (*natsbroker.Broker)(nil)
+	_ engine.Definitions = (*store.Store)(nil)
+	_ engine.Querier     = (*source.Registry)(nil)
+	_ engine.States      = (*store.Store)(nil)
+	_ authz.Store        = (*store.Store)(nil)
+	_ authz.Places       = (*authz.Directory)(nil)
+	_ authz.Live         = (*live.Hub)(nil)
+	_ authz.Conns        = (*live.Hub)(nil)
+	_ room.Guard         = (*authz.Guard)(nil)
+	_ room.Dashboards    = (*store.Store)(nil)
+	_ edit.Store         = (*store.Store)(nil)
+	_ edit.Engine        = (*engine.Engine)(nil)
+	_ edit.Places        = (*authz.Directory)(nil)
+	_ edit.Rooms         = (*room.Rooms)(nil)
+	_ provision.Store    = (*store.Store)(nil)
+	_ provision.Accounts = (*accounts.Service)(nil)
+	_ accounts.Store     = (*store.Store)(nil)
+)
 
 // New opens the data directory, starts the embedded broker, provisions the
 // dashboards and returns a server ready to serve its Handler.
@@ -115,7 +161,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), denials: access.NewDenials(), cancel: cancel}
+	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), cancel: cancel}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -124,32 +170,36 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.store, err = store.OpenSQLite(ctx, store.Path(cfg.DataDir)); err != nil {
 		return nil, err
 	}
-	s.ident = newIdentities(s.store)
 	if s.broker, err = natsbroker.Start(ctx, natsbroker.Config{StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	for name, path := range cfg.Sources {
-		db, err := source.OpenSQLite(name, path)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.sources.Add(db); err != nil {
-			db.Close()
+		if err := s.addSource(name, path); err != nil {
 			return nil, err
 		}
 	}
-	if !cfg.NoDemo {
-		if err := s.startDemo(ctx, runCtx, cfg); err != nil {
-			return nil, err
-		}
+	accts := accounts.New(s.store)
+	pc := provision.Config{Store: s.store, Accounts: accts, DataDir: cfg.DataDir, DashboardsDir: cfg.DashboardsDir, Demo: !cfg.NoDemo, DemoOrg: cfg.DemoOrg, Logger: cfg.Logger}
+	if cfg.Admin != nil {
+		pc.Admin = &provision.Admin{Email: cfg.Admin.Email, Password: cfg.Admin.Password}
 	}
-	if cfg.DashboardsDir != "" {
-		if err := s.provision(ctx, cfg.DashboardsDir); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.accounts(ctx, cfg); err != nil {
+	prov, err := provision.Run(ctx, pc)
+	if err != nil {
 		return nil, err
+	}
+	s.notes = prov.Notes
+	if prov.DemoDB != "" {
+		if err := s.addSource("demo", prov.DemoDB); err != nil {
+			return nil, err
+		}
+		if !cfg.NoDemoGenerator {
+			g := &demo.Generator{Path: prov.DemoDB, Rate: cfg.DemoRate, Logger: s.log}
+			s.wg.Go(func() {
+				if err := g.Run(runCtx); err != nil {
+					s.log.Error("demo generator", "err", err)
+				}
+			})
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -157,6 +207,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.rooms, err = room.Start(ctx, room.Config{NC: s.broker.Conn(), JS: s.broker.JetStream(), Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
+	s.dir = authz.NewDirectory(s.store)
+	s.guard = authz.NewGuard(s.dir, s.store, cfg.Logger)
 	s.engine = engine.New(engine.Config{Metrics: metrics, Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
 	s.hub = live.NewHub(live.HubConfig{
 		Metrics:        metrics,
@@ -167,83 +219,50 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxPendingOps:  cfg.MaxPendingOps,
 		BatchWindow:    cfg.BatchWindow,
 		WriteTimeout:   cfg.WriteTimeout,
-		Authorize:      s.authorizeChart,
-		Rooms:          &roomService{s: s, rooms: s.rooms},
+		Authorize:      s.guard.Chart,
+		Rooms:          room.NewGate(s.rooms, s.guard, s.store),
 	})
+	sessions := authz.NewSessions(s.dir, auth.SessionPolicy{}, s.hub)
+	editor := edit.New(edit.Config{Store: s.store, Engine: s.engine, Places: s.dir, Rooms: s.rooms, Logger: cfg.Logger})
 	cat, err := i18n.Load("en")
 	if err != nil {
 		return nil, err
 	}
-	s.editor = &chartEditor{server: s, store: s.store, engine: s.engine, rooms: s.rooms, log: s.log}
 	s.handler, err = web.New(web.Config{
-		Dashboards:   s.store,
-		Charts:       s.engine,
-		Live:         s.hub,
-		Metrics:      promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Catalog:      cat,
-		Ready:        s.ready,
-		Logger:       cfg.Logger,
-		Identities:   s.ident,
-		SessionEnded: s.hub.EndSession,
-		Limits:       cfg.RateLimits,
-		Admin:        s.store,
-		Editor:       s.editor,
-		Layouts:      s.editor,
-		Denials:      s.denials,
+		Dashboards: s.store,
+		Charts:     s.engine,
+		Live:       s.hub,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Catalog:    cat,
+		Ready:      s.ready,
+		Logger:     cfg.Logger,
+		Guard:      s.guard,
+		Sessions:   sessions,
+		Users:      s.store,
+		Audit:      s.store,
+		Limits:     web.Limits(cfg.RateLimits),
+		Admin:      s.store,
+		Accounts:   accts,
+		Editor:     editor,
+		Layouts:    editor,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.wg.Go(func() { s.watchAccess(runCtx) })
+	w := authz.NewWatcher(authz.WatchConfig{Store: s.store, Dir: s.dir, Sessions: sessions, Conns: s.hub, Logger: cfg.Logger})
+	s.wg.Go(func() { w.Run(runCtx) })
 	return s, nil
 }
 
-func (s *Server) startDemo(ctx, runCtx context.Context, cfg Config) error {
-	path := filepath.Join(cfg.DataDir, "demo-sales.db")
-	if err := demo.CreateDB(ctx, path); err != nil {
-		return err
-	}
-	db, err := source.OpenSQLite("demo", path)
+// addSource opens the SQLite database at path as data source name.
+func (s *Server) addSource(name, path string) error {
+	db, err := source.OpenSQLite(name, path)
 	if err != nil {
 		return err
 	}
 	if err := s.sources.Add(db); err != nil {
 		db.Close()
 		return err
-	}
-	d, err := demo.Dashboard()
-	if err != nil {
-		return fmt.Errorf("demo dashboard: %w", err)
-	}
-	if s.demoOrgID, err = s.demoOrg(ctx, cfg, d.ID); err != nil {
-		return fmt.Errorf("demo organization: %w", err)
-	}
-	if err := s.store.ProvisionDashboards(ctx, "demo", s.demoOrgID, []dashboard.Dashboard{d}); err != nil {
-		return fmt.Errorf("demo dashboard: %w", err)
-	}
-	if !cfg.NoDemoGenerator {
-		g := &demo.Generator{Path: path, Rate: cfg.DemoRate, Logger: s.log}
-		s.wg.Go(func() {
-			if err := g.Run(runCtx); err != nil {
-				s.log.Error("demo generator", "err", err)
-			}
-		})
-	}
-	return nil
-}
-
-// provision makes the file-provisioned dashboards those of dir: new and
-// changed ones are stored, those whose file is gone are deleted.
-func (s *Server) provision(ctx context.Context, dir string) error {
-	ds, err := dashboard.LoadDir(os.DirFS(dir))
-	if err != nil {
-		return fmt.Errorf("dashboards dir %s: %w", dir, err)
-	}
-	if err := s.store.ProvisionDashboards(ctx, "file", auth.DefaultOrg, ds); err != nil {
-		return fmt.Errorf("dashboards dir %s: %w", dir, err)
-	}
-	for _, d := range ds {
-		s.log.Info("provisioned dashboard", "id", d.ID, "charts", len(d.Charts))
 	}
 	return nil
 }
@@ -259,110 +278,9 @@ func (s *Server) ready(ctx context.Context) error {
 // health checks.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Update is the result of a broadcast: the stream the op went to and the
-// offset it got.
-type Update struct {
-	Chart  string
-	Stream string
-	Offset uint64
-}
-
-// UpdateOption is a setting of one BroadcastChartUpdate or
-// StartFilteredStream call (HighPriority matters to updates only).
-type UpdateOption func(*updateOptions)
-
-type updateOptions struct {
-	priority engine.Priority
-	as       *Principal
-}
-
-// Principal is whom a Go API call acts for: a user, in an organization.
-// A call without one acts as the program that embeds the server, which is
-// trusted and not checked.
-type Principal struct {
-	OrgID, UserID string
-}
-
-// As makes the call act for p: BroadcastChartUpdate then needs p to hold
-// the publish_data permission on the chart, and StartFilteredStream
-// view_charts, checked by the same function as HTTP requests and
-// sockets; a denial is an error with its code (not_found, forbidden) and
-// is audited.
-func As(p Principal) UpdateOption {
-	return func(o *updateOptions) { o.as = &p }
-}
-
-// check authorizes a call made with As.
-func (s *Server) check(ctx context.Context, o updateOptions, p access.Permission, chartID string) error {
-	if o.as == nil {
-		return nil
-	}
-	sub, err := s.ident.Subject(ctx, o.as.OrgID, o.as.UserID)
-	if err != nil {
-		return err
-	}
-	return s.authorizeChart(ctx, sub, p, chartID)
-}
-
-// HighPriority sends the update to viewers at once, without waiting for
-// the batching window that lets normal updates share a WebSocket message.
-func HighPriority() UpdateOption {
-	return func(o *updateOptions) { o.priority = engine.High }
-}
-
-// BroadcastChartUpdate validates op, applies it to the chart's state and
-// sends it to every viewer of the chart, through the same path as
-// POST /api/v1/charts/{id}/updates. A *chart.FieldError names what is
-// wrong with the op.
-func (s *Server) BroadcastChartUpdate(ctx context.Context, chartID string, op chart.Op, opts ...UpdateOption) (Update, error) {
-	var o updateOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := s.check(ctx, o, access.PublishData, chartID); err != nil {
-		return Update{}, err
-	}
-	st, off, err := s.engine.Apply(ctx, chartID, op, o.priority)
-	if err != nil {
-		return Update{}, err
-	}
-	return Update{Chart: st.ChartID, Stream: st.ID, Offset: off}, nil
-}
-
-// FilteredStream is a chart stream kept running from Go, as a viewer keeps
-// one: its query loop runs until Stop.
-type FilteredStream struct {
-	// ID is the stream's id, as viewers subscribing with the same filters
-	// see it.
-	ID   string
-	stop func()
-}
-
-// Stop releases the stream; its query loop ends when it has no viewer
-// either. Stop may be called more than once.
-func (f *FilteredStream) Stop() { f.stop() }
-
-// StartFilteredStream starts the stream of a SQL-bound chart with the given
-// filter values (bound as query parameters) and keeps it running until
-// Stop, whether or not anyone views it. Viewers that subscribe with equal
-// filters share it. The query, its data source and its interval are the
-// chart's; filters must be among the chart's declared parameters. It
-// returns once the query has run a first time.
-func (s *Server) StartFilteredStream(ctx context.Context, chartID string, filters map[string]string, opts ...UpdateOption) (*FilteredStream, error) {
-	var o updateOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := s.check(ctx, o, access.ViewCharts, chartID); err != nil {
-		return nil, err
-	}
-	st, err := s.engine.Acquire(ctx, chartID, filters)
-	if err != nil {
-		return nil, err
-	}
-	var once sync.Once
-	return &FilteredStream{ID: st.ID, stop: func() { once.Do(func() { s.engine.Release(st.ID) }) }}, nil
-}
+// Notes are lines for the person who started the server: how to sign in
+// (the demo users), or how to create the first admin.
+func (s *Server) Notes() []string { return s.notes }
 
 // Serve serves HTTP on ln until ctx ends, then shuts the HTTP server down
 // gracefully. It does not Close the Server.

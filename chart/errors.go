@@ -1,6 +1,9 @@
 package chart
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // FieldError is a validation error that names the field at fault, with a
 // path such as "data.rows[3][1]" or "encoding.y".
@@ -20,10 +23,14 @@ func fieldErrorf(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// prefix returns err with its field path placed under parent.
-func prefix(parent string, err error) error {
-	fe, ok := err.(*FieldError)
-	if !ok {
+// Under returns err with its field placed under parent ("encoding.y" under
+// "config" is "config.encoding.y", "[2]" under "rows" is "rows[2]"), when
+// err is a *FieldError or wraps one; any other error is returned as it is.
+// It is the one way a field error is re-rooted, from an op's or a chart's
+// own fields to where they stand in what a client sent.
+func Under(parent string, err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
 		return err
 	}
 	f := parent

@@ -151,17 +151,17 @@ type State struct {
 // Validate checks a whole state, as loaded from a definition.
 func (s *State) Validate() error {
 	if err := s.Config.Validate(); err != nil {
-		return prefix("config", err)
+		return Under("config", err)
 	}
 	if len(s.Data.Columns) > 0 || len(s.Data.Rows) > 0 {
 		if err := s.Data.Validate(); err != nil {
-			return prefix("data", err)
+			return Under("data", err)
 		}
 	}
 	if r := s.retention(); len(s.Data.Rows) > r {
 		return fieldErrorf("data.rows", "%d rows is more than the chart's retention of %d", len(s.Data.Rows), r)
 	}
-	return prefix("config", s.Config.ValidateFor(s.Data.Columns))
+	return Under("config", s.Config.ValidateFor(s.Data.Columns))
 }
 
 // Check validates op against the state without changing the state. It
@@ -174,7 +174,7 @@ func (s *State) Check(op Op) error {
 	switch op.Kind {
 	case OpReplace:
 		if err := op.Data.Validate(); err != nil {
-			return prefix("data", err)
+			return Under("data", err)
 		}
 		if err := s.Config.ValidateFor(op.Data.Columns); err != nil {
 			return fieldErrorf("data.columns", "do not fit the chart's config: %v", err)
@@ -199,11 +199,11 @@ func (s *State) Check(op Op) error {
 			keyCols[i] = s.Data.Columns[j]
 		}
 		if err := validateRows(keyCols, op.Keys); err != nil {
-			return prefix("keys", err)
+			return Under("keys", err)
 		}
 	case OpConfig:
 		if err := op.Config.ValidateFor(s.Data.Columns); err != nil {
-			return prefix("config", err)
+			return Under("config", err)
 		}
 	}
 	return nil
@@ -323,7 +323,7 @@ func (s *State) checkRows(rows [][]any) error {
 		return fieldErrorf("rows", "the chart has no columns yet; send a replace op first")
 	}
 	if err := validateRows(s.Data.Columns, rows); err != nil {
-		return prefix("rows", err)
+		return Under("rows", err)
 	}
 	return nil
 }

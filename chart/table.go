@@ -76,7 +76,7 @@ func (t *Table) Validate() error {
 		return err
 	}
 	if err := validateRows(t.Columns, t.Rows); err != nil {
-		return prefix("rows", err)
+		return Under("rows", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/accounts"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
@@ -148,21 +149,15 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 			}
 			password = strings.TrimRight(line, "\r\n")
 		}
-		hash, err := auth.HashPassword(password)
+		orgRole := r
+		if *dash != "" {
+			orgRole = "" // the role is the dashboard's only
+		}
+		u, err = accounts.New(s).CreateUser(ctx, accounts.NewUser{Email: *email, Name: *name, Password: password, OrgID: *org, Role: orgRole, By: accounts.Actor{Kind: "cli"}})
 		if err != nil {
-			return cliError(err, map[string]string{"password": "password-stdin"})
-		}
-		if *name == "" {
-			*name, _, _ = strings.Cut(*email, "@")
-		}
-		u = auth.User{ID: auth.NewID("usr"), Email: *email, Name: *name, PasswordHash: hash}
-		if err := s.CreateUser(ctx, u); err != nil {
-			return cliError(err, map[string]string{"email": "email"})
+			return cliError(err, map[string]string{"email": "email", "password": "password-stdin"})
 		}
 		created = true
-		if err := s.RecordAudit(ctx, audit.Entry{OrgID: *org, ActorKind: "cli", Action: "user_created", Target: u.ID, Outcome: "ok", Detail: u.Email}); err != nil {
-			return err
-		}
 		if !*pwStdin {
 			defer fmt.Fprintf(stdout, "password: %s\n(shown once: give it to %s, who should change it)\n", password, u.Email)
 		}
@@ -220,34 +215,19 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if strings.TrimSpace(*name) == "" {
-		return usageError{errors.New("--name: a name is required")}
-	}
-	var perms []access.Permission
-	for _, sc := range splitList(*scopes) {
-		p, err := access.ParsePermission(sc)
-		if err != nil {
-			return usageError{cliError(err, map[string]string{"scopes": "scopes"})}
-		}
-		perms = append(perms, p)
-	}
-	if len(perms) == 0 {
-		return usageError{errors.New("--scopes: at least one permission is required, e.g. publish_data")}
-	}
 	s, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	secret, hash := auth.NewToken()
-	t := auth.Token{ID: auth.NewID("tok"), OrgID: *org, Name: strings.TrimSpace(*name), SecretHash: hash, Scopes: perms, Charts: splitList(*charts), CreatedBy: "cli"}
-	if err := s.CreateToken(ctx, t); err != nil {
-		if apperr.CodeOf(err) == apperr.NotFound {
+	secret, t, err := accounts.New(s).CreateToken(ctx, accounts.NewToken{OrgID: *org, Name: *name, Scopes: splitList(*scopes), Charts: splitList(*charts), By: accounts.Actor{Kind: "cli"}})
+	if err != nil {
+		switch apperr.CodeOf(err) {
+		case apperr.NotFound:
 			return fmt.Errorf("--org: %s (create it with ashreports org add)", apperr.From(err).Message)
+		case apperr.Invalid:
+			return usageError{cliError(err, map[string]string{"name": "name", "scopes": "scopes"})}
 		}
-		return err
-	}
-	if err := s.RecordAudit(ctx, audit.Entry{OrgID: *org, ActorKind: "cli", Action: "token_created", Target: t.ID, Outcome: "ok", Detail: fmt.Sprintf("%s: %s", t.Name, *scopes)}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "token %s (%s) created in %s\n%s\n(shown once: store it now; send it as Authorization: Bearer <token>)\n", t.ID, t.Name, t.OrgID, secret)

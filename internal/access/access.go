@@ -1,13 +1,12 @@
 package access
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/ratelimit"
 )
 
 // Role is what a user may do on a dashboard, or on every dashboard of an
@@ -114,38 +113,17 @@ func (k Kind) String() string {
 	return "anonymous"
 }
 
-// Denials decides which denials go to the audit log: not those of
-// anonymous callers (nobody to hold to account), nor not_found, whose
-// entry would tell the caller's admins that another organization's
-// resource exists; and of the same subject, permission and target, the
-// first DenialBurst and then one a minute, so that a client repeating a
-// refused request (a socket publishes without a rate limit) neither
-// floods the log nor keeps the store busy.
-type Denials struct{ seen *ratelimit.Limiter }
-
-// DenialBurst is how many denials of the same subject, permission and
-// target are audited at once.
-const DenialBurst = 3
-
-// NewDenials returns a Denials with no denial seen yet.
-func NewDenials() *Denials { return &Denials{seen: ratelimit.New(1.0/60, DenialBurst, 10_000)} }
-
-// Audited reports whether who's denial d of p on target goes to the audit
-// log, counting it if so.
-func (a *Denials) Audited(who Subject, p Permission, target string, d Decision) bool {
-	if d.Allowed || who.Kind == Anonymous || d.Code == apperr.NotFound {
-		return false
-	}
-	ok, _ := a.seen.Allow(fmt.Sprintf("%d\x00%s\x00%s\x00%s", who.Kind, who.ID, p, target), time.Now())
-	return ok
-}
-
-// Subject is who asks, as the authorization function sees it: a user's
-// roles in the organization of the request, or a token's scope.
+// Subject is who asks: a user's roles in the organization of the request,
+// or a token's scope, as the authorization function sees them, and for a
+// person signed in through a browser, the session they act through. It is
+// the one form of "who is asking" of every door (HTTP, sockets, rooms,
+// the Go API).
 type Subject struct {
 	Kind Kind
 	// ID is the user's or the token's id, for the audit log.
 	ID string
+	// Name is a user's display name, as others see it; "" for a token.
+	Name string
 	// OrgID is the organization the subject acts in.
 	OrgID string
 	// OrgRole is a user's role on every dashboard of the organization
@@ -158,7 +136,24 @@ type Subject struct {
 	Scopes []Permission
 	// Charts, when not empty, are the only charts a token may act on.
 	Charts []string
+	// Session is, for a user signed in through a browser session, the
+	// hash of the session's id; "" for tokens and calls from Go. CSRFToken
+	// is the session's anti-CSRF token, and MaxConns how many live
+	// connections it may hold at once (0: no bound).
+	Session   string
+	CSRFToken string
+	MaxConns  int
 }
+
+// SignedIn reports whether the subject is a person signed in through a
+// browser session (which carries ambient credentials: a cookie).
+func (s Subject) SignedIn() bool { return s.Kind == User && s.Session != "" }
+
+// ErrNoResource is in the chain of an error about a dashboard or chart
+// that does not exist (any more), as opposed to one the subject may not
+// see: both are not_found to the subject, but a live connection drops a
+// removed chart and keeps going.
+var ErrNoResource = errors.New("no such resource")
 
 // RoleOn is a user's role on a dashboard: the higher of the
 // organization's and the dashboard's own; "" when neither.

@@ -110,37 +110,3 @@ func TestParse(t *testing.T) {
 		t.Errorf("ParsePermission(publish) = %v, want invalid", err)
 	}
 }
-
-// TestDenialsAudited: a denial is audited unless it is anonymous or
-// not_found; the same one repeated is audited DenialBurst times and then
-// held back, while another target or permission is audited anew.
-func TestDenialsAudited(t *testing.T) {
-	a := NewDenials()
-	viewer := Subject{Kind: User, ID: "u", OrgID: "o", OrgRole: Viewer}
-	res := Resource{OrgID: "o", DashboardID: "d", ChartID: "c"}
-	forbidden := Decide(viewer, PublishData, res)
-	if forbidden.Allowed {
-		t.Fatal("a viewer may publish")
-	}
-	for i := range DenialBurst + 3 {
-		if got, want := a.Audited(viewer, PublishData, "c", forbidden), i < DenialBurst; got != want {
-			t.Errorf("denial %d audited: %v, want %v", i+1, got, want)
-		}
-	}
-	if !a.Audited(viewer, PublishData, "c2", Decide(viewer, PublishData, Resource{OrgID: "o", DashboardID: "d", ChartID: "c2"})) {
-		t.Error("a denial on another chart was held back")
-	}
-	if !a.Audited(viewer, EditCharts, "c", Decide(viewer, EditCharts, res)) {
-		t.Error("a denial of another permission was held back")
-	}
-	if a.Audited(Subject{}, PublishData, "c", Decide(Subject{}, PublishData, res)) {
-		t.Error("an anonymous denial was audited")
-	}
-	other := Decide(viewer, ViewCharts, Resource{OrgID: "elsewhere", DashboardID: "x"})
-	if other.Code != apperr.NotFound || a.Audited(viewer, ViewCharts, "x", other) {
-		t.Errorf("another organization's resource: %+v audited", other)
-	}
-	if a.Audited(viewer, ViewCharts, "c", Decide(viewer, ViewCharts, res)) {
-		t.Error("an allowed action was audited")
-	}
-}

@@ -5,6 +5,7 @@
 package audit
 
 import (
+	"context"
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -38,4 +39,18 @@ type Change struct {
 	Name    string // the user's name (or the part of their email before the @; their id if they are gone)
 	ChartID string
 	What    string
+}
+
+type ipKey struct{}
+
+// WithIP returns ctx carrying the client address of the request it
+// serves, which the entries recorded for it then name.
+func WithIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, ipKey{}, ip)
+}
+
+// IPFrom is the client address ctx carries; "" when none.
+func IPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(ipKey{}).(string)
+	return ip
 }

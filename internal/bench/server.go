@@ -14,10 +14,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/ashreports/ashreports/internal/access"
-	"github.com/ashreports/ashreports/internal/auth"
-	"github.com/ashreports/ashreports/internal/store"
 )
 
 // chartsPerDashboard is how many bench charts go in one dashboard file (a
@@ -72,27 +68,35 @@ func WriteDashboards(dir string, charts, retention int) error {
 	return nil
 }
 
-// GrantToken creates, in the metadata database of the data directory
-// dataDir (made if needed), an API token of the default organization
-// that may view and publish, as `ashreports token create` does, and
-// returns its secret.
-func GrantToken(dataDir string) (string, error) {
-	ctx := context.Background()
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return "", err
-	}
-	db, err := store.OpenSQLite(ctx, store.Path(dataDir))
+// grantToken creates an API token of the default organization that may
+// view and publish, in the data directory dataDir, the way an operator
+// does: with the ashreports command exe, `token create`. It returns the
+// token's secret.
+func grantToken(ctx context.Context, exe, dataDir string) (string, error) {
+	cmd := exec.CommandContext(ctx, exe, "token", "create", "--data-dir", dataDir, "--name", "bench", "--scopes", "view_charts,publish_data")
+	cmd.Env = serverEnv()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s token create: %v\n%s", exe, err, out)
 	}
-	defer db.Close()
-	secret, hash := auth.NewToken()
-	t := auth.Token{ID: auth.NewID("tok"), OrgID: auth.DefaultOrg, Name: "bench", SecretHash: hash,
-		Scopes: []access.Permission{access.ViewCharts, access.PublishData}, CreatedBy: "bench"}
-	if err := db.CreateToken(ctx, t); err != nil {
-		return "", err
+	for line := range strings.Lines(string(out)) {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "ashr_") {
+			return line, nil
+		}
 	}
-	return secret, nil
+	return "", fmt.Errorf("%s token create printed no token:\n%s", exe, out)
+}
+
+// serverEnv is a clean environment for the server the bench starts: no
+// config file or settings of the user's own server.
+func serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ASHREPORTS_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Server is an AshReports server that the bench started as a child
@@ -149,19 +153,13 @@ func StartServer(ctx context.Context, o ServerOptions) (_ *Server, err error) {
 	if err := WriteDashboards(dash, o.Charts, o.Retention); err != nil {
 		return nil, err
 	}
-	token, err := GrantToken(filepath.Join(dir, "data"))
+	token, err := grantToken(ctx, o.Exe, filepath.Join(dir, "data"))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(o.Exe, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
 		"--dashboards-dir", dash, "--demo=false", "--log-level", o.LogLevel)
-	// A clean environment for the server: no config file or settings of the
-	// user's own server.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ASHREPORTS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = serverEnv()
 	// On Linux the server dies with the bench, whatever happens to the
 	// bench.
 	cmd.SysProcAttr = childAttr()

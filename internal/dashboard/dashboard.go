@@ -5,6 +5,7 @@
 package dashboard
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -174,8 +175,7 @@ func (d *Dashboard) Validate() error {
 	for i := range d.Charts {
 		c := &d.Charts[i]
 		if err := c.Validate(); err != nil {
-			fe := err.(*chart.FieldError)
-			return &chart.FieldError{Field: fmt.Sprintf("charts[%d].%s", i, fe.Field), Message: fe.Message}
+			return chart.Under(fmt.Sprintf("charts[%d]", i), err)
 		}
 		if seen[c.ID] {
 			return &chart.FieldError{Field: fmt.Sprintf("charts[%d].id", i), Message: fmt.Sprintf("duplicate chart id %q", c.ID)}
@@ -274,16 +274,21 @@ func (c *Chart) ResolveFilters(filters map[string]string) (params, effective map
 	return params, effective, nil
 }
 
-// JSONField turns the field of an error of Chart.Validate, which names the
-// config's fields as the YAML format writes them (inline: "title"), into
-// the field of the chart's JSON form ("config.title").
-func JSONField(field string) string {
-	for _, own := range []string{"id", "width", "query"} {
-		if field == own || strings.HasPrefix(field, own+".") {
-			return field
+// JSONError names the field of an error of Chart.Validate, which names the
+// config's fields as the YAML format writes them (inline: "title"), as the
+// chart's JSON form does ("config.title"). Other errors are returned as
+// they are.
+func JSONError(err error) error {
+	var fe *chart.FieldError
+	if !errors.As(err, &fe) || fe.Field == "" {
+		return err
+	}
+	for _, own := range []string{"id", "width", "query", "config"} {
+		if fe.Field == own || strings.HasPrefix(fe.Field, own+".") {
+			return err
 		}
 	}
-	return "config." + field
+	return chart.Under("config", err)
 }
 
 // String writes the duration as "5s".

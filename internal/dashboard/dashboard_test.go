@@ -596,3 +596,26 @@ func TestCheckFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONError: a chart's config fields are named as its JSON form
+// nests them, once, and its own fields stay as they are.
+func TestJSONError(t *testing.T) {
+	for field, want := range map[string]string{
+		"title":             "config.title",
+		"encoding.y":        "config.encoding.y",
+		"config.encoding.y": "config.encoding.y",
+		"id":                "id",
+		"width":             "width",
+		"query.sql":         "query.sql",
+		"":                  "",
+	} {
+		err := JSONError(&chart.FieldError{Field: field, Message: "m"})
+		if fe, ok := errors.AsType[*chart.FieldError](err); !ok || fe.Field != want {
+			t.Errorf("field %q: %v, want %q", field, err, want)
+		}
+	}
+	other := errors.New("not a field error")
+	if JSONError(other) != other {
+		t.Error("another error was changed")
+	}
+}

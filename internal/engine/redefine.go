@@ -14,13 +14,12 @@ import (
 
 // Try returns the state a chart would show with definition def, without
 // changing anything: it runs def's query with its default filters, within
-// Config.TryTimeout, or takes the data the chart holds when it has no query, and
-// checks that the config fits the data. Errors name the definition's field
-// at fault, such as query.sql with the database's message.
+// Config.TryTimeout, or takes the data the chart holds when it has no
+// query, and checks that the config fits the data. def must be valid
+// (dashboard.Chart.Validate: the caller checks it once, before trying and
+// saving). Errors name the definition's field at fault, such as query.sql
+// with the database's message.
 func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, error) {
-	if err := def.Validate(); err != nil {
-		return chart.State{}, err
-	}
 	data := emptyTable()
 	if q := def.Query; q != nil {
 		params, _, err := def.ResolveFilters(nil)
@@ -52,11 +51,7 @@ func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, err
 	}
 	if len(data.Columns) > 0 {
 		if err := def.Config.ValidateFor(data.Columns); err != nil {
-			var fe *chart.FieldError
-			if errors.As(err, &fe) {
-				return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "config." + fe.Field, Message: fe.Message}
-			}
-			return chart.State{}, err
+			return chart.State{}, chart.Under("config", err)
 		}
 	}
 	st := chart.State{Config: def.Config, Data: data}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/websocket"
 )
 
@@ -51,7 +52,7 @@ type conn struct {
 	// whoMu guards who, whoGen and charts, which Recheck reads from
 	// elsewhere.
 	whoMu sync.Mutex
-	who   Identity
+	who   access.Subject
 	// whoGen counts Recheck's updates of who: a subscribe authorized
 	// before one is checked again once its chart is recorded.
 	whoGen uint64
@@ -59,10 +60,8 @@ type conn struct {
 	charts []string
 	// roomDash is the dashboard whose room the connection is in.
 	roomDash string
-	// room is the connection's place in roomDash's room, and roomLast
-	// when it last sent a focus, a filter, and a join or leave message;
-	// only the read goroutine uses them until run's cleanup.
-	room     RoomHandle
+	// roomLast is when the connection last sent a focus, a filter, and a
+	// join or leave message; only the read goroutine uses it.
 	roomLast [3]int64
 
 	// subs are the streams the connection subscribes to; only the read

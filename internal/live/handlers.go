@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -49,7 +48,7 @@ func (c *conn) subscribe(m clientMsg) {
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 15*time.Second)
 	defer cancel()
 	c.whoMu.Lock()
-	sub, gen := c.who.Subject, c.whoGen
+	sub, gen := c.who, c.whoGen
 	c.whoMu.Unlock()
 	if err := c.hub.authorize(ctx, sub, access.ViewCharts, m.Chart); err != nil {
 		c.reply(m.Ref, nil, err)
@@ -92,7 +91,7 @@ func (c *conn) subscribe(m clientMsg) {
 	// A Recheck that ran meanwhile did not see this chart: check it with
 	// the subject that Recheck left.
 	c.whoMu.Lock()
-	moved, sub := c.whoGen != gen, c.who.Subject
+	moved, sub := c.whoGen != gen, c.who
 	c.whoMu.Unlock()
 	if moved {
 		if err := c.hub.authorize(ctx, sub, access.ViewCharts, m.Chart); err != nil {
@@ -141,7 +140,7 @@ func (c *conn) publish(m clientMsg) {
 	}
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 10*time.Second)
 	defer cancel()
-	if err := c.hub.authorize(ctx, c.identity().Subject, access.PublishData, m.Chart); err != nil {
+	if err := c.hub.authorize(ctx, c.subject(), access.PublishData, m.Chart); err != nil {
 		c.reply(m.Ref, nil, err)
 		return
 	}
@@ -154,17 +153,7 @@ func (c *conn) publish(m clientMsg) {
 }
 
 // underOp places a chart validation error's field under "op".
-func underOp(err error) error {
-	var fe *chart.FieldError
-	if !errors.As(err, &fe) {
-		return err
-	}
-	f := "op"
-	if fe.Field != "" {
-		f += "." + fe.Field
-	}
-	return &apperr.Error{Code: apperr.Invalid, Field: f, Message: fe.Message}
-}
+func underOp(err error) error { return chart.Under("op", err) }
 
 // reply queues the reply to a client message: ok with extra fields, or
 // the error in the protocol's error shape.

@@ -255,7 +255,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.conns.Done()
 		return
 	}
-	who := identityFrom(r.Context())
+	who := subjectFrom(r.Context())
 	if !h.admit(w, who) {
 		h.conns.Done()
 		return

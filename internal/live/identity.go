@@ -13,35 +13,24 @@ import (
 	"github.com/ashreports/ashreports/internal/websocket"
 )
 
-// Identity is who a connection belongs to, as the web layer found it
-// before the handshake.
-type Identity struct {
-	Subject access.Subject
-	// Session is the hash of the browser session; "" for API tokens.
-	Session string
-	// MaxConns bounds the live connections of the session; 0: no bound.
-	MaxConns int
+type subjectKey struct{}
+
+// WithSubject returns ctx carrying who, the subject a connection belongs
+// to as the web layer found it before the handshake, for the hub's
+// ServeHTTP: its session's connection limit is enforced there.
+func WithSubject(ctx context.Context, who access.Subject) context.Context {
+	return context.WithValue(ctx, subjectKey{}, who)
 }
 
-type identityKey struct{}
-
-// WithIdentity returns ctx carrying id, for the hub's ServeHTTP.
-func WithIdentity(ctx context.Context, id Identity) context.Context {
-	return context.WithValue(ctx, identityKey{}, id)
+func subjectFrom(ctx context.Context) access.Subject {
+	who, _ := ctx.Value(subjectKey{}).(access.Subject)
+	return who
 }
-
-func identityFrom(ctx context.Context) Identity {
-	id, _ := ctx.Value(identityKey{}).(Identity)
-	return id
-}
-
-// ErrNoChart is in the chain of an Authorizer's error when the chart does
-// not exist (any more).
-var ErrNoChart = errors.New("no such chart")
 
 // Authorizer decides whether who may do p on a chart (see access.Decide);
 // the hub asks it on every subscribe and publish, and again for every
-// subscription when access changes (Recheck).
+// subscription when access changes (Recheck). A chart that does not exist
+// (any more) has access.ErrNoResource in its error's chain.
 type Authorizer func(ctx context.Context, who access.Subject, p access.Permission, chartID string) error
 
 // authorize asks the hub's Authorizer; without one everything is allowed
@@ -53,34 +42,34 @@ func (h *Hub) authorize(ctx context.Context, who access.Subject, p access.Permis
 	return h.cfg.Authorize(ctx, who, p, chartID)
 }
 
-// admit counts a new connection of id's session, refusing it (with a
+// admit counts a new connection of who's session, refusing it (with a
 // JSON error, before the handshake) past the session's limit.
-func (h *Hub) admit(w http.ResponseWriter, id Identity) bool {
-	if id.Session == "" {
+func (h *Hub) admit(w http.ResponseWriter, who access.Subject) bool {
+	if who.Session == "" {
 		return true
 	}
 	h.liveMu.Lock()
 	defer h.liveMu.Unlock()
-	if id.MaxConns > 0 && h.sessions[id.Session] >= id.MaxConns {
-		b, _ := json.Marshal(map[string]any{"error": apperr.Body{Code: apperr.RateLimited, Message: fmt.Sprintf("this session already has %d live connections, its limit: close a tab or sign in again", id.MaxConns)}})
+	if who.MaxConns > 0 && h.sessions[who.Session] >= who.MaxConns {
+		b, _ := json.Marshal(map[string]any{"error": apperr.Body{Code: apperr.RateLimited, Message: fmt.Sprintf("this session already has %d live connections, its limit: close a tab or sign in again", who.MaxConns)}})
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
 		_, _ = w.Write(b)
 		return false
 	}
-	h.sessions[id.Session]++
+	h.sessions[who.Session]++
 	return true
 }
 
 // leave uncounts a connection of the session.
-func (h *Hub) leave(id Identity) {
-	if id.Session == "" {
+func (h *Hub) leave(who access.Subject) {
+	if who.Session == "" {
 		return
 	}
 	h.liveMu.Lock()
 	defer h.liveMu.Unlock()
-	if h.sessions[id.Session]--; h.sessions[id.Session] <= 0 {
-		delete(h.sessions, id.Session)
+	if h.sessions[who.Session]--; h.sessions[who.Session] <= 0 {
+		delete(h.sessions, who.Session)
 	}
 }
 
@@ -88,7 +77,7 @@ func (h *Hub) leave(id Identity) {
 // is given (sign-out, revocation).
 func (h *Hub) EndSession(session string) {
 	for _, c := range h.liveConns() {
-		if c.identity().Session == session {
+		if c.subject().Session == session {
 			go c.close(websocket.StatusPolicyViolation, "signed out")
 		}
 	}
@@ -99,18 +88,18 @@ func (h *Hub) EndSession(session string) {
 // ended, or that lost the right to view one of its charts, is closed
 // (1008, "access changed"): its viewer reconnects and is refused what it
 // may no longer see. Call it when roles, tokens or sessions change.
-func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subject, error)) {
+func (h *Hub) Recheck(ctx context.Context, refresh func(access.Subject) (access.Subject, error)) {
 	for _, c := range h.liveConns() {
 		if ctx.Err() != nil { // shutting down: the sockets close anyway
 			return
 		}
-		id, charts := c.identity(), c.viewing()
-		sub, err := refresh(id)
+		who, charts := c.subject(), c.viewing()
+		sub, err := refresh(who)
 		if err == nil {
 			for _, ch := range charts {
 				// A chart removed from its dashboard takes no updates
 				// any more, and its viewers' pages drop it.
-				if err = h.authorize(ctx, sub, access.ViewCharts, ch); err != nil && !errors.Is(err, ErrNoChart) {
+				if err = h.authorize(ctx, sub, access.ViewCharts, ch); err != nil && !errors.Is(err, access.ErrNoResource) {
 					break
 				}
 				err = nil
@@ -128,7 +117,7 @@ func (h *Hub) Recheck(ctx context.Context, refresh func(Identity) (access.Subjec
 			continue
 		}
 		c.whoMu.Lock()
-		c.who.Subject = sub
+		c.who = sub
 		c.whoGen++
 		c.whoMu.Unlock()
 	}
@@ -144,7 +133,7 @@ func (h *Hub) liveConns() []*conn {
 	return out
 }
 
-func (c *conn) identity() Identity {
+func (c *conn) subject() access.Subject {
 	c.whoMu.Lock()
 	defer c.whoMu.Unlock()
 	return c.who

@@ -11,29 +11,23 @@ import (
 
 // Rooms is presence and activity on dashboards (package room) for the
 // connections that join one: a dashboard page joins its dashboard's room.
+// A connection is in one room at most, named by its id.
 type Rooms interface {
 	// Join authorizes who on the dashboard and puts the connection in its
 	// room; send gets the room's presence and activity frames.
-	Join(ctx context.Context, who access.Subject, dashboard, connID string, send func([]byte)) (RoomHandle, error)
+	Join(ctx context.Context, who access.Subject, dashboard, connID string, send func([]byte)) error
+	// Leave takes the connection out of its room, if it is in one.
+	Leave(connID string)
 	// Allowed reports whether who may still be in the dashboard's room,
 	// when access changes (Recheck).
 	Allowed(ctx context.Context, who access.Subject, dashboard string) error
 	// Focus says what the connection looks at ("" for nothing) and
 	// whether its user edits it, once checked: a chart of the room's
 	// dashboard, and editing for those who may.
-	Focus(ctx context.Context, h RoomHandle, who access.Subject, chart string, editing bool) error
+	Focus(ctx context.Context, who access.Subject, connID, chart string, editing bool) error
 	// Filtered tells the room that the connection's user set filters on
 	// their own view, once checked against the dashboard's filters.
-	Filtered(ctx context.Context, h RoomHandle, filters map[string]string) error
-}
-
-// RoomHandle is a connection's place in a room.
-type RoomHandle interface {
-	// Set says what the connection is focused on and editing ("" for
-	// nothing).
-	Set(focus, editing string) error
-	Leave()
-	Dashboard() string
+	Filtered(ctx context.Context, who access.Subject, connID string, filters map[string]string) error
 }
 
 // maxFilters bounds the filters of one filter message.
@@ -63,12 +57,10 @@ func (c *conn) join(m clientMsg) {
 	c.leave()
 	ctx, cancel := context.WithTimeout(c.hub.ctx, 10*time.Second)
 	defer cancel()
-	h, err := c.hub.cfg.Rooms.Join(ctx, c.identity().Subject, m.Dashboard, c.id, c.send)
-	if err != nil {
+	if err := c.hub.cfg.Rooms.Join(ctx, c.subject(), m.Dashboard, c.id, c.send); err != nil {
 		c.reply(m.Ref, nil, err)
 		return
 	}
-	c.room = h
 	c.whoMu.Lock()
 	c.roomDash = m.Dashboard
 	c.whoMu.Unlock()
@@ -77,11 +69,10 @@ func (c *conn) join(m clientMsg) {
 
 // leave takes the connection out of its room, if any.
 func (c *conn) leave() {
-	if c.room == nil {
+	if c.inRoom() == "" {
 		return
 	}
-	c.room.Leave()
-	c.room = nil
+	c.hub.cfg.Rooms.Leave(c.id)
 	c.whoMu.Lock()
 	c.roomDash = ""
 	c.whoMu.Unlock()
@@ -95,7 +86,7 @@ func (c *conn) inRoom() string {
 
 // roomMessage handles focus, filter and leave, which need a room.
 func (c *conn) roomMessage(m clientMsg) {
-	if c.room == nil {
+	if c.inRoom() == "" {
 		c.reply(m.Ref, nil, apperr.Errorf(apperr.Invalid, "join a dashboard first"))
 		return
 	}
@@ -109,7 +100,7 @@ func (c *conn) roomMessage(m clientMsg) {
 		}
 	case "focus":
 		if err = c.roomPace(0, focusEvery); err == nil {
-			err = c.hub.cfg.Rooms.Focus(ctx, c.room, c.identity().Subject, m.Chart, m.Editing)
+			err = c.hub.cfg.Rooms.Focus(ctx, c.subject(), c.id, m.Chart, m.Editing)
 		}
 	case "filter":
 		if len(m.Filters) > maxFilters {
@@ -117,7 +108,7 @@ func (c *conn) roomMessage(m clientMsg) {
 			break
 		}
 		if err = c.roomPace(1, filterEvery); err == nil {
-			err = c.hub.cfg.Rooms.Filtered(ctx, c.room, m.Filters)
+			err = c.hub.cfg.Rooms.Filtered(ctx, c.subject(), c.id, m.Filters)
 		}
 	}
 	c.reply(m.Ref, nil, err)

@@ -220,11 +220,16 @@ func (s *Store) RemoveDashboardRole(ctx context.Context, dashboardID, userID str
 }
 
 // Subject returns the user as the authorization function sees them in the
-// organization: their organization role and their roles on its
-// dashboards. A user who is not a member gets a subject of that
+// organization, with the name others see: their organization role and
+// their roles on its dashboards. A user who is not a member gets a subject of that
 // organization with no role at all.
 func (s *Store) Subject(ctx context.Context, orgID, userID string) (access.Subject, error) {
 	sub := access.Subject{Kind: access.User, ID: userID, OrgID: orgID, DashboardRoles: map[string]access.Role{}}
+	if u, err := s.User(ctx, userID); err == nil {
+		sub.Name = u.DisplayName()
+	} else if apperr.CodeOf(err) != apperr.NotFound {
+		return sub, err
+	}
 	var role string
 	err := s.db.QueryRowContext(ctx, `SELECT role FROM memberships WHERE org_id = ? AND user_id = ?`, orgID, userID).Scan(&role)
 	switch {

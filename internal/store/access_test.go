@@ -69,7 +69,7 @@ func TestUsersAndRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := access.Subject{Kind: access.User, ID: "u2", OrgID: auth.DefaultOrg, DashboardRoles: map[string]access.Role{"ops": access.Editor}}
+	want := access.Subject{Kind: access.User, ID: "u2", Name: "Bob", OrgID: auth.DefaultOrg, DashboardRoles: map[string]access.Role{"ops": access.Editor}}
 	if d := cmp.Diff(want, bob); d != "" {
 		t.Errorf("subject (-want +got):\n%s", d)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
+	"github.com/ashreports/ashreports/internal/accounts"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
@@ -23,9 +24,14 @@ type Admin interface {
 	RemoveMembership(ctx context.Context, orgID, userID string) error
 	SetDashboardRole(ctx context.Context, dashboardID, userID string, role access.Role) error
 	RemoveDashboardRole(ctx context.Context, dashboardID, userID string) error
-	CreateToken(ctx context.Context, t auth.Token) error
 	Tokens(ctx context.Context, orgID string) ([]auth.Token, error)
 	RevokeToken(ctx context.Context, orgID, id string) error
+}
+
+// Accounts creates API tokens (package accounts), checked and audited as
+// the command line's.
+type Accounts interface {
+	CreateToken(ctx context.Context, nt accounts.NewToken) (string, auth.Token, error)
 }
 
 // readJSON decodes a JSON request body of at most MaxBodyBytes into v,
@@ -55,7 +61,7 @@ func (s *server) adminAction(r *http.Request, p access.Permission, res access.Re
 	if err := signedIn(r); err != nil {
 		return err
 	}
-	if err := s.authorize(r, p, res); err != nil {
+	if err := s.Guard.Check(r.Context(), who(r.Context()), p, res); err != nil {
 		return err
 	}
 	if r.Method != http.MethodGet {
@@ -67,12 +73,12 @@ func (s *server) adminAction(r *http.Request, p access.Permission, res access.Re
 // orgOf is the organization of the request's subject, the one the
 // administration routes act on.
 func orgOf(r *http.Request) access.Resource {
-	return access.Resource{OrgID: who(r.Context()).sub.OrgID}
+	return access.Resource{OrgID: who(r.Context()).OrgID}
 }
 
 func (s *server) auditAdmin(r *http.Request, action, target, detail string) {
 	id := who(r.Context())
-	s.audit(r, audit.Entry{OrgID: id.sub.OrgID, ActorKind: id.sub.Kind.String(), ActorID: id.sub.ID, Action: action, Target: target, Outcome: "ok", Detail: detail})
+	s.audit(r, audit.Entry{OrgID: id.OrgID, ActorKind: id.Kind.String(), ActorID: id.ID, Action: action, Target: target, Outcome: "ok", Detail: detail})
 }
 
 type memberJSON struct {
@@ -269,30 +275,13 @@ func (s *server) apiCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if b.Name == "" || len(b.Name) > 100 {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "name", Message: "a name of 1 to 100 bytes is required"})
-		return
-	}
-	if len(b.Scopes) == 0 {
-		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "scopes", Message: "at least one permission is required"})
-		return
-	}
-	scopes := make([]access.Permission, len(b.Scopes))
-	for i, sc := range b.Scopes {
-		p, err := access.ParsePermission(sc)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		scopes[i] = p
-	}
-	secret, hash := auth.NewToken()
-	t := auth.Token{ID: auth.NewID("tok"), OrgID: res.OrgID, Name: b.Name, SecretHash: hash, Scopes: scopes, Charts: b.Charts, CreatedBy: who(r.Context()).sub.ID, CreatedAt: time.Now()}
-	if err := s.Admin.CreateToken(r.Context(), t); err != nil {
+	by := who(r.Context())
+	secret, t, err := s.Accounts.CreateToken(r.Context(), accounts.NewToken{OrgID: res.OrgID, Name: b.Name, Scopes: b.Scopes, Charts: b.Charts,
+		By: accounts.Actor{Kind: by.Kind.String(), ID: by.ID}})
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.auditAdmin(r, "token_created", t.ID, t.Name)
 	out := tokenOut(t)
 	out.Secret = secret
 	writeJSON(w, http.StatusCreated, out)

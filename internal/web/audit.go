@@ -29,8 +29,8 @@ func (s *server) auditEntries(r *http.Request) ([]audit.Entry, int64, error) {
 	if err := signedIn(r); err != nil {
 		return nil, 0, err
 	}
-	org := who(r.Context()).sub.OrgID
-	if err := s.authorize(r, access.AdministerOrg, access.Resource{OrgID: org}); err != nil {
+	org := who(r.Context()).OrgID
+	if err := s.Guard.Org(r.Context(), who(r.Context()), access.AdministerOrg); err != nil {
 		return nil, 0, err
 	}
 	var before int64
@@ -41,7 +41,7 @@ func (s *server) auditEntries(r *http.Request) ([]audit.Entry, int64, error) {
 		}
 		before = n
 	}
-	es, err := s.Identities.AuditLog(r.Context(), org, before, auditPageSize+1)
+	es, err := s.Audit.AuditLog(r.Context(), org, before, auditPageSize+1)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -19,21 +19,29 @@ import (
 	"github.com/ashreports/ashreports/internal/ratelimit"
 )
 
-// Identities is what the web layer needs of the metadata store to know
-// who asks: sessions, users, their roles, tokens, and the audit log.
-type Identities interface {
-	CreateSession(ctx context.Context, s auth.Session) error
-	Session(ctx context.Context, idHash string) (auth.Session, error)
-	TouchSession(ctx context.Context, idHash string, t time.Time) error
-	RevokeSession(ctx context.Context, idHash string) error
+// Sessions resolves the credentials a request carries to the subject that
+// asks, and starts and ends browser sessions (package authz).
+type Sessions interface {
+	// Token resolves an Authorization header; an unknown or revoked token
+	// is unauthorized.
+	Token(ctx context.Context, header string, now time.Time) (access.Subject, error)
+	// Session resolves a session cookie's value; an ended session is
+	// unauthorized.
+	Session(ctx context.Context, cookie string, now time.Time) (access.Subject, error)
+	// Start begins a session: the cookie's value and the session.
+	Start(ctx context.Context, userID, orgID, ip, userAgent string, now time.Time) (string, auth.Session, error)
+	// End ends a session, its live connections too.
+	End(ctx context.Context, idHash string) error
+}
+
+// Users finds the user who signs in, and their organizations.
+type Users interface {
 	UserByEmail(ctx context.Context, email string) (auth.User, error)
-	User(ctx context.Context, id string) (auth.User, error)
 	Memberships(ctx context.Context, userID string) ([]auth.Membership, error)
-	Subject(ctx context.Context, orgID, userID string) (access.Subject, error)
-	DashboardOrg(ctx context.Context, id string) (string, error)
-	ChartResource(ctx context.Context, id string) (access.Resource, error)
-	TokenBySecretHash(ctx context.Context, hash string) (auth.Token, error)
-	TouchToken(ctx context.Context, id string, t time.Time) error
+}
+
+// AuditLog keeps the audit log and reads an organization's.
+type AuditLog interface {
 	RecordAudit(ctx context.Context, e audit.Entry) error
 	AuditLog(ctx context.Context, orgID string, before int64, limit int) ([]audit.Entry, error)
 }
@@ -45,49 +53,35 @@ const (
 	loginCookie   = "ashreports_login"
 )
 
-// identity is who a request comes from. A request without credentials,
-// or with ended ones, is anonymous.
-type identity struct {
-	sub     access.Subject
-	user    auth.User     // a signed-in user
-	session *auth.Session // the session of a signed-in browser
-	token   *auth.Token   // a machine's API token
+type subjectKey struct{}
+
+// who returns the subject identify attached to ctx: anonymous when the
+// request carried no credentials, or ended ones.
+func who(ctx context.Context) access.Subject {
+	sub, _ := ctx.Value(subjectKey{}).(access.Subject)
+	return sub
 }
 
-func (id *identity) signedIn() bool { return id.session != nil }
-
-type identityKey struct{}
-
-// who returns the identity that identify attached to ctx.
-func who(ctx context.Context) *identity {
-	if id, ok := ctx.Value(identityKey{}).(*identity); ok {
-		return id
-	}
-	return &identity{}
-}
-
-// touchEvery is how stale a session's or token's last-use time may get
-// before a request writes it again: one write per minute, not per request.
-const touchEvery = time.Minute
-
-// identify attaches the request's identity: a session cookie, or an API
+// identify attaches the request's subject: a session cookie, or an API
 // token in "Authorization: Bearer". Ended or unknown credentials leave the
 // request anonymous (and a dead session cookie is cleared); an unknown or
-// revoked token is refused at once, so that a machine learns why.
+// revoked token is refused at once, so that a machine learns why. The
+// client address goes with the request's audit entries.
 func (s *server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := &identity{}
+		var sub access.Subject
 		now := time.Now()
+		ctx := audit.WithIP(r.Context(), clientIP(r))
 		if h := r.Header.Get("Authorization"); h != "" {
-			tok, err := s.tokenIdentity(r.Context(), h, now)
+			tok, err := s.Sessions.Token(ctx, h, now)
 			if err != nil {
 				writeError(w, err)
 				return
 			}
-			id = tok
+			sub = tok
 		} else if c, err := r.Cookie(sessionCookie); err == nil {
-			if sid, err := s.sessionIdentity(r.Context(), c.Value, now); err == nil {
-				id = sid
+			if ss, err := s.Sessions.Session(ctx, c.Value, now); err == nil {
+				sub = ss
 			} else {
 				if apperr.CodeOf(err) == apperr.Internal {
 					s.Logger.Error("session", "err", err)
@@ -95,56 +89,8 @@ func (s *server) identify(next http.Handler) http.Handler {
 				clearCookie(w, r, sessionCookie)
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, subjectKey{}, sub)))
 	})
-}
-
-func (s *server) tokenIdentity(ctx context.Context, header string, now time.Time) (*identity, error) {
-	secret, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || !strings.HasPrefix(secret, auth.TokenPrefix) {
-		return nil, apperr.Errorf(apperr.Unauthorized, `the Authorization header must be "Bearer %s…"`, auth.TokenPrefix)
-	}
-	t, err := s.Identities.TokenBySecretHash(ctx, auth.HashToken(secret))
-	if err != nil {
-		return nil, err
-	}
-	if !t.RevokedAt.IsZero() {
-		return nil, apperr.Errorf(apperr.Unauthorized, "the API token %s was revoked", t.ID)
-	}
-	if now.Sub(t.LastUsedAt) >= touchEvery {
-		// Use is audited once per minute at most, like the last-use time.
-		if err := s.Identities.TouchToken(ctx, t.ID, now); err != nil {
-			return nil, err
-		}
-		if err := s.Identities.RecordAudit(ctx, audit.Entry{OrgID: t.OrgID, ActorKind: "token", ActorID: t.ID, Action: "token_used", Target: t.ID, Outcome: "ok", Detail: t.Name}); err != nil {
-			return nil, err
-		}
-	}
-	return &identity{token: &t, sub: access.Subject{Kind: access.Token, ID: t.ID, OrgID: t.OrgID, Scopes: t.Scopes, Charts: t.Charts}}, nil
-}
-
-func (s *server) sessionIdentity(ctx context.Context, cookie string, now time.Time) (*identity, error) {
-	ss, err := s.Identities.Session(ctx, auth.HashToken(cookie))
-	if err != nil {
-		return nil, err
-	}
-	if err := auth.CheckSession(ss, s.Sessions, now); err != nil {
-		return nil, err
-	}
-	if now.Sub(ss.LastSeenAt) >= touchEvery {
-		if err := s.Identities.TouchSession(ctx, ss.IDHash, now); err != nil {
-			return nil, err
-		}
-	}
-	u, err := s.Identities.User(ctx, ss.UserID)
-	if err != nil {
-		return nil, err
-	}
-	sub, err := s.Identities.Subject(ctx, ss.OrgID, ss.UserID)
-	if err != nil {
-		return nil, err
-	}
-	return &identity{sub: sub, user: u, session: &ss}, nil
 }
 
 // checkCSRF refuses a state-changing request made with a session cookie
@@ -152,8 +98,8 @@ func (s *server) sessionIdentity(ctx context.Context, cookie string, now time.Ti
 // form field csrf_token) and, when the browser says where it comes from,
 // comes from this site. Requests with an API token carry no ambient
 // credential and need neither.
-func checkCSRF(r *http.Request, id *identity) error {
-	if !id.signedIn() {
+func checkCSRF(r *http.Request, id access.Subject) error {
+	if !id.SignedIn() {
 		return nil
 	}
 	if o := r.Header.Get("Origin"); o != "" {
@@ -165,7 +111,7 @@ func checkCSRF(r *http.Request, id *identity) error {
 	if got == "" {
 		got = r.PostFormValue("csrf_token")
 	}
-	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(id.session.CSRFToken)) != 1 {
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(id.CSRFToken)) != 1 {
 		return apperr.Errorf(apperr.Forbidden, "missing or wrong CSRF token: reload the page and try again")
 	}
 	return nil
@@ -233,7 +179,7 @@ func newLoginLimits() loginLimits {
 // loginForm shows the sign-in form, with a fresh anti-CSRF value that the
 // form and a cookie both carry.
 func (s *server) loginForm(w http.ResponseWriter, r *http.Request) {
-	if who(r.Context()).signedIn() {
+	if who(r.Context()).SignedIn() {
 		http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
@@ -286,7 +232,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, email, s.Catalog.T("login.wrong"))
 		return
 	}
-	ms, err := s.Identities.Memberships(r.Context(), u.ID)
+	ms, err := s.Users.Memberships(r.Context(), u.ID)
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
@@ -298,16 +244,14 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// A new session id at every sign-in (the old session, if any, ends):
 	// an id planted before sign-in is worth nothing after it.
-	if old := who(r.Context()); old.signedIn() {
-		if err := s.Identities.RevokeSession(r.Context(), old.session.IDHash); err != nil {
+	if old := who(r.Context()); old.SignedIn() {
+		if err := s.Sessions.End(r.Context(), old.Session); err != nil {
 			s.errorPage(w, r, err)
 			return
 		}
-		s.endSession(old.session.IDHash)
 	}
-	sid, ss := auth.NewSession(u.ID, ms[0].OrgID, s.Sessions, now)
-	ss.IP, ss.UserAgent = ip, truncate(r.UserAgent(), 256)
-	if err := s.Identities.CreateSession(r.Context(), ss); err != nil {
+	sid, ss, err := s.Sessions.Start(r.Context(), u.ID, ms[0].OrgID, ip, r.UserAgent(), now)
+	if err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
@@ -328,7 +272,7 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 func (s *server) checkPassword(ctx context.Context, email, password string) (auth.User, error) {
-	u, err := s.Identities.UserByEmail(ctx, email)
+	u, err := s.Users.UserByEmail(ctx, email)
 	if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 		return u, err
 	}
@@ -357,7 +301,7 @@ func (s *server) auditFailedLogin(r *http.Request, userID, email, why string) {
 		s.audit(r, e)
 		return
 	}
-	ms, err := s.Identities.Memberships(r.Context(), userID)
+	ms, err := s.Users.Memberships(r.Context(), userID)
 	if err != nil || len(ms) == 0 {
 		s.audit(r, e)
 		return
@@ -371,7 +315,7 @@ func (s *server) auditFailedLogin(r *http.Request, userID, email, why string) {
 func (s *server) tooManyLogins(w http.ResponseWriter, r *http.Request, email string, wait time.Duration) {
 	if ok, _ := s.loginLimits.audited.Allow(strings.ToLower(email), time.Now()); ok {
 		var userID string
-		if u, err := s.Identities.UserByEmail(r.Context(), email); err == nil {
+		if u, err := s.Users.UserByEmail(r.Context(), email); err == nil {
 			userID = u.ID
 		}
 		s.auditFailedLogin(r, userID, email, "rate limited (further refusals within a minute are not recorded)")
@@ -383,7 +327,7 @@ func (s *server) tooManyLogins(w http.ResponseWriter, r *http.Request, email str
 // logout ends the session: POST /logout, with the CSRF token.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	id := who(r.Context())
-	if !id.signedIn() {
+	if !id.SignedIn() {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
@@ -391,22 +335,13 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	if err := s.Identities.RevokeSession(r.Context(), id.session.IDHash); err != nil {
+	if err := s.Sessions.End(r.Context(), id.Session); err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
-	s.endSession(id.session.IDHash)
 	clearCookie(w, r, sessionCookie)
-	s.audit(r, audit.Entry{OrgID: id.sub.OrgID, ActorKind: "user", ActorID: id.user.ID, Action: "logout", Target: id.user.ID, Outcome: "ok"})
+	s.audit(r, audit.Entry{OrgID: id.OrgID, ActorKind: "user", ActorID: id.ID, Action: "logout", Target: id.ID, Outcome: "ok"})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// endSession tells the live layer that a session ended, so that its
-// sockets close at once.
-func (s *server) endSession(idHash string) {
-	if s.SessionEnded != nil {
-		s.SessionEnded(idHash)
-	}
 }
 
 // audit records e with the request's address; a failure to record is
@@ -414,14 +349,7 @@ func (s *server) endSession(idHash string) {
 // gone meanwhile (a save that took long is still saved).
 func (s *server) audit(r *http.Request, e audit.Entry) {
 	e.IP = clientIP(r)
-	if err := s.Identities.RecordAudit(context.WithoutCancel(r.Context()), e); err != nil {
+	if err := s.Audit.RecordAudit(context.WithoutCancel(r.Context()), e); err != nil {
 		s.Logger.Error("audit", "action", e.Action, "err", err)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

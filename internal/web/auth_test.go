@@ -61,10 +61,13 @@ func TestCookieFlags(t *testing.T) {
 	}
 }
 
-// auditRecorder is the Identities of a test that only audits.
+// auditRecorder is the audit log of a test that only audits.
 type auditRecorder struct {
-	Identities
 	entries []audit.Entry
+}
+
+func (a *auditRecorder) AuditLog(context.Context, string, int64, int) ([]audit.Entry, error) {
+	return a.entries, nil
 }
 
 func (a *auditRecorder) RecordAudit(ctx context.Context, e audit.Entry) error {
@@ -79,7 +82,7 @@ func (a *auditRecorder) RecordAudit(ctx context.Context, e audit.Entry) error {
 // hung up while it was being made.
 func TestAuditOutlivesTheRequest(t *testing.T) {
 	rec := &auditRecorder{}
-	s := &server{Config: Config{Identities: rec, Logger: slog.New(slog.DiscardHandler)}}
+	s := &server{Config: Config{Audit: rec, Logger: slog.New(slog.DiscardHandler)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the client has gone
 	r := httptest.NewRequestWithContext(ctx, http.MethodPut, "/api/v1/charts/sales/definition", nil)

@@ -15,17 +15,20 @@ import (
 	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
-// Editor reads, tries and saves chart definitions.
+// Editor reads, tries and saves chart definitions (package edit).
 type Editor interface {
 	// ChartDefinition returns a chart's definition and its version.
 	ChartDefinition(ctx context.Context, id string) (dashboard.Chart, int, error)
 	// TryChart returns the state the chart would show with def on the
 	// dashboard, running its query, without saving anything.
 	TryChart(ctx context.Context, dashboardID string, def dashboard.Chart) (chart.State, error)
-	// SaveChart tries def, then saves it if the chart is still at version,
-	// puts it into the live streams and tells the dashboard's room who
-	// changed what; it returns the new version.
-	SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int, changes string) (int, error)
+	// TryNewChart is TryChart for a chart to add, whose id must be new.
+	TryNewChart(ctx context.Context, dashboardID string, def dashboard.Chart) (chart.State, error)
+	// SaveChart checks and tries def, then saves it if the chart is still
+	// at version, puts it into the live streams and tells the dashboard's
+	// room who changed what; it returns the definition saved (its
+	// defaults filled in), the new version and what changed.
+	SaveChart(ctx context.Context, by access.Subject, def dashboard.Chart, version int) (dashboard.Chart, int, string, error)
 	// Sources names the data sources the queries of a dashboard may use:
 	// those its charts read from.
 	Sources(ctx context.Context, dashboardID string) ([]string, error)
@@ -46,7 +49,7 @@ func (s *server) apiUndo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	def, v, what, err := s.Editor.Undo(r.Context(), who(r.Context()).sub, id)
+	def, v, what, err := s.Editor.Undo(r.Context(), who(r.Context()), id)
 	if err != nil {
 		s.editFailed(w, "undo", err)
 		return
@@ -74,7 +77,7 @@ func (s *server) apiSaveDefaults(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "filters", Message: "required: the filters and their new defaults"})
 		return
 	}
-	if err := s.Editor.SaveDefaults(r.Context(), who(r.Context()).sub, id, req.Filters); err != nil {
+	if err := s.Editor.SaveDefaults(r.Context(), who(r.Context()), id, req.Filters); err != nil {
 		s.editFailed(w, "save default filters", err)
 		return
 	}
@@ -106,7 +109,7 @@ func (s *server) apiDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.Identities.ChartResource(r.Context(), id)
+	res, err := s.Guard.ChartResource(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -166,14 +169,14 @@ func (s *server) editFailed(w http.ResponseWriter, op string, err error) {
 	writeError(w, editError(err))
 }
 
-// editError names fields as the chart's JSON form does.
+// editError names fields as the chart's JSON form does; the chart's id as
+// the request names it, chart.id (the form's input is named so).
 func editError(err error) error {
-	e := apperr.From(err)
-	var fe *chart.FieldError
-	if errors.As(err, &fe) && e.Field != "" {
-		e = &apperr.Error{Code: e.Code, Field: dashboard.JSONField(e.Field), Message: e.Message}
+	err = dashboard.JSONError(err)
+	if fe, ok := errors.AsType[*chart.FieldError](err); ok && fe.Field == "id" {
+		err = chart.Under("chart", err)
 	}
-	return e
+	return err
 }
 
 // apiPreview returns the state a chart would show with a definition,
@@ -184,7 +187,7 @@ func (s *server) apiPreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.Identities.ChartResource(r.Context(), req.Chart.ID)
+	res, err := s.Guard.ChartResource(r.Context(), req.Chart.ID)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -209,21 +212,9 @@ func (s *server) apiSaveDefinition(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	old, _, err := s.Editor.ChartDefinition(r.Context(), req.Chart.ID)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	// Checked first, which fills the defaults (width) in as they are
-	// saved: what changed is told with them, and the reply is what was
-	// saved (a read after the save could give a later save's).
-	saved := req.Chart
-	if err := saved.Validate(); err != nil {
-		s.editFailed(w, "save chart", err)
-		return
-	}
-	what := dashboard.Changes(old, saved)
-	v, err := s.Editor.SaveChart(r.Context(), who(r.Context()).sub, saved, req.Version, what)
+	// The reply is what was saved (a read after the save could give a
+	// later save's).
+	saved, v, what, err := s.Editor.SaveChart(r.Context(), who(r.Context()), req.Chart, req.Version)
 	if err != nil {
 		s.editFailed(w, "save chart", err)
 		return

@@ -9,47 +9,35 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
-	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/live"
 	"github.com/ashreports/ashreports/internal/ratelimit"
 )
 
+// Guard is the one authorization path (package authz): every check of a
+// request goes through it, and so do its denials' audit entries.
+type Guard interface {
+	// Check decides whether who may do p on res, auditing a denial.
+	Check(ctx context.Context, who access.Subject, p access.Permission, res access.Resource) error
+	// Allowed decides without auditing: for what a page shows.
+	Allowed(who access.Subject, p access.Permission, res access.Resource) bool
+	// Chart and Dashboard check p on a chart or a dashboard, refusing an
+	// anonymous subject before anything is looked up; Org on the
+	// subject's own organization.
+	Chart(ctx context.Context, who access.Subject, p access.Permission, id string) error
+	Dashboard(ctx context.Context, who access.Subject, p access.Permission, id string) error
+	Org(ctx context.Context, who access.Subject, p access.Permission) error
+	ChartResource(ctx context.Context, id string) (access.Resource, error)
+	DashboardResource(ctx context.Context, id string) (access.Resource, error)
+}
+
 // signedIn refuses an anonymous request before anything is looked up, so
 // that nobody learns what exists without credentials.
 func signedIn(r *http.Request) error {
-	if who(r.Context()).sub.Kind == access.Anonymous {
+	if who(r.Context()).Kind == access.Anonymous {
 		return access.Decide(access.Subject{}, access.ViewCharts, access.Resource{}).Err()
 	}
 	return nil
-}
-
-// authorize asks the one authorization function whether the request's
-// identity may do p on res. Denials of a known identity are audited, in
-// the identity's own organization.
-func (s *server) authorize(r *http.Request, p access.Permission, res access.Resource) error {
-	id := who(r.Context())
-	d := access.Decide(id.sub, p, res)
-	if d.Allowed {
-		return nil
-	}
-	target := res.DashboardID
-	if res.ChartID != "" {
-		target = res.ChartID
-	}
-	if s.Denials.Audited(id.sub, p, target, d) {
-		s.audit(r, audit.Denial(id.sub, p, target, d.Reason))
-	}
-	return d.Err()
-}
-
-// dashboardResource is dashboard id as a resource of its organization.
-func (s *server) dashboardResource(ctx context.Context, id string) (access.Resource, error) {
-	org, err := s.Identities.DashboardOrg(ctx, id)
-	if err != nil {
-		return access.Resource{}, err
-	}
-	return access.Resource{OrgID: org, DashboardID: id}, nil
 }
 
 // changeDashboard authorizes a change to dashboard id: p on it, and CSRF
@@ -63,55 +51,36 @@ func (s *server) changeDashboard(r *http.Request, p access.Permission, id string
 
 // authorizeDashboard checks p on dashboard id for the request.
 func (s *server) authorizeDashboard(r *http.Request, p access.Permission, id string) error {
-	if err := signedIn(r); err != nil {
-		return err
-	}
-	res, err := s.dashboardResource(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return s.authorize(r, p, res)
+	return s.Guard.Dashboard(r.Context(), who(r.Context()), p, id)
 }
 
 // authorizeChart checks p on chart id for the request.
 func (s *server) authorizeChart(r *http.Request, p access.Permission, id string) error {
-	if err := signedIn(r); err != nil {
-		return err
-	}
-	res, err := s.Identities.ChartResource(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return s.authorize(r, p, res)
+	return s.Guard.Chart(r.Context(), who(r.Context()), p, id)
 }
 
 // visible keeps the dashboards the request may view.
 func (s *server) visible(r *http.Request, ds []dashboard.Summary) []dashboard.Summary {
-	sub := who(r.Context()).sub
+	sub := who(r.Context())
 	out := ds[:0:0]
 	for _, d := range ds {
-		if access.Decide(sub, access.ViewCharts, access.Resource{OrgID: d.OrgID, DashboardID: d.ID}).Allowed {
+		if s.Guard.Allowed(sub, access.ViewCharts, access.Resource{OrgID: d.OrgID, DashboardID: d.ID}) {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// liveIdentity refuses anonymous requests to the live socket with 401 in
+// liveSubject refuses anonymous requests to the live socket with 401 in
 // the JSON error shape, and hands the hub who the connection belongs to:
 // it checks each subscription, and the session's connection limit.
-func liveIdentity(h http.Handler) http.Handler {
+func liveSubject(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := signedIn(r); err != nil {
 			writeError(w, apperr.From(err))
 			return
 		}
-		id := who(r.Context())
-		li := live.Identity{Subject: id.sub}
-		if id.signedIn() {
-			li.Session, li.MaxConns = id.session.IDHash, id.session.MaxConnections
-		}
-		h.ServeHTTP(w, r.WithContext(live.WithIdentity(r.Context(), li)))
+		h.ServeHTTP(w, r.WithContext(live.WithSubject(r.Context(), who(r.Context()))))
 	})
 }
 
@@ -162,7 +131,7 @@ func (s *server) limit(next http.Handler) http.Handler {
 		now := time.Now()
 		ok, wait := s.apiLimits.ip.Allow(addrKey(r), now)
 		if ok {
-			if sub := who(r.Context()).sub; sub.Kind != access.Anonymous {
+			if sub := who(r.Context()); sub.Kind != access.Anonymous {
 				l := s.apiLimits.read
 				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/updates") {
 					l = s.apiLimits.publish

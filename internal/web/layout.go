@@ -11,15 +11,14 @@ import (
 
 // Layouts changes a dashboard's charts as a whole: adds, removes, moves
 // and resizes them, each change based on the layout version the editor
-// saw.
+// saw (package edit).
 type Layouts interface {
 	Layout(ctx context.Context, dashboardID string) (dashboard.Layout, error)
 	// SetLayout makes the dashboard's charts slots, in order; charts left
 	// out are removed.
 	SetLayout(ctx context.Context, by access.Subject, dashboardID string, version int, slots []dashboard.Slot) (dashboard.Layout, error)
-	// NewChartID refuses (conflict) an id that a chart has or had.
-	NewChartID(ctx context.Context, id string) error
-	// AddChart tries def and adds it at the end of the dashboard.
+	// AddChart checks and tries def, whose id must be new, and adds it at
+	// the end of the dashboard.
 	AddChart(ctx context.Context, by access.Subject, dashboardID string, version int, def dashboard.Chart) (dashboard.Layout, error)
 }
 
@@ -52,7 +51,7 @@ func (s *server) apiPreviewNew(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	st, err := s.Editor.TryChart(r.Context(), r.PathValue("id"), req.Chart)
+	st, err := s.Editor.TryNewChart(r.Context(), r.PathValue("id"), req.Chart)
 	if err != nil {
 		writeError(w, editError(err))
 		return
@@ -80,7 +79,7 @@ func (s *server) apiSetLayout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Code: apperr.Invalid, Field: "charts", Message: "required: the charts in their new order (an empty list removes them all)"})
 		return
 	}
-	l, err := s.Layouts.SetLayout(r.Context(), who(r.Context()).sub, r.PathValue("id"), req.Version, req.Charts)
+	l, err := s.Layouts.SetLayout(r.Context(), who(r.Context()), r.PathValue("id"), req.Version, req.Charts)
 	if err != nil {
 		s.editFailed(w, "set layout", err)
 		return
@@ -101,7 +100,7 @@ func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	l, err := s.Layouts.AddChart(r.Context(), who(r.Context()).sub, r.PathValue("id"), req.Version, req.Chart)
+	l, err := s.Layouts.AddChart(r.Context(), who(r.Context()), r.PathValue("id"), req.Version, req.Chart)
 	if err != nil {
 		s.editFailed(w, "add chart", err)
 		return
@@ -111,18 +110,11 @@ func (s *server) apiAddChart(w http.ResponseWriter, r *http.Request) {
 }
 
 // readNewChart authorizes adding a chart to dashboard id and reads its
-// body, refusing an id a new chart may not have: not an id, or one a chart
-// has or had (whose data a preview would show).
+// body.
 func (s *server) readNewChart(w http.ResponseWriter, r *http.Request) (editRequest, error) {
 	var req editRequest
 	if err := s.changeDashboard(r, access.EditCharts, r.PathValue("id")); err != nil {
 		return req, err
 	}
-	if err := readJSON(w, r, &req); err != nil {
-		return req, err
-	}
-	if !dashboard.ValidID(req.Chart.ID) {
-		return req, &apperr.Error{Code: apperr.Invalid, Field: "chart.id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"}
-	}
-	return req, s.Layouts.NewChartID(r.Context(), req.Chart.ID)
+	return req, readJSON(w, r, &req)
 }

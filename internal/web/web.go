@@ -23,7 +23,6 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/audit"
-	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/i18n"
@@ -65,25 +64,24 @@ type Config struct {
 	// broker answer).
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
-	// Identities knows sessions, users, roles and tokens.
-	Identities Identities
-	// Sessions bounds browser sessions.
-	Sessions auth.SessionPolicy
-	// SessionEnded, when set, is told the hash of each session that ends
-	// by sign-out or a new sign-in, to close its sockets.
-	SessionEnded func(idHash string)
+	// Guard authorizes every request, auditing denials.
+	Guard Guard
+	// Sessions resolves sessions and tokens to who asks, and starts and
+	// ends sessions.
+	Sessions Sessions
+	// Users finds the users who sign in.
+	Users Users
+	// Audit keeps the audit log.
+	Audit AuditLog
 	// Limits are the API's rate limits.
 	Limits Limits
-	// Admin manages members, roles and tokens.
-	Admin Admin
+	// Admin manages members, roles and tokens; Accounts creates tokens.
+	Admin    Admin
+	Accounts Accounts
 	// Editor reads, tries and saves chart definitions.
 	Editor Editor
 	// Layouts adds, removes, moves and resizes a dashboard's charts.
 	Layouts Layouts
-	// Denials decides which refused requests are audited; shared with
-	// the live sockets, so that a subject's budget is one. Nil: one of
-	// the handler's own.
-	Denials *access.Denials
 }
 
 type server struct {
@@ -101,9 +99,6 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Denials == nil {
-		cfg.Denials = access.NewDenials()
 	}
 	s := &server{Config: cfg, pages: map[string]*template.Template{}, loginLimits: newLoginLimits(), apiLimits: newAPILimits(cfg.Limits)}
 	funcs := template.FuncMap{"t": cfg.Catalog.T, "field": func(id, name, typ string) formField { return formField{id, name, typ} }}
@@ -133,7 +128,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /api/v1/tokens", s.apiCreateToken)
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.apiRevokeToken)
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", noCache(http.FileServerFS(static))))
-	mux.Handle("GET /live", liveIdentity(cfg.Live))
+	mux.Handle("GET /live", liveSubject(cfg.Live))
 	mux.Handle("GET /metrics", cfg.Metrics)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -223,9 +218,9 @@ const historySize = 20
 type formField struct{ ID, Name, Type string }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
-	if id := who(r.Context()); id.signedIn() {
-		d.UserName, d.UserID, d.CSRF = id.user.Name, id.user.ID, id.session.CSRFToken
-		d.Admin = access.Decide(id.sub, access.AdministerOrg, access.Resource{OrgID: id.sub.OrgID}).Allowed
+	if id := who(r.Context()); id.SignedIn() {
+		d.UserName, d.UserID, d.CSRF = id.Name, id.ID, id.CSRFToken
+		d.Admin = s.Guard.Allowed(id, access.AdministerOrg, access.Resource{OrgID: id.OrgID})
 	}
 	d.Catalog = s.Catalog
 	d.Messages = s.Catalog.Subset("conn.", "chart.", "status.", "edit.", "room.", "admin.")
@@ -275,7 +270,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, err)
 		return
 	}
-	res, err := s.dashboardResource(r.Context(), r.PathValue("id"))
+	res, err := s.Guard.DashboardResource(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.errorPage(w, r, err)
 		return
@@ -283,7 +278,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	// Edit controls only for signed-in editors: the editor's requests
 	// carry the session's CSRF token.
 	id := who(r.Context())
-	canEdit := id.signedIn() && access.Decide(id.sub, access.EditCharts, res).Allowed
+	canEdit := id.SignedIn() && s.Guard.Allowed(id, access.EditCharts, res)
 	// The layout version is read before the charts: a change between the
 	// two reads makes the page's first layout change a conflict, never a
 	// change based on charts the page does not show (which would remove a
