@@ -78,6 +78,17 @@ func (c *wsConn) write(op websocket.OpCode, payload []byte) error {
 	return c.send(b)
 }
 
+// shutdown ends the connection as a lost network would, without a close
+// frame; its reader then sees the end.
+func (c *wsConn) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.shutdownSock()
+	}
+	c.resumeLocked()
+}
+
 // resume ends a pause: the connection is read again.
 func (c *wsConn) resume() {
 	c.mu.Lock()

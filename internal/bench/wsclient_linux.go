@@ -85,16 +85,9 @@ func (c *wsConn) send(b []byte) error {
 	return nil
 }
 
-// shutdown ends the connection as a lost network would, without a close
-// frame; the poller then sees the end and closes the descriptor.
-func (c *wsConn) shutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
-	}
-	c.resumeLocked()
-}
+// shutdownSock shuts the socket down both ways; the poller then sees the
+// end and closes the descriptor. c.mu is held.
+func (c *wsConn) shutdownSock() { _ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR) }
 
 // unpause puts the connection back in its poller's set; c.mu is held.
 func (c *wsConn) unpause() { c.arm() }

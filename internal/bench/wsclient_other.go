@@ -31,16 +31,13 @@ func (c *wsConn) send(b []byte) error {
 	return err
 }
 
-// shutdown ends the connection as a lost network would, without a close
-// frame; the reader then sees the end and closes the connection.
-func (c *wsConn) shutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if tc, ok := c.nc.(*net.TCPConn); ok && !c.closed {
+// shutdownSock shuts the connection down both ways; the reader then sees
+// the end and closes it. c.mu is held.
+func (c *wsConn) shutdownSock() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
 		_ = tc.CloseRead()
 		_ = tc.CloseWrite()
 	}
-	c.resumeLocked()
 }
 
 // unpause wakes the paused reader; c.mu is held.
