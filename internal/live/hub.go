@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/telemetry"
 	"github.com/ashreports/ashreports/internal/websocket"
@@ -274,30 +276,34 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := nc.(*net.TCPConn); ok && h.cfg.SendBuffer > 0 {
 		_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
 	}
+	// The connection runs on a new goroutine and the handler returns: the
+	// handler's stack grew in the HTTP handshake, and an idle connection
+	// should hold one small stack.
+	go h.serve(nc, br, who, binary)
+}
+
+// serve runs a connection whose handshake is done, counted in h.conns
+// and admitted, until it ends.
+func (h *Hub) serve(nc net.Conn, br *bufio.Reader, who access.Subject, binary bool) {
+	defer h.conns.Done()
 	c := newConn(h, nc, br)
 	c.who = who
 	c.binary = binary
 	c.pingSlot = int(h.connCount.Add(1) % uint64(h.pingSlots()))
-	// The connection runs on a new goroutine and the handler returns: the
-	// handler's stack grew in the HTTP handshake, and an idle connection
-	// should hold one small stack.
-	go func() {
-		defer h.conns.Done()
-		h.cfg.Metrics.Connections.Inc()
-		defer h.cfg.Metrics.Connections.Dec()
-		h.liveMu.Lock()
-		h.live[c] = struct{}{}
-		h.liveMu.Unlock()
-		if h.ctx.Err() != nil {
-			// Close began before this connection was registered.
-			go c.close(websocket.StatusGoingAway, "server shutting down")
-		}
-		c.run()
-		h.liveMu.Lock()
-		delete(h.live, c)
-		h.liveMu.Unlock()
-		h.leave(who)
-	}()
+	h.cfg.Metrics.Connections.Inc()
+	defer h.cfg.Metrics.Connections.Dec()
+	h.liveMu.Lock()
+	h.live[c] = struct{}{}
+	h.liveMu.Unlock()
+	if h.ctx.Err() != nil {
+		// Close began before this connection was registered.
+		go c.close(websocket.StatusGoingAway, "server shutting down")
+	}
+	c.run()
+	h.liveMu.Lock()
+	delete(h.live, c)
+	h.liveMu.Unlock()
+	h.leave(who)
 }
 
 // readBufferSize is a connection's read buffer. Client messages are small

@@ -59,12 +59,15 @@ type queue struct {
 	mu        sync.Mutex
 	items     []item
 	ops, ctrl int
-	high      bool            // a high-priority frame is pending
-	resync    map[string]bool // streams to resend as a snapshot
-	overflow  bool            // control frames past the limit
-	pingDue   bool            // the hub asked for a ping
-	writing   bool            // a writer goroutine runs
-	closed    bool            // the connection is ending: no more writers
+	// urgentItem says a frame that must not wait for the batching window
+	// is pending: a high-priority op, or any frame but an op (a reply, a
+	// snapshot).
+	urgentItem bool
+	resync     map[string]bool // streams to resend as a snapshot
+	overflow   bool            // control frames past the limit
+	pingDue    bool            // the hub asked for a ping
+	writing    bool            // a writer goroutine runs
+	closed     bool            // the connection is ending: no more writers
 
 	// ready has a value when items are pending.
 	ready chan struct{}
@@ -94,7 +97,8 @@ func (q *queue) push(it item) (startWriter bool) {
 		} else {
 			q.ctrl++
 		}
-		q.high = q.high || it.high
+		// Only normal-priority ops wait for the batching window.
+		q.urgentItem = q.urgentItem || it.high || it.kind != op
 		q.items = append(q.items, it)
 		q.signal()
 	}
@@ -183,15 +187,15 @@ func (q *queue) take(buf []item) (items []item, resync map[string]bool, overflow
 	defer q.mu.Unlock()
 	items, resync, overflow, ping = q.items, q.resync, q.overflow, q.pingDue
 	q.items, q.resync = buf[:0], nil
-	q.ops, q.ctrl, q.high, q.pingDue = 0, 0, false, false
+	q.ops, q.ctrl, q.urgentItem, q.pingDue = 0, 0, false, false
 	return items, resync, overflow, ping
 }
 
 // urgent reports whether the writer should write without waiting for the
-// batching window: a high-priority frame is pending, or the queue
-// overflowed.
+// batching window: a frame other than a normal-priority op is pending, or
+// the queue overflowed.
 func (q *queue) urgent() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.high || q.overflow
+	return q.urgentItem || q.overflow
 }

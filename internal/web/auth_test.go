@@ -61,23 +61,6 @@ func TestCookieFlags(t *testing.T) {
 	}
 }
 
-// auditRecorder is the audit log of a test that only audits.
-type auditRecorder struct {
-	entries []audit.Entry
-}
-
-func (a *auditRecorder) AuditLog(context.Context, string, int64, int) ([]audit.Entry, error) {
-	return a.entries, nil
-}
-
-func (a *auditRecorder) RecordAudit(ctx context.Context, e audit.Entry) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	a.entries = append(a.entries, e)
-	return nil
-}
-
 // TestAuditOutlivesTheRequest: a change is audited even if its client
 // hung up while it was being made.
 func TestAuditOutlivesTheRequest(t *testing.T) {

@@ -1,9 +1,8 @@
-package ashreports_test
+package test
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,87 +19,6 @@ import (
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/authz"
 )
-
-// signedInSocket signs email in with a new cookie client and opens a
-// socket with its session.
-func signedInSocket(t *testing.T, s *testServer, email, pw string) (*http.Client, *client) {
-	t.Helper()
-	c := cookieClient(t)
-	signIn(t, s, c, email, pw)
-	ws, _, err := dialAs(t, s, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, ws
-}
-
-// dialAs opens /live with the cookies of c (a signed-in browser).
-func dialAs(t *testing.T, s *testServer, c *http.Client) (*client, *http.Response, error) {
-	t.Helper()
-	u, _ := url.Parse(s.URL)
-	h := http.Header{}
-	for _, ck := range c.Jar.Cookies(u) {
-		h.Add("Cookie", ck.Name+"="+ck.Value)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/live", &websocket.DialOptions{HTTPHeader: h})
-	if err != nil {
-		return nil, resp, err
-	}
-	cl := &client{t: t, ws: ws}
-	t.Cleanup(func() { ws.CloseNow() })
-	if f := cl.read(); f.Type != "hello" {
-		t.Fatalf("first frame %+v", f)
-	}
-	return cl, resp, nil
-}
-
-// request sends a client message and returns its reply. Frames that
-// come before the reply are kept for the next reads.
-func (c *client) request(ref string, msg map[string]any) frame {
-	c.t.Helper()
-	msg["ref"] = ref
-	b, _ := json.Marshal(msg)
-	c.send(string(b))
-	return c.reply(ref)
-}
-
-// reply waits for the reply to ref; frames that come before it are kept
-// for the next reads.
-func (c *client) reply(ref string) frame {
-	c.t.Helper()
-	var passed [][]byte
-	for {
-		line := c.readLine()
-		var f frame
-		if err := json.Unmarshal(line, &f); err != nil {
-			c.t.Fatalf("decode frame %s: %v", line, err)
-		}
-		if f.Type == "reply" && f.Ref == ref {
-			c.held = append(passed, c.held...)
-			return f
-		}
-		passed = append(passed, line)
-	}
-}
-
-// closedWith waits for the server to close the socket and returns the
-// close status and reason.
-func closedWith(t *testing.T, c *client) (websocket.StatusCode, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		if _, _, err := c.ws.Read(ctx); err != nil {
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				return ce.Code, ce.Reason
-			}
-			t.Fatalf("socket ended without a close frame: %v", err)
-		}
-	}
-}
 
 // TestLiveSocketAccess: the socket needs credentials; each subscription
 // and publish is authorized; a user of no role on a dashboard learns

@@ -1,12 +1,10 @@
-package ashreports_test
+package test
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,90 +16,6 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/auth"
 )
-
-// browser starts headless Chromium for the test. Without Chromium the test
-// is skipped, except in CI (CI=true), where it fails.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed; .ci/run installs it (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed (apt-get install chromium); CI runs this test")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
-	return ctx
-}
-
-// signInBrowser signs in through the sign-in form, as a person would.
-func signInBrowser(t *testing.T, ctx context.Context, s *testServer, email, pw string) {
-	t.Helper()
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(s.URL+"/login"),
-		chromedp.SendKeys("#login-email", email),
-		chromedp.SendKeys("#login-password", pw),
-		chromedp.Click(`.login-form button[type="submit"]`),
-		chromedp.WaitVisible(".account .user"),
-	); err != nil {
-		t.Fatalf("sign in as %s: %v", email, err)
-	}
-}
-
-// waitJS polls a JavaScript expression until it is true, failing the test
-// after the timeout with the message.
-func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, expr, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s (%s)", timeout, msg, expr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("ASHREPORTS_ARTIFACTS")
-	if dir == "" {
-		dir = "test-artifacts"
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot saved to %s", p)
-}
 
 var demoCharts = []string{"monthly-sales-trend", "sales-by-region", "product-performance", "live-order-rate"}
 
@@ -174,10 +88,10 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 		}
 		epochs[id] = e
 	}
-	s.Stop()
+	s.Close()
 	waitJS(t, ctx, 20*time.Second, `window.ashreports.connState() === "reconnecting" && document.querySelector("[data-conn-state]").dataset.connState === "reconnecting"`,
 		"the page did not show that it lost the connection")
-	s.Restart(t)
+	s.Restart()
 	waitJS(t, ctx, 20*time.Second, `window.ashreports.connState() === "live"`, "the page did not reconnect")
 	for _, id := range demoCharts {
 		waitJS(t, ctx, 20*time.Second, fmt.Sprintf(`(() => {
@@ -405,19 +319,6 @@ func TestBrowserChartEditor(t *testing.T) {
 	screenshot(t, ed, "chart-editor-sql-error.png")
 }
 
-// setField sets the value of a form field as a person's input would,
-// select elements included.
-func setField(sel, value string) chromedp.Action[chromedp.Void] {
-	js := fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.value = %q; el.dispatchEvent(new Event("input", {bubbles: true})); el.dispatchEvent(new Event("change", {bubbles: true})); return el.value === %q; })()`, sel, value, value)
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		ok, err := chromedp.Evaluate[bool](js)(ctx, t)
-		if err == nil && !ok {
-			err = fmt.Errorf("%s did not take the value %q", sel, value)
-		}
-		return err
-	})
-}
-
 // TestBrowserCollaboration: two editors in separate browser contexts see
 // each other in the presence bar; one edits a chart's type and title and
 // the other's page shows it without reload, with the activity feed
@@ -637,24 +538,6 @@ func TestBrowserDashboardEditing(t *testing.T) {
 	if got, _ := chromedp.Run(vi, chromedp.Evaluate[string](order)); got != after {
 		t.Errorf("after the refused move the viewer's charts are %q", got)
 	}
-}
-
-// openEditor clicks a button that opens the chart editor, and waits a
-// bounded time for the dialog.
-func openEditor(t *testing.T, ctx context.Context, button string) {
-	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Click(button)); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, 15*time.Second, `document.querySelector('#chart-editor').open`, "the chart editor did not open after a click on "+button)
-}
-
-// evalJS runs a statement in the page, as a step of chromedp.Do.
-func evalJS(stmt string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool]("("+stmt+", true)")(ctx, t)
-		return err
-	})
 }
 
 // TestBrowserAdministration: an organization's admin changes a member's

@@ -1,4 +1,4 @@
-package ashreports_test
+package test
 
 import (
 	"context"

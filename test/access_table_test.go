@@ -1,4 +1,4 @@
-package ashreports_test
+package test
 
 import (
 	"context"
@@ -16,13 +16,6 @@ import (
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/store"
 )
-
-// actor is one row of the access table: a signed-in browser (or none).
-type actor struct {
-	name string
-	c    *http.Client
-	csrf string
-}
 
 // TestAccessTable runs every role, a user with a role on the dashboard
 // only, a member with no role, an admin of another organization and no
@@ -161,19 +154,6 @@ func TestAccessTable(t *testing.T) {
 	}
 }
 
-// signedIn signs a browser in and takes its CSRF token from the sign-out
-// form of the home page.
-func signedIn(t *testing.T, s *testServer, name, email, pw string) actor {
-	t.Helper()
-	c := cookieClient(t)
-	signIn(t, s, c, email, pw)
-	_, _, csrf := page(t, c, s.URL+"/")
-	if csrf == "" {
-		t.Fatalf("%s: no CSRF token on the home page", name)
-	}
-	return actor{name: name, c: c, csrf: csrf}
-}
-
 func pageOutcome(t *testing.T, a actor, url string) string {
 	t.Helper()
 	status, _, _ := page(t, a.c, url)
@@ -188,29 +168,6 @@ func pageOutcome(t *testing.T, a actor, url string) string {
 		return "forbidden"
 	}
 	return fmt.Sprint(status)
-}
-
-// send makes an API request as a (JSON body, the actor's CSRF token) and
-// returns the status and the body.
-func (a actor) send(t *testing.T, method, url, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.csrf != "" {
-		req.Header.Set("X-CSRF-Token", a.csrf)
-	}
-	resp, err := a.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 func apiOutcome(t *testing.T, a actor, method, url, body string) string {

@@ -1,4 +1,4 @@
-package ashreports_test
+package test
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func TestSlowViewerConvergesBySnapshot(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	grantTestToken(t, dir)
-	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, DashboardsDir: examples, NoDemo: true, MaxPendingOps: 4,
+	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, DashboardsDir: fixtures, NoDemo: true, MaxPendingOps: 4,
 		// The slow viewer's write stays blocked while the test publishes;
 		// a loaded machine must not make that look like a dead viewer.
 		WriteTimeout: 5 * time.Minute})

@@ -1,4 +1,4 @@
-package ashreports_test
+package test
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 // printed password signs in.
 func TestDemoUsers(t *testing.T) {
 	dir := t.TempDir()
-	cfg := ashreports.Config{DataDir: dir, DashboardsDir: examples, NoDemoGenerator: true} // ops, in default
+	cfg := ashreports.Config{DataDir: dir, DashboardsDir: fixtures, NoDemoGenerator: true} // ops, in default
 	srv, err := ashreports.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,9 +58,7 @@ func TestDemoUsers(t *testing.T) {
 	}
 	db.Close()
 
-	s := &testServer{cfg: cfg, DataDir: dir}
-	s.start(t, "127.0.0.1:0")
-	t.Cleanup(s.Stop)
+	s := (&testServer{cfg: cfg, DataDir: dir}).start(t)
 	if again := strings.Join(s.Notes(), "\n"); !strings.Contains(again, m[1]) {
 		t.Errorf("second start: notes %q do not repeat the viewer's password", again)
 	}
@@ -185,14 +183,12 @@ func TestFirstAdmin(t *testing.T) {
 		}
 	}
 	cfg := ashreports.Config{DataDir: dir, NoDemo: true, Admin: &ashreports.Admin{Email: "boss@example.com", Password: "a long enough password"}}
-	s := &testServer{cfg: cfg, DataDir: dir}
-	s.start(t, "127.0.0.1:0")
-	t.Cleanup(s.Stop)
+	s := (&testServer{cfg: cfg, DataDir: dir}).start(t)
 	if notes := strings.Join(s.Notes(), "\n"); !strings.Contains(notes, "created the first admin, boss@example.com") {
 		t.Errorf("notes: %q", notes)
 	}
 	signIn(t, s, cookieClient(t), "boss@example.com", "a long enough password")
-	s.Restart(t)
+	s.Restart()
 	if notes := strings.Join(s.Notes(), "\n"); strings.Contains(notes, "created") || strings.Contains(notes, "no users") {
 		t.Errorf("notes after a restart: %q", notes)
 	}

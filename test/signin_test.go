@@ -1,4 +1,4 @@
-package ashreports_test
+package test
 
 import (
 	"context"
@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,129 +15,7 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
-	"github.com/ashreports/ashreports/internal/store"
 )
-
-// testToken is the secret of an API token with every permission in the
-// default organization, which each test server's data directory gets
-// (grantTestToken) and the test helpers send.
-const testToken = "ashr_integration-tests-token-with-every-permission"
-
-// grantTestToken stores testToken in the data directory dir, as
-// `ashreports token create` does.
-func grantTestToken(t *testing.T, dir string) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, store.Path(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	tok := auth.Token{ID: "tok_tests", OrgID: auth.DefaultOrg, Name: "tests", SecretHash: auth.HashToken(testToken), Scopes: access.Permissions}
-	if err := db.CreateToken(ctx, tok); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// bearer returns request headers carrying testToken.
-func bearer() http.Header {
-	return http.Header{"Authorization": {"Bearer " + testToken}}
-}
-
-// authGet gets url with testToken.
-func authGet(url string) (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header = bearer()
-	return http.DefaultClient.Do(req)
-}
-
-// addUser creates a user with password pw and org role in the server's
-// metadata database, as `ashreports user add` does.
-func addUser(t *testing.T, s *testServer, email, pw string, role access.Role) auth.User {
-	t.Helper()
-	ctx := context.Background()
-	db := s.db(t)
-	hash, err := auth.HashPassword(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := auth.User{ID: auth.NewID("usr"), Email: email, Name: strings.Split(email, "@")[0], PasswordHash: hash}
-	if err := db.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SetMembership(ctx, auth.DefaultOrg, u.ID, role); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-// cookieClient is an HTTP client with cookies that does not follow redirects.
-func cookieClient(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-
-// page gets url and returns its status, body and the CSRF token of its
-// first form.
-func page(t *testing.T, c *http.Client, url string) (int, string, string) {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	token := ""
-	if m := csrfField.FindStringSubmatch(string(b)); m != nil {
-		token = m[1]
-	}
-	return resp.StatusCode, string(b), token
-}
-
-func postForm(t *testing.T, c *http.Client, u string, form url.Values, header http.Header) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
-}
-
-// signIn signs in through the form and returns the session cookie.
-func signIn(t *testing.T, s *testServer, c *http.Client, email, pw string) *http.Cookie {
-	t.Helper()
-	_, _, token := page(t, c, s.URL+"/login")
-	resp := postForm(t, c, s.URL+"/login", url.Values{"csrf_token": {token}, "email": {email}, "password": {pw}, "next": {"/"}}, nil)
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign-in: status %d, want 303", resp.StatusCode)
-	}
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "ashreports_session" {
-			return ck
-		}
-	}
-	t.Fatal("sign-in set no session cookie")
-	return nil
-}
 
 // TestSignInAndOut: a wrong password is refused and audited; the right
 // one starts a session in an HttpOnly SameSite cookie with a new id;
@@ -254,11 +130,7 @@ func TestBadTokenRefused(t *testing.T) {
 // TestAPIRateLimit: past its limit a token gets 429 with Retry-After and
 // the JSON error shape; another token is not affected.
 func TestAPIRateLimit(t *testing.T) {
-	dir := t.TempDir()
-	grantTestToken(t, dir)
-	s := &testServer{cfg: ashreports.Config{DataDir: dir, DashboardsDir: examples, NoDemo: true, RateLimits: ashreports.RateLimits{Read: 1}}, DataDir: dir}
-	s.start(t, "127.0.0.1:0")
-	t.Cleanup(s.Stop)
+	s := prepare(t, ashreports.Config{DashboardsDir: fixtures, NoDemo: true, RateLimits: ashreports.RateLimits{Read: 1}}).start(t)
 	// A burst of 2 goes through, then requests are refused. The budget
 	// refills at one a second, so on a slow machine a few more may go
 	// through before one is refused.
@@ -345,18 +217,6 @@ func TestAuditLogForAdmins(t *testing.T) {
 	if code := get(admin, s.URL+"/api/v1/audit?before=x"); code != http.StatusBadRequest {
 		t.Errorf("audit API with a bad before: %d, want 400", code)
 	}
-}
-
-// do sends req with c and returns the status, the body read and closed.
-func do(t *testing.T, c *http.Client, req *http.Request) int {
-	t.Helper()
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // TestAdminAPI: an organization admin manages members and tokens over the
@@ -460,9 +320,7 @@ func TestRateLimitedSignInsAuditedOnce(t *testing.T) {
 // or were revoked (at start, then every ten minutes), and keeps the
 // others.
 func TestEndedSessionsAreDeleted(t *testing.T) {
-	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true, DemoOrg: "default"}}
-	s.DataDir = s.cfg.DataDir
-	grantTestToken(t, s.DataDir)
+	s := prepare(t, ashreports.Config{DashboardsDir: fixtures, NoDemoGenerator: true, DemoOrg: auth.DefaultOrg})
 	u := addUser(t, s, "vera@example.com", "a long enough password", access.Viewer)
 	ctx := context.Background()
 	db := s.db(t)
@@ -481,8 +339,7 @@ func TestEndedSessionsAreDeleted(t *testing.T) {
 	if err := db.RevokeSession(ctx, "revoked"); err != nil {
 		t.Fatal(err)
 	}
-	s.start(t, "127.0.0.1:0")
-	t.Cleanup(s.Stop)
+	s.start(t)
 	deadline := time.Now().Add(10 * time.Second) // a hang guard: the first sweep comes within a second
 	for {
 		_, errExpired := db.Session(ctx, "expired")

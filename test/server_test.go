@@ -1,275 +1,23 @@
-package ashreports_test
+package test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
-	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ashreports/ashreports"
 	"github.com/ashreports/ashreports/chart"
-	"github.com/ashreports/ashreports/internal/audit"
-	"github.com/ashreports/ashreports/internal/leaktest"
-	"github.com/ashreports/ashreports/internal/store"
+	"github.com/ashreports/ashreports/internal/dashboard"
 )
-
-func TestMain(m *testing.M) {
-	leaktest.VerifyTestMain(m)
-}
-
-// examples holds the example dashboards of charts without a query
-// ("orders", "errors"), which the tests push to.
-const examples = "examples/dashboards"
-
-type testServer struct {
-	*ashreports.Server
-	URL     string
-	DataDir string
-	cfg     ashreports.Config
-	stop    func()
-	store   *store.Store // see db
-}
-
-// startServer starts a real server on a random loopback port, with the
-// demo (generator off) and the push dashboard, both in the default
-// organization, where addUser puts users. It stops when the test ends.
-func startServer(t *testing.T) *testServer {
-	t.Helper()
-	s := &testServer{cfg: ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemoGenerator: true, DemoOrg: "default"}}
-	s.DataDir = s.cfg.DataDir
-	grantTestToken(t, s.DataDir)
-	s.start(t, "127.0.0.1:0")
-	t.Cleanup(s.Stop)
-	return s
-}
-
-// start runs the server on addr.
-func (s *testServer) start(t *testing.T, addr string) {
-	t.Helper()
-	ctx := context.Background()
-	srv, err := ashreports.New(ctx, s.cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	// A restart listens on the port it had; meanwhile another process
-	// may hold it briefly, as the local end of a connection.
-	var ln net.Listener
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	var once sync.Once
-	s.Server, s.URL = srv, "http://"+ln.Addr().String()
-	s.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("Serve: %v", err)
-			}
-			srv.Close()
-		})
-	}
-}
-
-// Stop shuts the server down; it may be called more than once.
-func (s *testServer) Stop() { s.stop() }
-
-// db returns the server's store, opened beside it on first use, for a
-// test to read or change what the server keeps; it is closed when the
-// test ends.
-func (s *testServer) db(t *testing.T) *store.Store {
-	t.Helper()
-	if s.store == nil {
-		db, err := store.OpenSQLite(context.Background(), store.Path(s.DataDir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		s.store = db
-	}
-	return s.store
-}
-
-// auditLog returns the organization's audit log, newest first.
-func (s *testServer) auditLog(t *testing.T, org string) []audit.Entry {
-	t.Helper()
-	log, err := s.db(t).AuditLog(context.Background(), org, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return log
-}
-
-// Restart stops the server and starts a new one on the same address and
-// data directory.
-func (s *testServer) Restart(t *testing.T) {
-	t.Helper()
-	s.Stop()
-	s.start(t, strings.TrimPrefix(s.URL, "http://"))
-}
-
-type frame struct {
-	Type   string          `json:"type"`
-	Ref    string          `json:"ref"`
-	OK     bool            `json:"ok"`
-	Stream string          `json:"stream"`
-	Chart  string          `json:"chart"`
-	Epoch  string          `json:"epoch"`
-	Offset uint64          `json:"offset"`
-	Op     json.RawMessage `json:"op"`
-	State  *chart.State    `json:"state"`
-	Error  *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field"`
-	} `json:"error"`
-	V int `json:"v"`
-}
-
-type client struct {
-	t  *testing.T
-	ws *websocket.Conn
-	// lines holds the frames of the last message not yet read: a message
-	// carries one or more frames, a line each.
-	lines [][]byte
-	// held holds the frames request passed over on its way to a reply;
-	// they are read first.
-	held [][]byte
-}
-
-func dial(t *testing.T, base string) *client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/live", &websocket.DialOptions{HTTPHeader: bearer()})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	ws.SetReadLimit(64 << 20)
-	c := &client{t: t, ws: ws}
-	t.Cleanup(func() { ws.CloseNow() })
-	if f := c.read(); f.Type != "hello" || f.V != 1 {
-		t.Fatalf("first frame = %+v, want hello v1", f)
-	}
-	return c
-}
-
-func (c *client) send(msg string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// read returns the next frame, failing the test after 15 s.
-func (c *client) read() frame {
-	c.t.Helper()
-	line := c.readLine()
-	var f frame
-	if err := json.Unmarshal(line, &f); err != nil {
-		c.t.Fatalf("decode frame %s: %v", line, err)
-	}
-	return f
-}
-
-// readLine returns the next frame as sent, failing the test after 15 s.
-func (c *client) readLine() []byte {
-	c.t.Helper()
-	if len(c.held) > 0 {
-		line := c.held[0]
-		c.held = c.held[1:]
-		return line
-	}
-	for len(c.lines) == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		_, b, err := c.ws.Read(ctx)
-		cancel()
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		c.lines = bytes.Split(b, []byte("\n"))
-	}
-	line := c.lines[0]
-	c.lines = c.lines[1:]
-	return line
-}
-
-// subscribe subscribes and returns the snapshot.
-func (c *client) subscribe(ref, chartID string, filters map[string]string) frame {
-	c.t.Helper()
-	msg, _ := json.Marshal(map[string]any{"ref": ref, "type": "subscribe", "chart": chartID, "filters": filters})
-	c.send(string(msg))
-	snap := c.read()
-	if snap.Type != "snapshot" {
-		c.t.Fatalf("subscribe %s: got %+v, want snapshot", chartID, snap)
-	}
-	if r := c.read(); r.Type != "reply" || r.Ref != ref || !r.OK {
-		c.t.Fatalf("subscribe %s: reply %+v", chartID, r)
-	}
-	return snap
-}
-
-func post(t *testing.T, url, contentType string, body []byte) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = bearer()
-	req.Header.Set("Content-Type", contentType)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("POST %s: %d, body %q is not JSON", url, resp.StatusCode, b)
-	}
-	return resp.StatusCode, out
-}
-
-func getState(t *testing.T, base, id string) (uint64, chart.State) {
-	t.Helper()
-	resp, err := authGet(base + "/api/v1/charts/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Offset uint64      `json:"offset"`
-		State  chart.State `json:"state"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out.Offset, out.State
-}
 
 func TestPublishedOpReachesSubscriberWithNextOffset(t *testing.T) {
 	s := startServer(t)
@@ -381,7 +129,7 @@ func totals(t *testing.T, tb chart.Table) map[string]float64 {
 // TestPushedStateSurvivesRestart pushes to a chart without a query, stops
 // the server and starts a new one on the same data directory.
 func TestPushedStateSurvivesRestart(t *testing.T) {
-	cfg := ashreports.Config{DataDir: t.TempDir(), DashboardsDir: examples, NoDemo: true}
+	cfg := ashreports.Config{DataDir: t.TempDir(), DashboardsDir: fixtures, NoDemo: true}
 	grantTestToken(t, cfg.DataDir)
 	ctx := context.Background()
 	srv, err := ashreports.New(ctx, cfg)
@@ -494,4 +242,21 @@ func TestStartFilteredStream(t *testing.T) {
 	}
 	fs.Stop()
 	fs.Stop()
+}
+
+// TestExampleDashboards: the example of examples/dashboards, which the
+// README starts the server with, is the tests' fixture, so that what they
+// show of it holds.
+func TestExampleDashboards(t *testing.T) {
+	example, err := dashboard.LoadDir(os.DirFS("../examples/dashboards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture, err := dashboard.LoadDir(os.DirFS(fixtures))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(fixture, example); d != "" {
+		t.Errorf("examples/dashboards differs from the tests' fixture (-fixture +example):\n%s", d)
+	}
 }
