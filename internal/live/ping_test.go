@@ -163,10 +163,12 @@ func TestDeadConnectionIsClosedByPing(t *testing.T) {
 // fakeRooms is a Rooms that takes every message.
 type fakeRooms struct{}
 
-func (fakeRooms) Join(context.Context, access.Subject, string, string, func([]byte)) error { return nil }
-func (fakeRooms) Leave(string)                                                             {}
-func (fakeRooms) Allowed(context.Context, access.Subject, string) error                    { return nil }
-func (fakeRooms) Focus(context.Context, access.Subject, string, string, bool) error         { return nil }
+func (fakeRooms) Join(context.Context, access.Subject, string, string, func([]byte)) error {
+	return nil
+}
+func (fakeRooms) Leave(string)                                                      {}
+func (fakeRooms) Allowed(context.Context, access.Subject, string) error             { return nil }
+func (fakeRooms) Focus(context.Context, access.Subject, string, string, bool) error { return nil }
 func (fakeRooms) Filtered(context.Context, access.Subject, string, map[string]string) error {
 	return nil
 }
