@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -357,15 +358,12 @@ func TestDashboardChangesOverHTTP(t *testing.T) {
 	if code, body := post(t, s.URL+"/api/v1/charts/refunds/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
 		t.Fatalf("push to the new chart: %d %v", code, body)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, ok, err := db.LoadState(ctx, "refunds"); err != nil {
-			t.Fatal(err)
-		} else if ok {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatal("the new chart's pushed data was not saved within 10s")
+	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if _, ok, err := db.LoadState(ctx, "refunds"); err != nil || !ok {
+			return fmt.Errorf("the new chart's pushed data was not saved (%v)", err)
 		}
-	}
+		return nil
+	})
 	kept, _ := json.Marshal(dashboard.Layout{Version: added.Version, Charts: added.Charts[:len(added.Charts)-1]})
 	if status, b := ed.send(t, "PUT", s.URL+"/api/v1/dashboards/ops/layout", string(kept)); status != http.StatusOK {
 		t.Fatalf("remove the chart: %d %s", status, b)

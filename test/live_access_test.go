@@ -152,17 +152,12 @@ func TestSessionConnectionLimit(t *testing.T) {
 		t.Fatalf("eleventh socket: %v, %v; want 429", err, resp)
 	}
 	open[0].ws.Close(websocket.StatusNormalClosure, "")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, _, err := dialAs(t, s, vera)
-		if err == nil {
-			break
+	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if _, _, err := dialAs(t, s, vera); err != nil {
+			return fmt.Errorf("a socket closed, but a new one is still refused: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a socket closed, but a new one is still refused: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestRevokedTokenClosesItsSocket: a machine's socket closes when its

@@ -1,9 +1,18 @@
-// Command ashreports runs the AshReports server.
+// Command ashreports runs the AshReports server, manages the identities of
+// its data directory, and load-tests it (docs/configuration.md).
 //
-//	ashreports serve [flags]     run the server
-//	ashreports check-config FILE validate a config file
-//	ashreports bench [flags]     load-test a server (docs/BENCHMARKS.md)
-//	ashreports version           print the version
+//	ashreports serve [flags]         run the server
+//	ashreports check-config FILE     validate a config file
+//	ashreports user add [flags]      create a user, or give one a role
+//	ashreports token create [flags]  create an API token (its secret is printed once)
+//	ashreports token list [flags]    list an organization's API tokens
+//	ashreports token revoke --id ID  revoke an API token
+//	ashreports org add [flags]       create an organization
+//	ashreports bench [flags]         load-test a server (docs/BENCHMARKS.md)
+//	ashreports version               print the version
+//
+// The identity commands may run while the server runs; it sees their
+// changes within a second.
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -145,5 +146,26 @@ func TestFirstAdminFromEnvironment(t *testing.T) {
 	}
 	if a := firstAdmin(env(map[string]string{"ASHREPORTS_ADMIN_EMAIL": "root@example.com"})); a == nil || a.Password != "" {
 		t.Errorf("the email alone: %+v, want it passed on without a password", a)
+	}
+}
+
+// TestDocListsEveryCommand: the package comment names each command the
+// usage text does.
+func TestDocListsEveryCommand(t *testing.T) {
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "\npackage main")
+	_, cmds, _ := strings.Cut(usage, "commands:\n")
+	for _, line := range strings.Split(strings.TrimRight(cmds, "\n"), "\n") {
+		m := regexp.MustCompile(`^  (\S+(?: \S+)?)  `).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("usage line %q names no command", line)
+		}
+		name := m[1]
+		if !strings.Contains(doc, "//\tashreports "+name) {
+			t.Errorf("the package comment does not list %q", name)
+		}
 	}
 }

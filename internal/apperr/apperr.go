@@ -1,6 +1,3 @@
-// Package apperr is the one error type that AshReports shows to users: a
-// code, a message fit for the user, and optionally the field at fault. One
-// table maps codes to HTTP statuses; the live protocol sends codes as is.
 package apperr
 
 import (

@@ -1,7 +1,3 @@
-// Package dashboard defines dashboards and chart definitions, and loads them
-// from YAML files (the provisioning format documented in
-// docs/dashboards.md). It validates definitions and does no I/O besides
-// reading the files it is asked to load.
 package dashboard
 
 import (

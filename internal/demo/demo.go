@@ -1,6 +1,3 @@
-// Package demo creates the demo content of a first start: a SQLite sales
-// database with deterministic history, the Sales Analytics dashboard that
-// reads it, and a generator that keeps inserting new orders.
 package demo
 
 import (

@@ -1,13 +1,3 @@
-// Package engine owns the state of every live chart stream: it validates
-// and applies ops, gives each applied op the next offset of its stream, and
-// publishes the encoded op through the broker. It also runs the query
-// loops of SQL-bound charts, one per stream, while the stream has viewers.
-//
-// A stream is a chart with a set of filter values; a chart without filters
-// has one stream whose id is the chart id. Ops of one stream are applied
-// and published one at a time under the stream's lock, so the broker sees
-// them in offset order. Lock order: Engine.mu, then stream.mu; Engine.mu is
-// never held while running a query or publishing.
 package engine
 
 import (

@@ -1,5 +1,3 @@
-// Package i18n holds the message catalogs of the user interface. Every UI
-// string, in templates and in the browser runtime, comes from here.
 package i18n
 
 import (

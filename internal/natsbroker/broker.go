@@ -1,13 +1,3 @@
-// Package natsbroker carries chart updates between the chart engine and the
-// live hubs through NATS. By default it embeds a NATS server with
-// JetStream in the process, with no listening port, and connects to it
-// in-process; every update goes through it, even on one node.
-//
-// Updates are published to JetStream (stream ASH_CHARTS, one subject per
-// chart stream), which keeps recent history per subject. Hubs receive them
-// with plain core subscriptions, one per chart stream per node. NATS
-// delivers the messages of one subscription in publish order, on one
-// goroutine per subscription.
 package natsbroker
 
 import (

@@ -1,15 +1,3 @@
-// Package room makes a dashboard a shared room: presence (who is on it,
-// with how many tabs, and what chart each is focused on or editing) and
-// activity (who changed what, who applied which filter).
-//
-// Presence lives in a NATS JetStream key-value bucket, one key per
-// connection, "<dashboard>.<user>.<connection>", written again every
-// Heartbeat and removed by the bucket's TTL when no longer written: a
-// connection whose node died leaves within the TTL, and the entries of
-// other nodes survive a node's restart. Each node watches the keys of the
-// rooms its connections are in and sends each connection the room's
-// users, one entry per user however many tabs they have, whenever that
-// list changes. Activity goes over core NATS, one subject per room.
 package room
 
 import (

@@ -1,6 +1,3 @@
-// Package store keeps AshReports' metadata (dashboards and chart
-// definitions) in SQL, SQLite by default, with versioned migrations run by
-// goose at open. A Store is safe for concurrent use.
 package store
 
 import (

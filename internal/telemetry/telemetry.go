@@ -1,7 +1,3 @@
-// Package telemetry holds AshReports' Prometheus metrics. The collectors
-// are created per server on a registerer the caller gives, never as
-// package globals, so that several servers (tests, embedders) can run in
-// one process.
 package telemetry
 
 import "github.com/prometheus/client_golang/prometheus"

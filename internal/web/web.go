@@ -1,7 +1,3 @@
-// Package web serves AshReports over HTTP: the server-rendered pages, the
-// embedded browser assets, the JSON API, the live socket endpoint and the
-// health checks. Handlers hold no state of their own; they are safe for
-// concurrent use.
 package web
 
 import (

@@ -1,4 +1,3 @@
-// Package apperrtest has test helpers for apperr errors.
 package apperrtest
 
 import (

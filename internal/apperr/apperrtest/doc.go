@@ -1,0 +1,2 @@
+// Package apperrtest has test helpers for apperr errors.
+package apperrtest
