@@ -36,6 +36,11 @@ type conn struct {
 	// binary is the connection's format: binary records, with large
 	// frames compressed, rather than JSON lines.
 	binary bool
+	// reason is why the connection ended, for the disconnects metric.
+	reason disconnect
+	// pingSlot is the second of the ping interval at which the hub pings
+	// this connection.
+	pingSlot int32
 
 	// writers counts the goroutine that is the connection's writer, one
 	// at most: a writer goroutine, or a goroutine that delivered a frame
@@ -47,28 +52,26 @@ type conn struct {
 	closeOnce sync.Once
 	closing   atomic.Bool   // a close has begun
 	closed    chan struct{} // closed once the close frame is sent, or the socket closed
-	reason    string        // why, for the disconnects metric
 
-	// whoMu guards who, whoGen and charts, which Recheck reads from
-	// elsewhere.
+	// whoMu guards who, whoGen, roomDash and the charts of subs, which
+	// Recheck reads from elsewhere.
 	whoMu sync.Mutex
 	who   access.Subject
 	// whoGen counts Recheck's updates of who: a subscribe authorized
 	// before one is checked again once its chart is recorded.
 	whoGen uint64
-	// charts are the charts of subs, in the same order.
-	charts []string
 	// roomDash is the dashboard whose room the connection is in.
 	roomDash string
 	// roomLast is when the connection last sent a focus, a filter, and a
 	// join or leave message; only the read goroutine uses it.
 	roomLast [3]int64
 
-	// subs are the streams the connection subscribes to; only the read
-	// goroutine uses it until run's cleanup. Slices rather than maps: a
-	// connection holds few streams, and a map costs several times more
+	// subs are the streams the connection subscribes to, with their
+	// charts; only the read goroutine changes it (under whoMu) and reads
+	// it without the lock, until run's cleanup. A slice rather than a map:
+	// a connection holds few streams, and a map costs several times more
 	// memory per idle connection.
-	subs []string
+	subs []subscription
 	// sent is the offset of each stream the viewer holds, to skip op
 	// frames that a snapshot already covers; spare is the writer's array
 	// for the next take. Only the writer uses them.
@@ -87,11 +90,10 @@ type conn struct {
 	writingSince, lastWrite atomic.Int64
 	// pingingSince is when the unanswered ping was sent (0 when none).
 	pingingSince atomic.Int64
-
-	// pingSlot is the second of the ping interval at which the hub pings
-	// this connection.
-	pingSlot int
 }
+
+// subscription is one of a connection's: a stream and its chart.
+type subscription struct{ stream, chart string }
 
 // checkStalled drops the connection if a write has blocked for longer
 // than WriteTimeout or a ping has gone unanswered for longer than
@@ -233,10 +235,10 @@ func (c *conn) run() {
 	c.writers.Wait()
 	_ = c.closeSocket()
 	c.leave()
-	for _, id := range c.subs {
-		c.hub.unsubscribe(c, id)
-		c.hub.cfg.Streams.Release(id)
+	for _, s := range c.subs {
+		c.hub.unsubscribe(c, s.stream)
+		c.hub.cfg.Streams.Release(s.stream)
 	}
 	c.hub.cfg.Metrics.Subscriptions.Sub(float64(len(c.subs)))
-	c.hub.cfg.Metrics.Disconnects.WithLabelValues(c.reason).Inc()
+	c.hub.cfg.Metrics.Disconnects.WithLabelValues(c.reason.String()).Inc()
 }

@@ -59,7 +59,7 @@ func (c *conn) subscribe(m clientMsg) {
 		c.reply(m.Ref, nil, err)
 		return
 	}
-	again := slices.Contains(c.subs, s.ID)
+	again := slices.ContainsFunc(c.subs, func(x subscription) bool { return x.stream == s.ID })
 	if again {
 		c.hub.cfg.Streams.Release(s.ID) // one hold per stream per connection
 	} else if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
@@ -83,9 +83,8 @@ func (c *conn) subscribe(m clientMsg) {
 		c.hub.cfg.Metrics.Subscriptions.Inc()
 	}
 	if !again {
-		c.subs = append(c.subs, s.ID)
 		c.whoMu.Lock()
-		c.charts = append(c.charts, s.ChartID)
+		c.subs = append(c.subs, subscription{s.ID, s.ChartID})
 		c.whoMu.Unlock()
 	}
 	// A Recheck that ran meanwhile did not see this chart: check it with
@@ -103,14 +102,13 @@ func (c *conn) subscribe(m clientMsg) {
 }
 
 func (c *conn) unsubscribe(m clientMsg) {
-	i := slices.Index(c.subs, m.Stream)
+	i := slices.IndexFunc(c.subs, func(x subscription) bool { return x.stream == m.Stream })
 	if i < 0 {
 		c.reply(m.Ref, nil, &apperr.Error{Code: apperr.NotFound, Field: "stream", Message: fmt.Sprintf("not subscribed to stream %q", m.Stream)})
 		return
 	}
-	c.subs = slices.Delete(c.subs, i, i+1)
 	c.whoMu.Lock()
-	c.charts = slices.Delete(c.charts, i, i+1)
+	c.subs = slices.Delete(c.subs, i, i+1)
 	c.whoMu.Unlock()
 	c.hub.cfg.Metrics.Subscriptions.Dec()
 	c.hub.unsubscribe(c, m.Stream)

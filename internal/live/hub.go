@@ -216,7 +216,7 @@ func (h *Hub) watchLoop() {
 		now := time.Now().UnixNano()
 		for _, c := range conns {
 			c.checkStalled(now)
-			if tick%perSecond == 0 && c.pingSlot == (tick/perSecond)%slots {
+			if tick%perSecond == 0 && int(c.pingSlot) == (tick/perSecond)%slots {
 				c.ping()
 			}
 		}
@@ -289,7 +289,7 @@ func (h *Hub) serve(nc net.Conn, br *bufio.Reader, who access.Subject, binary bo
 	c := newConn(h, nc, br)
 	c.who = who
 	c.binary = binary
-	c.pingSlot = int(h.connCount.Add(1) % uint64(h.pingSlots()))
+	c.pingSlot = int32(h.connCount.Add(1) % uint64(h.pingSlots()))
 	h.cfg.Metrics.Connections.Inc()
 	defer h.cfg.Metrics.Connections.Dec()
 	h.liveMu.Lock()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
@@ -143,5 +142,9 @@ func (c *conn) subject() access.Subject {
 func (c *conn) viewing() []string {
 	c.whoMu.Lock()
 	defer c.whoMu.Unlock()
-	return slices.Clone(c.charts)
+	charts := make([]string, len(c.subs))
+	for i, s := range c.subs {
+		charts[i] = s.chart
+	}
+	return charts
 }

@@ -186,19 +186,36 @@ func (c *conn) batchWindow() bool {
 	return true
 }
 
-// disconnectReason is the metric label of a close.
-func disconnectReason(code websocket.StatusCode, reason string) string {
+// disconnect is why a connection ended, as the disconnects metric names
+// it (String).
+type disconnect uint8
+
+// The reasons a connection ends.
+const (
+	disconnectError disconnect = iota
+	disconnectClient
+	disconnectShutdown
+	disconnectSlow
+	disconnectPing
+)
+
+var disconnectNames = [...]string{"error", "client", "shutdown", "slow_consumer", "ping_timeout"}
+
+func (d disconnect) String() string { return disconnectNames[d] }
+
+// disconnectReason is the reason of a close with code and reason.
+func disconnectReason(code websocket.StatusCode, reason string) disconnect {
 	switch {
 	case code == websocket.StatusGoingAway:
-		return "shutdown"
+		return disconnectShutdown
 	case code == websocket.StatusNormalClosure:
-		return "client"
+		return disconnectClient
 	case strings.HasPrefix(reason, "slow consumer"):
-		return "slow_consumer"
+		return disconnectSlow
 	case strings.HasPrefix(reason, "ping"):
-		return "ping_timeout"
+		return disconnectPing
 	}
-	return "error"
+	return disconnectError
 }
 
 // writeBatch writes the snapshots of conflated streams, then the queued

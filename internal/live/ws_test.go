@@ -390,7 +390,7 @@ func TestControlFloodClosesAsSlowConsumer(t *testing.T) {
 	close(c.done)
 	c.writers.Wait()
 	_ = c.closeSocket()
-	if c.reason != "slow_consumer" {
-		t.Errorf("disconnect reason %q, want slow_consumer", c.reason)
+	if c.reason != disconnectSlow {
+		t.Errorf("disconnect reason %s, want slow_consumer", c.reason)
 	}
 }

@@ -35,16 +35,17 @@ var ErrShort = errors.New("websocket: short frame header")
 // close frames' codes and reasons. One Receiver serves one direction of
 // one connection, on one goroutine at a time.
 type Receiver struct {
+	max int64 // the most bytes a message may have
+	// size is the bytes so far of the data message under way, and op its
+	// opcode (0 between messages).
+	size  int64
 	state ws.State // the side: server (client frames are masked) or client
-	max   int64    // the most bytes a message may have
-	// op is the opcode of the data message under way, 0 between messages;
-	// size its bytes so far.
-	op   OpCode
-	size int64
-	// hdr and rd are scratch space for reading headers without
-	// allocating.
+	op    OpCode
+	// hdr is scratch space for reading a header without allocating: a
+	// server keeps a Receiver per idle connection, so it holds no more.
 	hdr [ws.MaxHeaderSize - 2]byte
-	rd  bytes.Reader
+	// rd is Parse's, made at its first call (a client's).
+	rd *bytes.Reader
 }
 
 // NewServerReceiver returns the Receiver of a server's connection: client
@@ -109,8 +110,11 @@ func (r *Receiver) Parse(b []byte) (h Header, n int, err error) {
 	if len(b) < n {
 		return h, 0, ErrShort
 	}
+	if r.rd == nil {
+		r.rd = new(bytes.Reader)
+	}
 	r.rd.Reset(b[:n])
-	h, err = ws.ReadHeaderBuffer(&r.rd, r.hdr[:])
+	h, err = ws.ReadHeaderBuffer(r.rd, r.hdr[:])
 	if err != nil {
 		return h, 0, protocolError(err.Error())
 	}
