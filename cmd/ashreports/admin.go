@@ -215,18 +215,19 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	nt := accounts.NewToken{OrgID: *org, Name: *name, Scopes: splitList(*scopes), Charts: splitList(*charts), By: accounts.Actor{Kind: "cli"}}
+	if err := nt.Check(); err != nil {
+		return usageError{cliError(err, map[string]string{"name": "name", "scopes": "scopes"})}
+	}
 	s, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	secret, t, err := accounts.New(s).CreateToken(ctx, accounts.NewToken{OrgID: *org, Name: *name, Scopes: splitList(*scopes), Charts: splitList(*charts), By: accounts.Actor{Kind: "cli"}})
+	secret, t, err := accounts.New(s).CreateToken(ctx, nt)
 	if err != nil {
-		switch apperr.CodeOf(err) {
-		case apperr.NotFound:
+		if apperr.CodeOf(err) == apperr.NotFound {
 			return fmt.Errorf("--org: %s (create it with ashreports org add)", apperr.From(err).Message)
-		case apperr.Invalid:
-			return usageError{cliError(err, map[string]string{"name": "name", "scopes": "scopes"})}
 		}
 		return err
 	}

@@ -104,25 +104,40 @@ type NewToken struct {
 // MaxTokenName is the longest token name, in bytes.
 const MaxTokenName = 100
 
-// CreateToken creates an API token and audits it: it returns the token's
-// secret, which is shown once and stored only as its hash, and the token.
-// Errors name the field at fault (name, scopes); an organization that does
-// not exist is not_found.
-func (s *Service) CreateToken(ctx context.Context, nt NewToken) (string, auth.Token, error) {
+// Check reports what CreateToken would refuse of nt before it touches the
+// store: an error naming the field at fault (name, scopes).
+func (nt NewToken) Check() error {
+	_, _, err := nt.check()
+	return err
+}
+
+func (nt NewToken) check() (string, []access.Permission, error) {
 	name := strings.TrimSpace(nt.Name)
 	if name == "" || len(name) > MaxTokenName {
-		return "", auth.Token{}, &apperr.Error{Code: apperr.Invalid, Field: "name", Message: fmt.Sprintf("a name of 1 to %d bytes is required", MaxTokenName)}
+		return "", nil, &apperr.Error{Code: apperr.Invalid, Field: "name", Message: fmt.Sprintf("a name of 1 to %d bytes is required", MaxTokenName)}
 	}
 	if len(nt.Scopes) == 0 {
-		return "", auth.Token{}, &apperr.Error{Code: apperr.Invalid, Field: "scopes", Message: "at least one permission is required, e.g. publish_data"}
+		return "", nil, &apperr.Error{Code: apperr.Invalid, Field: "scopes", Message: "at least one permission is required, e.g. publish_data"}
 	}
 	scopes := make([]access.Permission, len(nt.Scopes))
 	for i, sc := range nt.Scopes {
 		p, err := access.ParsePermission(sc)
 		if err != nil {
-			return "", auth.Token{}, err
+			return "", nil, err
 		}
 		scopes[i] = p
+	}
+	return name, scopes, nil
+}
+
+// CreateToken creates an API token and audits it: it returns the token's
+// secret, which is shown once and stored only as its hash, and the token.
+// Errors name the field at fault (name, scopes); an organization that does
+// not exist is not_found.
+func (s *Service) CreateToken(ctx context.Context, nt NewToken) (string, auth.Token, error) {
+	name, scopes, err := nt.check()
+	if err != nil {
+		return "", auth.Token{}, err
 	}
 	createdBy := nt.By.ID
 	if createdBy == "" {
