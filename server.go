@@ -249,7 +249,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w := authz.NewWatcher(authz.WatchConfig{Store: s.store, Dir: s.dir, Sessions: sessions, Conns: s.hub, Logger: cfg.Logger})
+	w := authz.NewWatcher(authz.WatchConfig{Dir: s.dir, Sessions: sessions, Conns: s.hub, Logger: cfg.Logger})
 	s.wg.Go(func() { w.Run(runCtx) })
 	return s, nil
 }

@@ -42,6 +42,22 @@ func TestNotFoundDenialsAreNotAudited(t *testing.T) {
 			}
 		}
 	}
+	// To the other organization's admin, ops and orders read exactly as a
+	// dashboard and a chart that do not exist: the same status and text.
+	other := signedIn(t, s, "other-org admin", gina.Email, pw)
+	for _, pair := range [][2]string{
+		{"/api/v1/dashboards/ops", "/api/v1/dashboards/nopes"},
+		{"/api/v1/charts/orders", "/api/v1/charts/nopers"},
+		{"/dashboards/ops", "/dashboards/nopes"},
+	} {
+		code1, body1 := other.send(t, "GET", s.URL+pair[0], "")
+		code2, body2 := other.send(t, "GET", s.URL+pair[1], "")
+		b1 := strings.NewReplacer("ops", "ID", "orders", "ID").Replace(string(body1))
+		b2 := strings.NewReplacer("nopes", "ID", "nopers", "ID").Replace(string(body2))
+		if code1 != code2 || b1 != b2 {
+			t.Errorf("%s: %d %s; %s: %d %s; want the same", pair[0], code1, body1, pair[1], code2, body2)
+		}
+	}
 	if got := apiOutcome(t, signedIn(t, s, "viewer", vera.Email, pw), "POST", s.URL+"/api/v1/charts/orders/updates", publish); got != "forbidden" {
 		t.Fatalf("viewer's publish: %s, want forbidden", got)
 	}

@@ -249,6 +249,13 @@ func decideToken(s Subject, p Permission, r Resource) Decision {
 	return allow()
 }
 
+// NotFound is the error for r when it does not exist: the same, in code
+// and text, as a denial of another organization's r, so that the two
+// cannot be told apart.
+func NotFound(r Resource) error {
+	return deny(apperr.NotFound, "%s", notFound(r)).Err()
+}
+
 func notFound(r Resource) string {
 	switch {
 	case r.ChartID != "":

@@ -113,22 +113,27 @@ func (g *Guard) Org(ctx context.Context, who access.Subject, p access.Permission
 // organization.
 func (g *Guard) ChartResource(ctx context.Context, id string) (access.Resource, error) {
 	res, err := g.places.ChartResource(ctx, id)
-	return res, missing(err)
+	if err != nil {
+		return access.Resource{}, missing(err, access.Resource{ChartID: id})
+	}
+	return res, nil
 }
 
 // DashboardResource is dashboard id as a resource of its organization.
 func (g *Guard) DashboardResource(ctx context.Context, id string) (access.Resource, error) {
 	org, err := g.places.DashboardOrg(ctx, id)
 	if err != nil {
-		return access.Resource{}, missing(err)
+		return access.Resource{}, missing(err, access.Resource{DashboardID: id})
 	}
 	return access.Resource{OrgID: org, DashboardID: id}, nil
 }
 
-// missing marks a not_found lookup with access.ErrNoResource.
-func missing(err error) error {
+// missing turns a not_found lookup of res into the error a denial of
+// another organization's res is (access.NotFound), marked with
+// access.ErrNoResource.
+func missing(err error, res access.Resource) error {
 	if apperr.CodeOf(err) == apperr.NotFound {
-		return fmt.Errorf("%w: %w", access.ErrNoResource, err)
+		return fmt.Errorf("%w: %w", access.ErrNoResource, access.NotFound(res))
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -83,6 +84,26 @@ func TestGuard(t *testing.T) {
 	other := access.Subject{Kind: access.User, ID: "v", OrgID: "elsewhere", OrgRole: access.Admin}
 	if err := g.Chart(ctx, other, access.ViewCharts, "c"); apperr.CodeOf(err) != apperr.NotFound || errors.Is(err, access.ErrNoResource) {
 		t.Errorf("another organization's chart: %v, want not_found, not ErrNoResource", err)
+	}
+	// Another organization's chart or dashboard reads as a missing one, in
+	// code and text.
+	places.DashboardOrgFn = func(_ context.Context, id string) (string, error) {
+		if id == "gone" {
+			return "", apperr.Errorf(apperr.NotFound, "no dashboard %q", id)
+		}
+		return "o", nil
+	}
+	g = NewGuard(places, rec, nil)
+	for _, pair := range [][2]error{
+		{g.Chart(ctx, other, access.ViewCharts, "gone"), g.Chart(ctx, other, access.ViewCharts, "c")},
+		{g.Dashboard(ctx, other, access.ViewCharts, "gone"), g.Dashboard(ctx, other, access.ViewCharts, "d")},
+	} {
+		missing, foreign := apperr.BodyOf(pair[0]), apperr.BodyOf(pair[1])
+		missing.Message = strings.ReplaceAll(missing.Message, `"gone"`, "ID")
+		foreign.Message = strings.ReplaceAll(strings.ReplaceAll(foreign.Message, `"c"`, "ID"), `"d"`, "ID")
+		if missing != foreign || missing.Code != apperr.NotFound {
+			t.Errorf("a missing resource %+v, another organization's %+v: want the same", missing, foreign)
+		}
 	}
 	n := lookups
 	if err := g.Chart(ctx, access.Subject{}, access.ViewCharts, "c"); apperr.CodeOf(err) != apperr.Unauthorized || lookups != n {

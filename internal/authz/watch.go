@@ -18,7 +18,7 @@ type Conns interface {
 
 // WatchConfig configures a Watcher. Zero durations take the defaults.
 type WatchConfig struct {
-	Store    Store
+	// Dir is the cache to clear, and its store what is watched.
 	Dir      *Directory
 	Sessions *Sessions
 	Conns    Conns
@@ -64,7 +64,8 @@ func NewWatcher(cfg WatchConfig) *Watcher {
 // first tick and every SweepEvery, until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
 	c := w.cfg
-	last, err := c.Store.AccessVersion(ctx)
+	st := c.Dir.Store
+	last, err := st.AccessVersion(ctx)
 	if err != nil {
 		c.Logger.Error("access version", "err", err)
 	}
@@ -80,11 +81,11 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 		if time.Since(lastSweep) >= c.SweepEvery {
 			lastSweep = time.Now()
-			if _, err := c.Store.DeleteExpiredSessions(ctx, lastSweep); err != nil && ctx.Err() == nil {
+			if _, err := st.DeleteExpiredSessions(ctx, lastSweep); err != nil && ctx.Err() == nil {
 				c.Logger.Error("delete ended sessions", "err", err)
 			}
 		}
-		v, err := c.Store.AccessVersion(ctx)
+		v, err := st.AccessVersion(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.Logger.Error("access version", "err", err)

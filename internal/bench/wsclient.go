@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -131,7 +132,9 @@ func (c *wsConn) feed(data []byte, now int64) bool {
 	i := 0
 	for {
 		h, n, err := c.rx.Parse(data[i:])
-		if errors.Is(err, websocket.ErrShort) || (err == nil && int64(len(data)-i-n) < h.Length) {
+		if err == nil && h.Length > maxServerMessage {
+			err = fmt.Errorf("protocol: a frame of %d bytes, more than a message may have (%d)", h.Length, maxServerMessage)
+		} else if errors.Is(err, websocket.ErrShort) || (err == nil && int64(len(data)-i-n) < h.Length) {
 			break // the rest of the frame is still to come
 		}
 		if err == nil {

@@ -277,8 +277,11 @@ func (s *Service) Undo(ctx context.Context, by access.Subject, dashboardID strin
 	if err != nil {
 		return dashboard.Chart{}, 0, "", err
 	}
-	// The data it read may have changed since: it must still run, on a
-	// source the dashboard still reads from.
+	// The data it read may have changed since: it must still be valid
+	// and run, on a source the dashboard still reads from.
+	if err := e.Before.Validate(); err != nil {
+		return dashboard.Chart{}, 0, "", err
+	}
 	if _, err := s.try(ctx, dashboardID, e.Before); err != nil {
 		return dashboard.Chart{}, 0, "", err
 	}

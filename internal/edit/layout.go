@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/ashreports/ashreports/chart"
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/room"
@@ -45,13 +46,16 @@ func (s *Service) SetLayout(ctx context.Context, by access.Subject, dashboardID 
 	return s.announceLayout(ctx, by, dashboardID, ev)
 }
 
-// newChart checks a chart to add: valid (its defaults filled in), with an
-// id no chart has or had (conflict).
+// newChart checks a chart to add: its id first, one no chart has or had
+// (conflict), then the rest (its defaults filled in).
 func (s *Service) newChart(ctx context.Context, def *dashboard.Chart) error {
-	if err := def.Validate(); err != nil {
+	if !dashboard.ValidID(def.ID) {
+		return &chart.FieldError{Field: "id", Message: "a new chart needs an id: a-z, 0-9, - and _, at most 64"}
+	}
+	if err := s.cfg.Store.NewChartID(ctx, def.ID); err != nil {
 		return err
 	}
-	return s.cfg.Store.NewChartID(ctx, def.ID)
+	return def.Validate()
 }
 
 // AddChart tries def and adds it at the end of the dashboard, if its

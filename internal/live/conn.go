@@ -145,9 +145,9 @@ func (c *conn) enqueue(it item) (flush bool) {
 	if c.raw != nil && (it.high || it.kind != op || !c.inWindow()) {
 		return true
 	}
-	// Only a normal-priority op waits out the batching window; replies and
-	// high-priority frames go at once on every socket.
-	go c.writeLoop(it.kind == op && !it.high)
+	// Only a normal-priority op waits out the batching window; replies,
+	// snapshots and high-priority ops go at once on every socket.
+	go c.writeLoop(!it.high && it.kind != control && it.kind != snapshot)
 	return false
 }
 

@@ -60,8 +60,7 @@ type queue struct {
 	items     []item
 	ops, ctrl int
 	// urgentItem says a frame that must not wait for the batching window
-	// is pending: a high-priority op, or any frame but an op (a reply, a
-	// snapshot).
+	// is pending: a high-priority op, a reply or a snapshot.
 	urgentItem bool
 	resync     map[string]bool // streams to resend as a snapshot
 	overflow   bool            // control frames past the limit
@@ -97,8 +96,9 @@ func (q *queue) push(it item) (startWriter bool) {
 		} else {
 			q.ctrl++
 		}
-		// Only normal-priority ops wait for the batching window.
-		q.urgentItem = q.urgentItem || it.high || it.kind != op
+		// Only normal-priority ops wait for the batching window (start and
+		// forget write nothing, and change nothing of it).
+		q.urgentItem = q.urgentItem || it.high || it.kind == control || it.kind == snapshot
 		q.items = append(q.items, it)
 		q.signal()
 	}
@@ -192,8 +192,8 @@ func (q *queue) take(buf []item) (items []item, resync map[string]bool, overflow
 }
 
 // urgent reports whether the writer should write without waiting for the
-// batching window: a frame other than a normal-priority op is pending, or
-// the queue overflowed.
+// batching window: a high-priority op, a reply or a snapshot is pending,
+// or the queue overflowed.
 func (q *queue) urgent() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

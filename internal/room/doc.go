@@ -29,6 +29,7 @@
 // after Leave deleted it.
 //
 // Lock order: Rooms.mu, then room.mu, then room.sendMu (taken as room.mu
-// is released), then a connection's queue; a Handle's mu and io are taken
-// alone, io before mu.
+// is released), then a connection's queue; a Handle's io, then its mu
+// (Leave takes Rooms.mu and room.mu after both are released); Gate.mu is
+// taken alone.
 package room

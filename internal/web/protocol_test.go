@@ -1,6 +1,7 @@
 package web
 
 import (
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -14,9 +15,9 @@ import (
 )
 
 // TestProtocolTypes: each protocol object has one Go type and one
-// TypeScript interface (web/src/protocol.ts), with the same fields, and a
-// field the Go encoder may leave out (omitempty) is optional in
-// TypeScript.
+// TypeScript interface (web/src/protocol.ts), with the same fields of the
+// same types, and a field the Go encoder may leave out (omitempty) is
+// optional in TypeScript.
 func TestProtocolTypes(t *testing.T) {
 	src, err := os.ReadFile("../../web/src/protocol.ts")
 	if err != nil {
@@ -30,40 +31,69 @@ func TestProtocolTypes(t *testing.T) {
 		"ErrorBody":    apperr.Body{},
 	} {
 		ts := tsFields(t, string(src), name)
-		var goFields []string
 		rt := reflect.TypeOf(v)
+		var names []string
 		for i := range rt.NumField() {
-			tag := rt.Field(i).Tag.Get("json")
-			field, opts, _ := strings.Cut(tag, ",")
+			f := rt.Field(i)
+			field, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if field == "-" || field == "" {
 				continue
 			}
 			if strings.Contains(opts, "omitempty") {
 				field += "?"
 			}
-			goFields = append(goFields, field)
+			names = append(names, field)
+			typ, ok := ts[field]
+			if !ok {
+				continue // reported below, with the whole list
+			}
+			if !tsType(f.Type, typ) {
+				t.Errorf("%s.%s: Go %s, TypeScript %s", name, field, f.Type, typ)
+			}
 		}
-		slices.Sort(goFields)
-		if !slices.Equal(ts, goFields) {
-			t.Errorf("%s: TypeScript %v, Go %s %v", name, ts, rt, goFields)
+		slices.Sort(names)
+		if got := slices.Sorted(maps.Keys(ts)); !slices.Equal(got, names) {
+			t.Errorf("%s: TypeScript %v, Go %s %v", name, got, rt, names)
 		}
 	}
 }
 
-// tsFields returns the fields of an exported interface of src, sorted,
-// with ? on the optional ones.
-func tsFields(t *testing.T, src, name string) []string {
+// tsType reports whether the TypeScript type ts holds what Go encodes a
+// value of type t as.
+func tsType(t reflect.Type, ts string) bool {
+	ts = strings.TrimSuffix(strings.TrimSpace(ts), " | null")
+	switch t.Kind() {
+	case reflect.String:
+		return ts == "string" || regexp.MustCompile(`^'\w+'( \| '\w+')*$`).MatchString(ts) || t.Name() != "string" && strings.HasPrefix(ts, "'")
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Float64:
+		return ts == "number"
+	case reflect.Bool:
+		return ts == "boolean"
+	case reflect.Map:
+		return t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.String && ts == "Record<string, string>"
+	case reflect.Slice:
+		return strings.HasSuffix(ts, "[]") && tsType(t.Elem(), strings.TrimSuffix(ts, "[]"))
+	case reflect.Pointer:
+		return tsType(t.Elem(), ts)
+	case reflect.Struct:
+		return ts == t.Name() || ts == map[string]string{"User": "PresenceUser", "Event": "RoomEvent", "Body": "ErrorBody"}[t.Name()]
+	}
+	return false
+}
+
+// tsFields returns the fields of an exported interface of src with their
+// types; the optional ones end in ?.
+func tsFields(t *testing.T, src, name string) map[string]string {
 	t.Helper()
 	m := regexp.MustCompile(`(?s)export interface ` + name + ` \{\n(.*?)\n\}`).FindStringSubmatch(src)
 	if m == nil {
 		t.Fatalf("protocol.ts has no interface %s", name)
 	}
-	var out []string
+	out := map[string]string{}
 	for _, line := range strings.Split(m[1], "\n") {
-		if f := regexp.MustCompile(`^  (\w+)(\??):`).FindStringSubmatch(line); f != nil {
-			out = append(out, f[1]+f[2])
+		if f := regexp.MustCompile(`^  (\w+)(\??): (.*);$`).FindStringSubmatch(line); f != nil {
+			out[f[1]+f[2]] = f[3]
 		}
 	}
-	slices.Sort(out)
 	return out
 }

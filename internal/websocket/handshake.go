@@ -75,8 +75,9 @@ type AcceptOptions struct {
 // (405 for a method other than GET, 426 for a request that is not a
 // WebSocket handshake of version 13, 400 for a bad key, 403 for a foreign
 // origin), and otherwise hijacks the connection and answers 101 through
-// gobwas/ws. The reader holds the bytes the client sent after its request;
-// no extension is negotiated.
+// gobwas/ws. Connection and Upgrade are read as lists, every line and
+// every token. The reader holds the bytes the client sent after its
+// request; no extension is negotiated.
 func Accept(w http.ResponseWriter, r *http.Request, o AcceptOptions) (net.Conn, *bufio.Reader, error) {
 	fail := func(status int, msg string) (net.Conn, *bufio.Reader, error) {
 		if status == http.StatusUpgradeRequired {
@@ -105,6 +106,12 @@ func Accept(w http.ResponseWriter, r *http.Request, o AcceptOptions) (net.Conn, 
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
+	// The checks above read every line and every token of Connection and
+	// Upgrade, as RFC 9110 lists are; gobwas/ws reads the first line only
+	// and wants Upgrade to be exactly websocket. The request passed ours:
+	// it gets the canonical values, so that both agree.
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
 	nc, rw, _, err := ws.HTTPUpgrader{Timeout: timeout}.Upgrade(r, w)
 	if err != nil {
 		if nc != nil {

@@ -102,6 +102,16 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"foreign origin", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Origin", "https://evil.example") }, http.StatusForbidden},
 		{"allowed origin", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Origin", "https://a.good.example") }, http.StatusSwitchingProtocols},
 		{"same origin", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Origin", "http://"+r.Host) }, http.StatusSwitchingProtocols},
+		// Header lists as RFC 9110 allows them, which a proxy may split.
+		{"Connection on two lines", http.MethodGet, func(r *http.Request) {
+			upgrade(r)
+			r.Header["Connection"] = []string{"keep-alive", "Upgrade"}
+		}, http.StatusSwitchingProtocols},
+		{"Upgrade among others", http.MethodGet, func(r *http.Request) { upgrade(r); r.Header.Set("Upgrade", "h2c, websocket") }, http.StatusSwitchingProtocols},
+		{"Upgrade on two lines", http.MethodGet, func(r *http.Request) {
+			upgrade(r)
+			r.Header["Upgrade"] = []string{"h2c", "WebSocket"}
+		}, http.StatusSwitchingProtocols},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, srv.URL, nil)
