@@ -13,6 +13,7 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/dashboard"
+	"github.com/ashreports/ashreports/internal/wait"
 )
 
 // editor signs in a new editor of the default organization.
@@ -358,7 +359,7 @@ func TestDashboardChangesOverHTTP(t *testing.T) {
 	if code, body := post(t, s.URL+"/api/v1/charts/refunds/updates", "application/json", []byte(seedOp)); code != http.StatusOK {
 		t.Fatalf("push to the new chart: %d %v", code, body)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	wait.For(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if _, ok, err := db.LoadState(ctx, "refunds"); err != nil || !ok {
 			return fmt.Errorf("the new chart's pushed data was not saved (%v)", err)
 		}

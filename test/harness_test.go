@@ -97,25 +97,6 @@ func (s *testServer) auditLog(t *testing.T, org string) []audit.Entry {
 	return log
 }
 
-// checkFor calls fn every step until it returns nil, failing the test
-// with fn's last error once total has passed (nats-server's checkFor):
-// for what a server does in its own time, where a test cannot wait on an
-// event.
-func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		time.Sleep(step)
-	}
-}
-
 type frame struct {
 	Type   string          `json:"type"`
 	Ref    string          `json:"ref"`

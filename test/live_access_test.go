@@ -18,6 +18,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/authz"
+	"github.com/ashreports/ashreports/internal/wait"
 )
 
 // TestLiveSocketAccess: the socket needs credentials; each subscription
@@ -152,7 +153,7 @@ func TestSessionConnectionLimit(t *testing.T) {
 		t.Fatalf("eleventh socket: %v, %v; want 429", err, resp)
 	}
 	open[0].ws.Close(websocket.StatusNormalClosure, "")
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	wait.For(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if _, _, err := dialAs(t, s, vera); err != nil {
 			return fmt.Errorf("a socket closed, but a new one is still refused: %v", err)
 		}

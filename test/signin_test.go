@@ -15,6 +15,7 @@ import (
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/wait"
 )
 
 // TestSignInAndOut: a wrong password is refused and audited; the right
@@ -279,7 +280,7 @@ func TestAdminAPI(t *testing.T) {
 	if code, _ := call(ada, "DELETE", "/api/v1/tokens/"+id, ""); code != http.StatusNoContent {
 		t.Errorf("revoke: %d", code)
 	}
-	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+	wait.For(t, 5*time.Second, 100*time.Millisecond, func() error {
 		if code := machine(); code != http.StatusUnauthorized {
 			return fmt.Errorf("the revoked token still publishes (%d)", code)
 		}
@@ -340,7 +341,7 @@ func TestEndedSessionsAreDeleted(t *testing.T) {
 	}
 	s.start(t)
 	// A hang guard: the first sweep comes within a second.
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	wait.For(t, 10*time.Second, 100*time.Millisecond, func() error {
 		_, errExpired := db.Session(ctx, "expired")
 		_, errRevoked := db.Session(ctx, "revoked")
 		if apperr.CodeOf(errExpired) != apperr.Unauthorized || apperr.CodeOf(errRevoked) != apperr.Unauthorized { // no such session

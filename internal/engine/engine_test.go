@@ -20,6 +20,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr/apperrtest"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/leaktest"
+	"github.com/ashreports/ashreports/internal/wait"
 )
 
 var epochRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
@@ -609,10 +610,10 @@ func TestReleaseStopsTheLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 10*time.Second, 10*time.Millisecond, atLeast(start+3))
+		wait.For(t, 10*time.Second, 10*time.Millisecond, atLeast(start+3))
 
 		e.Release(a.ID)
-		checkFor(t, 10*time.Second, 10*time.Millisecond, atLeast(q.Count()+2)) // one viewer left: still running
+		wait.For(t, 10*time.Second, 10*time.Millisecond, atLeast(q.Count()+2)) // one viewer left: still running
 		if _, _, err := e.Snapshot(b.ID); err != nil {
 			t.Fatalf("stream dropped while it has a viewer: %v", err)
 		}
@@ -629,7 +630,7 @@ func TestReleaseStopsTheLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 10*time.Second, 10*time.Millisecond, atLeast(q.Count()+2))
+		wait.For(t, 10*time.Second, 10*time.Millisecond, atLeast(q.Count()+2))
 		e.Release(a.ID)
 		stopped(before)
 		_, off, err := e.Snapshot(a.ID)
@@ -645,7 +646,7 @@ func TestReleaseStopsTheLoop(t *testing.T) {
 		if got := q.Count(); got <= n {
 			t.Errorf("Acquire of a stopped stream returned before running its query")
 		}
-		checkFor(t, 10*time.Second, 10*time.Millisecond, atLeast(n+3))
+		wait.For(t, 10*time.Second, 10*time.Millisecond, atLeast(n+3))
 		e.Release(a.ID)
 		stopped(before)
 		// The result never changed: one replace in all.

@@ -262,23 +262,6 @@ func newEnv(t *testing.T, defs fakeDefinitions, q *fakeQuerier, opts ...func(*Co
 	return ev
 }
 
-// checkFor calls fn every step until it returns nil, failing the test with
-// fn's last error if that has not happened within total.
-func checkFor(t *testing.T, total, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(step)
-	}
-}
-
 // holdsFor calls fn every step for total, failing the test as soon as it
 // returns an error.
 func holdsFor(t *testing.T, total, step time.Duration, fn func() error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ashreports/ashreports/chart"
+	"github.com/ashreports/ashreports/internal/wait"
 )
 
 func withStates(s *fakeStates, flush time.Duration) func(*Config) {
@@ -268,7 +269,7 @@ func TestFlushSavesPeriodicallyAndRetries(t *testing.T) {
 	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: &chart.Table{Columns: ordersColumns, Rows: [][]any{}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, interval, savedAt(1)) // the failed save is tried again
+	wait.For(t, 10*time.Second, interval, savedAt(1)) // the failed save is tried again
 	var logged bool
 	for _, r := range e.log.Records(t) {
 		if r["msg"] == "save chart states" && r["level"] == "ERROR" {
@@ -282,7 +283,7 @@ func TestFlushSavesPeriodicallyAndRetries(t *testing.T) {
 	if _, _, err := e.Apply(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"2024-01-01", 1.0}}}, Normal); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, interval, savedAt(2))
+	wait.For(t, 10*time.Second, interval, savedAt(2))
 
 	// Nothing changed since: no more saves across many intervals.
 	n := len(states.Saves())

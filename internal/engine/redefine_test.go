@@ -13,6 +13,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/dashboard"
 	"github.com/ashreports/ashreports/internal/leaktest"
+	"github.com/ashreports/ashreports/internal/wait"
 	"go.uber.org/goleak"
 )
 
@@ -422,7 +423,7 @@ func TestRedefineRunsAFewQueriesAtATime(t *testing.T) {
 	def.Query.SQL = "SELECT region, total, units FROM totals LIMIT :limit"
 	done := make(chan error, 1)
 	go func() { done <- e.Redefine(ctx, def) }()
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	wait.For(t, 10*time.Second, time.Millisecond, func() error {
 		if n := inFlight.Load(); n != redefineWorkers {
 			return fmt.Errorf("%d queries of the new definition running, want %d", n, redefineWorkers)
 		}
