@@ -3,7 +3,6 @@ package test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/leaktest"
 )
 
@@ -174,28 +174,10 @@ func checkSocketError(t *testing.T, r frame, ref, code, field, inMessage string)
 // goroutine it started has ended and the viewer was told.
 func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	dir := t.TempDir()
-	grantTestToken(t, dir)
-	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: dir, DemoRate: 50, DemoOrg: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-
-	c := dial(t, "http://"+ln.Addr().String())
+	s := prepare(t, ashreports.Config{DemoRate: 50, DemoOrg: auth.DefaultOrg}).start(t)
+	c := dial(t, s.URL)
 	c.subscribe("1", "live-order-rate", nil)
-
-	cancel()
-	if err := <-done; err != nil && err != http.ErrServerClosed {
-		t.Fatalf("Serve: %v", err)
-	}
-	srv.Close()
+	s.Close() // the server's shutdown, as a signal starts it, then Close
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer rcancel()
 	for {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,24 +105,11 @@ func TestReconnectResumesWithExactlyTheMissedOps(t *testing.T) {
 // again.
 func TestSlowViewerConvergesBySnapshot(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	grantTestToken(t, dir)
-	srv, err := ashreports.New(ctx, ashreports.Config{DataDir: dir, DashboardsDir: fixtures, NoDemo: true, MaxPendingOps: 4,
+	srv := prepare(t, ashreports.Config{DashboardsDir: fixtures, NoDemo: true, MaxPendingOps: 4,
 		// The slow viewer's write stays blocked while the test publishes;
 		// a loaded machine must not make that look like a dead viewer.
-		WriteTimeout: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	defer func() { cancel(); <-done; srv.Close() }()
-	url := "http://" + ln.Addr().String()
+		WriteTimeout: 5 * time.Minute}).start(t)
+	url := srv.URL
 
 	if code, body := post(t, url+"/api/v1/charts/orders/updates", "application/json", []byte(seedOp)); code != 200 {
 		t.Fatal(body)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,47 +128,28 @@ func totals(t *testing.T, tb chart.Table) map[string]float64 {
 // TestPushedStateSurvivesRestart pushes to a chart without a query, stops
 // the server and starts a new one on the same data directory.
 func TestPushedStateSurvivesRestart(t *testing.T) {
-	cfg := ashreports.Config{DataDir: t.TempDir(), DashboardsDir: fixtures, NoDemo: true}
-	grantTestToken(t, cfg.DataDir)
+	s := prepare(t, ashreports.Config{DashboardsDir: fixtures, NoDemo: true}).start(t)
 	ctx := context.Background()
-	srv, err := ashreports.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	op, err := chart.ParseOp([]byte(seedOp))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.BroadcastChartUpdate(ctx, "orders", op); err != nil {
+	if _, err := s.BroadcastChartUpdate(ctx, "orders", op); err != nil {
 		t.Fatal(err)
 	}
-	u, err := srv.BroadcastChartUpdate(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"b", 2}}})
+	u, err := s.BroadcastChartUpdate(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"b", 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Close()
-
-	srv, err = ashreports.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	u2, err := srv.BroadcastChartUpdate(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"c", 3}}})
+	s.Restart()
+	u2, err := s.BroadcastChartUpdate(ctx, "orders", chart.Op{Kind: chart.OpAppend, Rows: [][]any{{"c", 3}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u2.Offset != u.Offset+1 {
 		t.Errorf("offset after restart = %d, want %d", u2.Offset, u.Offset+1)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	defer func() { cancel(); <-done }()
-	_, st := getState(t, "http://"+ln.Addr().String(), "orders")
+	_, st := getState(t, s.URL, "orders")
 	want := [][]any{{"a", 1.0}, {"b", 2.0}, {"c", 3.0}}
 	if d := cmp.Diff(want, st.Data.Rows); d != "" {
 		t.Errorf("rows after restart (-want +got):\n%s", d)

@@ -116,8 +116,8 @@ func userAdd(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	*email = strings.TrimSpace(*email)
-	if *email == "" || !strings.Contains(*email, "@") {
-		return usageError{errors.New("--email: an email address is required")}
+	if err := accounts.CheckEmail(*email); err != nil {
+		return usageError{cliError(err, map[string]string{"email": "email"})}
 	}
 	r, err := access.ParseRole(*role)
 	if err != nil {

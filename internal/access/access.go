@@ -149,6 +149,16 @@ type Subject struct {
 // browser session (which carries ambient credentials: a cookie).
 func (s Subject) SignedIn() bool { return s.Kind == User && s.Session != "" }
 
+// Identified refuses an anonymous subject (unauthorized), whatever it
+// asks: a door calls it before it looks anything up, so that nobody learns
+// what exists without credentials.
+func Identified(s Subject) error {
+	if s.Kind == Anonymous {
+		return deny(apperr.Unauthorized, "sign in or send an API token").Err()
+	}
+	return nil
+}
+
 // ErrNoResource is in the chain of an error about a dashboard or chart
 // that does not exist (any more), as opposed to one the subject may not
 // see: both are not_found to the subject, but a live connection drops a

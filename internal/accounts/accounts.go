@@ -51,13 +51,22 @@ type NewUser struct {
 	Why string
 }
 
+// CheckEmail refuses what is not an email address (field email), as
+// CreateUser does, for callers that check before they touch the store.
+func CheckEmail(email string) error {
+	if !strings.Contains(email, "@") {
+		return &apperr.Error{Code: apperr.Invalid, Field: "email", Message: fmt.Sprintf("%q is not an email address", email)}
+	}
+	return nil
+}
+
 // CreateUser creates the user, makes them a member of the organization and
 // audits it there. Errors name the field at fault (email, password); an
 // email in use is a conflict.
 func (s *Service) CreateUser(ctx context.Context, nu NewUser) (auth.User, error) {
 	email := strings.TrimSpace(nu.Email)
-	if email == "" || !strings.Contains(email, "@") {
-		return auth.User{}, &apperr.Error{Code: apperr.Invalid, Field: "email", Message: fmt.Sprintf("%q is not an email address", nu.Email)}
+	if err := CheckEmail(email); err != nil {
+		return auth.User{}, err
 	}
 	hash, err := auth.HashPassword(nu.Password)
 	if err != nil {

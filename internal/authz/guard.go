@@ -78,7 +78,7 @@ func (g *Guard) Allowed(who access.Subject, p access.Permission, res access.Reso
 // credentials; a chart that does not exist is not_found, with
 // access.ErrNoResource in the chain.
 func (g *Guard) Chart(ctx context.Context, who access.Subject, p access.Permission, id string) error {
-	if err := SignedIn(who); err != nil {
+	if err := access.Identified(who); err != nil {
 		return err
 	}
 	res, err := g.ChartResource(ctx, id)
@@ -90,7 +90,7 @@ func (g *Guard) Chart(ctx context.Context, who access.Subject, p access.Permissi
 
 // Dashboard checks p on dashboard id, as Chart does on a chart.
 func (g *Guard) Dashboard(ctx context.Context, who access.Subject, p access.Permission, id string) error {
-	if err := SignedIn(who); err != nil {
+	if err := access.Identified(who); err != nil {
 		return err
 	}
 	res, err := g.DashboardResource(ctx, id)
@@ -103,7 +103,7 @@ func (g *Guard) Dashboard(ctx context.Context, who access.Subject, p access.Perm
 // Org checks p on who's own organization (its members, tokens and audit
 // log).
 func (g *Guard) Org(ctx context.Context, who access.Subject, p access.Permission) error {
-	if err := SignedIn(who); err != nil {
+	if err := access.Identified(who); err != nil {
 		return err
 	}
 	return g.Check(ctx, who, p, access.Resource{OrgID: who.OrgID})
@@ -136,14 +136,6 @@ func missing(err error, res access.Resource) error {
 		return fmt.Errorf("%w: %w", access.ErrNoResource, access.NotFound(res))
 	}
 	return err
-}
-
-// SignedIn refuses an anonymous subject (unauthorized), whatever it asks.
-func SignedIn(who access.Subject) error {
-	if who.Kind == access.Anonymous {
-		return access.Decide(who, access.ViewCharts, access.Resource{}).Err()
-	}
-	return nil
 }
 
 // denials decides which denials go to the audit log: not those of

@@ -2,15 +2,13 @@ package bench
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ashreports/ashreports"
+	"github.com/ashreports/ashreports/ashreportstest"
 	"github.com/ashreports/ashreports/internal/accounts"
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/leaktest"
@@ -32,8 +30,7 @@ func startServer(t *testing.T, charts int) (url, token string) {
 		t.Fatal(err)
 	}
 	// The command gets its token with ashreports token create (see
-	// grantToken); a test binary is not ashreports, so this one makes it
-	// with the same accounts service.
+	// grantToken); this test makes it with the same accounts service.
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -42,32 +39,8 @@ func startServer(t *testing.T, charts int) (url, token string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token = secret
-	srv, err := ashreports.New(context.Background(), ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemo: true})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Serve did not return within 30s of its context's end")
-		}
-		srv.Close()
-	})
-	return "http://" + ln.Addr().String(), token
+	srv := ashreportstest.NewServer(t, ashreports.Config{DataDir: filepath.Join(dir, "data"), DashboardsDir: dash, NoDemo: true})
+	return srv.URL, secret
 }
 
 // The whole bench at a small scale against a real server: every viewer,

@@ -3,7 +3,6 @@ package live
 import (
 	"bufio"
 	"io"
-	"net"
 	"testing"
 )
 
@@ -13,19 +12,7 @@ import (
 func BenchmarkWriteOp(b *testing.B) {
 	h := NewHub(HubConfig{Streams: &fakeStreams{}, Broker: &fakeBroker{handlers: map[string]func(uint64, []byte, bool, int64, bool){}}, BatchWindow: -1})
 	defer h.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
+	cc, sc := tcpPair(b)
 	drained := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, cc); close(drained) }()
 	c := newConn(h, sc, bufio.NewReader(sc))

@@ -301,7 +301,7 @@ func TestFanOutOverTCP(t *testing.T) {
 
 // tcpPair returns the two ends of a loopback TCP connection, closed when
 // the test ends (the server end may be closed before).
-func tcpPair(t *testing.T) (client, server net.Conn) {
+func tcpPair(t testing.TB) (client, server net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -139,9 +139,6 @@ func (res *Result) firstAdmin(ctx context.Context, cfg Config) error {
 		return err
 	}
 	a := cfg.Admin
-	if !strings.Contains(a.Email, "@") {
-		return fmt.Errorf("first admin: %q is not an email address", a.Email)
-	}
 	if _, err := cfg.Accounts.CreateUser(ctx, accounts.NewUser{Email: a.Email, Password: a.Password, OrgID: auth.DefaultOrg, Role: access.Admin,
 		By: accounts.Actor{Kind: "server"}, Why: "first admin"}); err != nil {
 		return fmt.Errorf("first admin %s: %s", a.Email, apperr.From(err).Message)

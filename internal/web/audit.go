@@ -26,9 +26,6 @@ type auditRow struct {
 // auditEntries returns a page of the organization's audit log for an
 // administrator of it: before is the id to page back from (0: newest).
 func (s *server) auditEntries(r *http.Request) ([]audit.Entry, int64, error) {
-	if err := signedIn(r); err != nil {
-		return nil, 0, err
-	}
 	org := who(r.Context()).OrgID
 	if err := s.Guard.Org(r.Context(), who(r.Context()), access.AdministerOrg); err != nil {
 		return nil, 0, err

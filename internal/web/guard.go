@@ -31,15 +31,6 @@ type Guard interface {
 	DashboardResource(ctx context.Context, id string) (access.Resource, error)
 }
 
-// signedIn refuses an anonymous request before anything is looked up, so
-// that nobody learns what exists without credentials.
-func signedIn(r *http.Request) error {
-	if who(r.Context()).Kind == access.Anonymous {
-		return access.Decide(access.Subject{}, access.ViewCharts, access.Resource{}).Err()
-	}
-	return nil
-}
-
 // changeDashboard authorizes a change to dashboard id: p on it, and CSRF
 // for cookie sessions.
 func (s *server) changeDashboard(r *http.Request, p access.Permission, id string) error {
@@ -76,8 +67,8 @@ func (s *server) visible(r *http.Request, ds []dashboard.Summary) []dashboard.Su
 // it checks each subscription, and the session's connection limit.
 func liveSubject(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := signedIn(r); err != nil {
-			writeError(w, apperr.From(err))
+		if err := access.Identified(who(r.Context())); err != nil {
+			writeError(w, err)
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(live.WithSubject(r.Context(), who(r.Context()))))

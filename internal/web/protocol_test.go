@@ -63,8 +63,8 @@ func TestProtocolTypes(t *testing.T) {
 func tsType(t reflect.Type, ts string) bool {
 	ts = strings.TrimSuffix(strings.TrimSpace(ts), " | null")
 	switch t.Kind() {
-	case reflect.String:
-		return ts == "string" || regexp.MustCompile(`^'\w+'( \| '\w+')*$`).MatchString(ts) || t.Name() != "string" && strings.HasPrefix(ts, "'")
+	case reflect.String: // a string, or a union of string literals
+		return ts == "string" || regexp.MustCompile(`^'\w+'( \| '\w+')*$`).MatchString(ts)
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Float64:
 		return ts == "number"
 	case reflect.Bool:

@@ -249,7 +249,7 @@ func (s *server) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
-	if err := signedIn(r); err != nil {
+	if err := access.Identified(who(r.Context())); err != nil {
 		s.errorPage(w, r, err)
 		return
 	}
@@ -325,7 +325,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) apiDashboards(w http.ResponseWriter, r *http.Request) {
-	if err := signedIn(r); err != nil {
+	if err := access.Identified(who(r.Context())); err != nil {
 		writeError(w, err)
 		return
 	}
