@@ -65,8 +65,10 @@ func dialWS(ctx context.Context, d *net.Dialer, rawURL, token string) (*wsConn, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return &wsConn{sock: s, done: make(chan error, 1), rx: websocket.NewClientReceiver(maxServerMessage)}, rest, nil
+	return &wsConn{sock: s, done: make(chan error, 1), rx: newClientReceiver()}, rest, nil
 }
+
+func newClientReceiver() websocket.Receiver { return websocket.NewClientReceiver(maxServerMessage) }
 
 // write sends one masked frame.
 func (c *wsConn) write(op websocket.OpCode, payload []byte) error {

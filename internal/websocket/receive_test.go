@@ -249,3 +249,17 @@ func TestClosePayload(t *testing.T) {
 		t.Errorf("read back %d %q %v", code, reason, err)
 	}
 }
+
+// TestGobwasCloseCheckDiffers holds what architecture.md says of
+// gobwas/ws's own close-code check, the reason CheckClose is ours: it
+// refuses the registered 1012–1014 and lets codes from 5000 through.
+func TestGobwasCloseCheckDiffers(t *testing.T) {
+	for _, code := range []ws.StatusCode{1012, 1013, 1014} {
+		if ws.CheckCloseFrameData(code, "") == nil {
+			t.Errorf("gobwas/ws now takes %d: CheckClose could be its", code)
+		}
+	}
+	if ws.CheckCloseFrameData(5000, "") != nil {
+		t.Error("gobwas/ws now refuses 5000: CheckClose could be its")
+	}
+}
