@@ -209,7 +209,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.dir = authz.NewDirectory(s.store)
 	s.guard = authz.NewGuard(s.dir, s.store, cfg.Logger)
-	s.engine = engine.New(engine.Config{Metrics: metrics, Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, Logger: cfg.Logger})
+	s.engine = engine.New(engine.Config{Metrics: metrics, Broker: s.broker, Definitions: s.store, Querier: s.sources, States: s.store, MaxFrameBytes: natsbroker.MaxPayload, MaxUnsaved: natsbroker.DefaultHistoryPerStream / 2, Logger: cfg.Logger})
 	s.hub = live.NewHub(live.HubConfig{
 		Metrics:        metrics,
 		Streams:        s.engine,

@@ -12,9 +12,15 @@ import (
 	"github.com/ashreports/ashreports/internal/telemetry"
 )
 
-// Broker publishes encoded ops.
+// Broker publishes encoded ops and keeps their history.
 type Broker interface {
-	Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error
+	// Publish sends an op frame to the subject's viewers and to the
+	// history, in publish order, and returns without waiting for the
+	// store; stored then waits until the history holds the frame.
+	Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) (stored func(context.Context) error, err error)
+	// History calls fn with each frame the history holds for subject,
+	// oldest first.
+	History(ctx context.Context, subject string, fn func(offset uint64, frame []byte) error) error
 }
 
 // Priority says how urgently an op goes to viewers.
@@ -62,9 +68,16 @@ type Config struct {
 	// ops are refused as too_large. 8 MiB when zero.
 	MaxFrameBytes int
 	// States, when set, keeps pushed charts' states across restarts: they
-	// are saved every FlushInterval (1s when zero) and at Close.
+	// are saved every FlushInterval (1s when zero), at Close, and as soon
+	// as MaxUnsaved/2 of a chart's ops are not yet saved.
 	States        States
 	FlushInterval time.Duration
+	// MaxUnsaved is how many ops of a pushed chart may be acknowledged and
+	// not yet in its saved state; past it, ops are refused as unavailable
+	// until the state is saved. It must be at most the broker's history per
+	// stream, so that the saved state and the history together hold every
+	// acknowledged op. 5,000 when zero.
+	MaxUnsaved int
 	// TryTimeout bounds the run of a query that an editor tries before
 	// saving (5s when zero).
 	TryTimeout time.Duration
@@ -90,6 +103,8 @@ type Engine struct {
 	// redefining holds a place per query Redefine is re-running, across
 	// every chart being saved at once.
 	redefining chan struct{}
+	// flushNow asks the flush loop to save now.
+	flushNow chan struct{}
 }
 
 // New returns an engine; Close stops its query loops.
@@ -115,6 +130,9 @@ func New(cfg Config) *Engine {
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = 8 << 20
 	}
+	if cfg.MaxUnsaved == 0 {
+		cfg.MaxUnsaved = 5000
+	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
 	}
@@ -123,7 +141,7 @@ func New(cfg Config) *Engine {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{cfg: cfg, ctx: ctx, cancel: cancel, streams: map[string]*stream{}, filtered: map[string]int{}, defGen: map[string]uint64{},
-		redefining: make(chan struct{}, redefineWorkers)}
+		redefining: make(chan struct{}, redefineWorkers), flushNow: make(chan struct{}, 1)}
 	if cfg.States != nil {
 		e.wg.Go(e.flushLoop)
 	}

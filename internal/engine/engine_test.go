@@ -977,7 +977,8 @@ func TestOversizedFrameIsRefused(t *testing.T) {
 		t.Fatalf("frame %s does not hold the value unescaped", frames)
 	}
 
-	limited := New(Config{Broker: e.broker, Definitions: fakeDefinitions{"orders": ordersChart()}, MaxFrameBytes: 1000})
+	// A broker of its own: the first one's history holds the op above.
+	limited := New(Config{Broker: &fakeBroker{PublishFn: e.broker.PublishFn}, Definitions: fakeDefinitions{"orders": ordersChart()}, MaxFrameBytes: 1000})
 	defer limited.Close()
 	big := &chart.Table{Columns: cols, Rows: [][]any{{strings.Repeat("x", 1000), 1.0}}}
 	_, _, err := limited.Apply(ctx, "orders", chart.Op{Kind: chart.OpReplace, Data: big}, Normal)
@@ -997,7 +998,8 @@ func TestFilteredStreamsPerChartAreBounded(t *testing.T) {
 		return chart.Table{Columns: []chart.Column{{Name: "region", Type: chart.String}, {Name: "total", Type: chart.Number}}, Rows: [][]any{}}, nil
 	}}
 	e := newEnv(t, fakeDefinitions{"sales": salesChart(time.Hour)}, q)
-	limited := New(Config{Broker: e.broker, Definitions: fakeDefinitions{"sales": salesChart(time.Hour)}, Querier: q, MaxFilteredStreams: 2})
+	// A broker of its own: the first one's history holds the op above.
+	limited := New(Config{Broker: &fakeBroker{PublishFn: e.broker.PublishFn}, Definitions: fakeDefinitions{"sales": salesChart(time.Hour)}, Querier: q, MaxFilteredStreams: 2})
 	defer limited.Close()
 	ctx := context.Background()
 	var ids []string

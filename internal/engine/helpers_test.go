@@ -32,21 +32,41 @@ type published struct {
 	Frame   []byte
 }
 
-// fakeBroker records every publish; PublishFn, when set, decides its
-// result.
+// fakeBroker records every publish, which is its history; PublishFn,
+// when set, decides its result, and StoredFn the result of the wait for
+// its store.
 type fakeBroker struct {
 	PublishFn func(ctx context.Context, subject string, offset uint64, frame []byte) error
+	StoredFn  func(ctx context.Context, subject string, offset uint64) error
 
 	mu  sync.Mutex
 	got []published
 }
 
-func (b *fakeBroker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error {
+func (b *fakeBroker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) (func(context.Context) error, error) {
+	if b.PublishFn != nil {
+		if err := b.PublishFn(ctx, subject, offset, frame); err != nil {
+			return nil, err
+		}
+	}
 	b.mu.Lock()
 	b.got = append(b.got, published{Subject: subject, Offset: offset, Frame: bytes.Clone(frame)})
 	b.mu.Unlock()
-	if b.PublishFn != nil {
-		return b.PublishFn(ctx, subject, offset, frame)
+	return func(ctx context.Context) error {
+		if b.StoredFn != nil {
+			return b.StoredFn(ctx, subject, offset)
+		}
+		return nil
+	}, nil
+}
+
+func (b *fakeBroker) History(ctx context.Context, subject string, fn func(offset uint64, frame []byte) error) error {
+	for _, p := range b.Published() {
+		if p.Subject == subject {
+			if err := fn(p.Offset, p.Frame); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

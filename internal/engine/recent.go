@@ -24,6 +24,12 @@ func (s *stream) remember(f Frame, maxFrames, maxBytes int) {
 	}
 }
 
+// forgetRecent drops the recent frames.
+func (s *stream) forgetRecent() {
+	clear(s.recent)
+	s.recent, s.recentBytes = s.recent[:0], 0
+}
+
 // Since returns the op frames of a stream after offset, when the stream
 // is still in epoch and still holds all of them, and the stream's current
 // offset. ok is false when the viewer must take a snapshot instead.

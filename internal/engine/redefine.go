@@ -160,7 +160,7 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 	epoch, offset := newEpoch(), s.offset+1
 	cfg := def.Config
 	// The first frame of the new epoch tells viewers to take a snapshot.
-	frame, err := e.publish(ctx, s, epoch, offset, chart.Op{Kind: chart.OpConfig, Config: &cfg}, High)
+	frame, stored, err := e.publish(ctx, s, epoch, offset, chart.Op{Kind: chart.OpConfig, Config: &cfg}, High)
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -169,11 +169,14 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 	s.gen++
 	s.epoch, s.offset, s.state = epoch, offset, st
 	s.lastQuery, s.lastErr = sum, ""
-	clear(s.recent)
-	s.recent, s.recentBytes, s.snap = s.recent[:0], 0, nil
+	s.forgetRecent()
+	s.snap = nil
 	s.remember(Frame{offset, frame}, e.cfg.RecentFrames, e.cfg.RecentBytes)
 	s.dirty = true
 	s.mu.Unlock()
+	if err := e.awaitStored(ctx, s, offset, stored); err != nil {
+		e.cfg.Logger.Warn("redefined chart's config not stored", "stream", s.ID, "err", err)
+	}
 
 	// The query loop, if any, starts again with the new query.
 	e.mu.Lock()

@@ -47,7 +47,8 @@ type stream struct {
 	lastErr   string
 	snapAt    uint64
 	snap      []byte
-	dirty     bool // changed since last saved
+	dirty     bool   // changed since last saved
+	saved     uint64 // the offset of the saved state
 	// recent holds the last published op frames, oldest first, so that a
 	// viewer who reconnects gets exactly the ops it missed.
 	recent      []Frame
@@ -136,14 +137,11 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 	s = &stream{
 		Stream: Stream{ID: id, ChartID: chartID, Subject: subject(chartID, id)},
 		base:   len(eff) == 0,
-		epoch:  newEpoch(),
 		state:  chart.State{Config: def.Config, Data: emptyTable()},
 	}
 	s.bind.Store(&binding{def: def, params: params, filters: eff})
-	if s.persistent() && e.cfg.States != nil {
-		if err := e.restore(ctx, s); err != nil {
-			return nil, err
-		}
+	if err := e.restore(ctx, s); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	if e.defGen[chartID] != gen {

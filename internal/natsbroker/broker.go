@@ -26,6 +26,10 @@ const (
 	HeaderTime = "Ash-Time"
 )
 
+// DefaultHistoryPerStream is how many updates of each chart stream
+// JetStream keeps by default.
+const DefaultHistoryPerStream = 10_000
+
 // MaxPayload is the largest update the embedded server carries (8 MiB).
 const MaxPayload = 8 << 20
 
@@ -34,7 +38,9 @@ type Config struct {
 	// StoreDir is where JetStream keeps its files.
 	StoreDir string
 	// HistoryPerStream is how many recent updates JetStream keeps per chart
-	// stream; 1000 when zero.
+	// stream; DefaultHistoryPerStream when zero. A pushed chart's state is
+	// saved before that many of its updates are unsaved, so that every
+	// acknowledged update is in the saved state or in this history.
 	HistoryPerStream int64
 	// HistoryAge is how long updates are kept; one hour when zero.
 	HistoryAge time.Duration
@@ -58,7 +64,7 @@ type Broker struct {
 // stream.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.HistoryPerStream == 0 {
-		cfg.HistoryPerStream = 1000
+		cfg.HistoryPerStream = DefaultHistoryPerStream
 	}
 	if cfg.HistoryAge == 0 {
 		cfg.HistoryAge = time.Hour
@@ -104,14 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 }
 
 func (b *Broker) setup(ctx context.Context, cfg Config) error {
-	js, err := jetstream.New(b.nc,
-		jetstream.WithPublishAsyncMaxPending(maxPendingAcks),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			// The update reached its live viewers (core delivery does not
-			// wait for the store) but is missing from the history, so a
-			// viewer that resumes across it gets a snapshot instead.
-			b.log.Error("store update in JetStream", "subject", m.Subject, "offset", m.Header.Get(HeaderOffset), "err", err)
-		}))
+	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(maxPendingAcks))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -132,10 +131,13 @@ func (b *Broker) setup(ctx context.Context, cfg Config) error {
 }
 
 // Publish sends one update frame of a chart stream to the subscribers of
-// subject and to JetStream's history, in publish order. It does not wait
-// for JetStream's acknowledgement, which would serialize a chart's updates
-// behind a round trip; a failed store is logged.
-func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) error {
+// subject and to JetStream's history, in publish order, and returns at
+// once: live viewers get the update without waiting for the store. The
+// returned wait blocks until JetStream has stored the update (its file
+// store writes it before acknowledging) and says whether it did. Waiting
+// outside the caller's lock lets many updates share the store's round
+// trips: a group commit.
+func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, frame []byte, high bool) (wait func(context.Context) error, err error) {
 	msg := &nats.Msg{Subject: subject, Data: frame, Header: nats.Header{
 		HeaderOffset: []string{strconv.FormatUint(offset, 10)},
 		HeaderTime:   []string{strconv.FormatInt(time.Now().UnixNano(), 10)},
@@ -143,10 +145,20 @@ func (b *Broker) Publish(ctx context.Context, subject string, offset uint64, fra
 	if high {
 		msg.Header.Set(HeaderPriority, "high")
 	}
-	if _, err := b.js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait(ctx))); err != nil {
-		return fmt.Errorf("publish %s offset %d: %w", subject, offset, err)
+	f, err := b.js.PublishMsgAsync(msg, jetstream.WithStallWait(stallWait(ctx)))
+	if err != nil {
+		return nil, fmt.Errorf("publish %s offset %d: %w", subject, offset, err)
 	}
-	return nil
+	return func(ctx context.Context) error {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return fmt.Errorf("store %s offset %d: %w", subject, offset, err)
+		case <-ctx.Done():
+			return fmt.Errorf("store %s offset %d: no acknowledgement: %w", subject, offset, ctx.Err())
+		}
+	}, nil
 }
 
 // maxPendingAcks bounds the updates published but not yet acknowledged by
@@ -161,6 +173,63 @@ func stallWait(ctx context.Context) time.Duration {
 	}
 	return 10 * time.Second
 }
+
+// History calls fn with each stored update of subject, oldest first: its
+// offset and frame. It reads what JetStream holds when it is called (at
+// most HistoryPerStream updates); an error of fn ends it.
+func (b *Broker) History(ctx context.Context, subject string, fn func(offset uint64, frame []byte) error) error {
+	st, err := b.js.Stream(ctx, StreamName)
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", subject, err)
+	}
+	last, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", subject, err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", subject, err)
+	}
+	defer func() {
+		// Ordered consumers are ephemeral; this one is not needed again.
+		_ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+	}()
+	for {
+		batch, err := cons.FetchNoWait(historyBatch)
+		if err != nil {
+			return fmt.Errorf("history of %s: %w", subject, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("history of %s: %w", subject, err)
+			}
+			off, err := strconv.ParseUint(m.Headers().Get(HeaderOffset), 10, 64)
+			if err != nil {
+				b.log.Error("stored update without offset", "subject", subject, "seq", meta.Sequence.Stream)
+			} else if err := fn(off, m.Data()); err != nil {
+				return err
+			}
+			if meta.Sequence.Stream >= last.Sequence {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("history of %s: %w", subject, err)
+		}
+		if n == 0 { // the last one went meanwhile (the history's limits)
+			return nil
+		}
+	}
+}
+
+// historyBatch is how many stored updates History fetches at a time.
+const historyBatch = 512
 
 // Subscribe calls fn with every update published to subject from now on,
 // in order, on one goroutine: its offset, frame, priority, publish time

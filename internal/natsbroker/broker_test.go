@@ -2,8 +2,10 @@ package natsbroker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,10 +50,13 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other()
+	var waits []func(context.Context) error
 	for i := uint64(1); i <= 3; i++ {
-		if err := b.Publish(ctx, "ash.chart.c._", i, []byte{'a' + byte(i)}, i == 2); err != nil {
+		stored, err := b.Publish(ctx, "ash.chart.c._", i, []byte{'a' + byte(i)}, i == 2)
+		if err != nil {
 			t.Fatal(err)
 		}
+		waits = append(waits, stored)
 	}
 	for i := uint64(1); i <= 3; i++ {
 		select {
@@ -64,7 +69,11 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 		}
 	}
 	unsub()
-	asyncDone(t, b)
+	for i, stored := range waits {
+		if err := stored(ctx); err != nil {
+			t.Errorf("store of update %d: %v", i+1, err)
+		}
+	}
 	info, err := b.js.Stream(ctx, StreamName)
 	if err != nil {
 		t.Fatal(err)
@@ -72,24 +81,61 @@ func TestPublishSubscribeThroughEmbeddedServer(t *testing.T) {
 	if n := info.CachedInfo().State.Msgs; n != 3 {
 		t.Errorf("JetStream holds %d updates, want 3", n)
 	}
-	// A publish outside the stream's subjects is not stored; the failure
-	// is logged.
-	if err := b.Publish(ctx, "elsewhere", 1, nil, false); err != nil {
+	// A publish outside the stream's subjects is not stored, and its wait
+	// says so.
+	stored, err := b.Publish(ctx, "elsewhere", 1, nil, false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	asyncDone(t, b)
-	if !strings.Contains(logs.String(), "store update in JetStream") {
-		t.Errorf("the failed store was not logged: %q", logs.String())
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := stored(wctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("store outside the stream = %v, want JetStream's refusal", err)
 	}
 }
 
-// asyncDone waits for b's stores in JetStream to be acknowledged.
-func asyncDone(t *testing.T, b *Broker) {
-	t.Helper()
-	select {
-	case <-b.js.PublishAsyncComplete():
-	case <-time.After(30 * time.Second):
-		t.Fatal("JetStream did not acknowledge the stores within 30s")
+// TestHistorySurvivesRestart: the stored updates of one subject, in
+// order, read back by a broker started again on the same directory.
+func TestHistorySurvivesRestart(t *testing.T) {
+	defer leaktest.Verify(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := Start(ctx, Config{StoreDir: dir, HistoryPerStream: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 6; i++ {
+		for _, subj := range []string{"ash.chart.c._", "ash.chart.d._"} {
+			stored, err := b.Publish(ctx, subj, i, fmt.Appendf(nil, "%s %d", subj, i), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stored(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.Close()
+	if b, err = Start(ctx, Config{StoreDir: dir, HistoryPerStream: 4}); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var got []string
+	if err := b.History(ctx, "ash.chart.c._", func(off uint64, frame []byte) error {
+		got = append(got, fmt.Sprintf("%d=%s", off, frame))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"3=ash.chart.c._ 3", "4=ash.chart.c._ 4", "5=ash.chart.c._ 5", "6=ash.chart.c._ 6"}
+	if !slices.Equal(got, want) {
+		t.Errorf("history = %q, want the last 4 of the subject, %q", got, want)
+	}
+	if err := b.History(ctx, "ash.chart.none._", func(uint64, []byte) error {
+		t.Error("history of a subject never published")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -101,8 +147,12 @@ func TestPayloadLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024), false); err != nil {
+	stored, err := b.Publish(ctx, "ash.chart.c._", 1, make([]byte, MaxPayload-1024), false)
+	if err != nil {
 		t.Fatalf("publish just under the limit: %v", err)
+	}
+	if err := stored(ctx); err != nil {
+		t.Fatalf("store just under the limit: %v", err)
 	}
 }
 
@@ -134,7 +184,7 @@ func TestSubscribeReportsWaitingUpdates(t *testing.T) {
 	}
 	defer unsub()
 	for i := uint64(1); i <= 3; i++ {
-		if err := b.Publish(ctx, "ash.chart.c._", i, []byte("x"), false); err != nil {
+		if _, err := b.Publish(ctx, "ash.chart.c._", i, []byte("x"), false); err != nil {
 			t.Fatal(err)
 		}
 		if i == 1 {

@@ -13,6 +13,13 @@
 //
 // Ordering: a subscription sees a subject's updates in publish order.
 // Publishes are asynchronous, at most 4,096 awaiting JetStream's
-// acknowledgement (a publisher waits past that); a failed store is logged
-// and does not hold the update back from live viewers.
+// acknowledgement (a publisher waits past that): Publish returns a wait
+// for the store's acknowledgement, which the engine awaits after releasing
+// the stream's lock, so that updates of one stream share the store's
+// round trips (group commit) and live viewers never wait for the store.
+//
+// Durability: the stream uses file storage with one replica, which
+// writes each update to its file before acknowledging it, so that an
+// acknowledged update survives the process's death (SIGKILL); History
+// reads a subject's stored updates back after a restart.
 package natsbroker

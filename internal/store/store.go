@@ -37,7 +37,10 @@ func Path(dataDir string) string { return filepath.Join(dataDir, "ashreports.db"
 // OpenSQLite opens (creating if needed) the SQLite database at path and
 // migrates it to the latest version.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// synchronous(NORMAL) in WAL mode: a commit survives the process's
+	// death (it is in the WAL file), though not a power loss. The WAL file
+	// is cut back to 64 MiB after a checkpoint.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(67108864)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata db: %w", err)
@@ -48,6 +51,10 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open metadata db %s: %w", path, err)
+	}
+	if err := incrementalVacuum(ctx, db); err != nil {
+		db.Close()
+		return nil, err
 	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -64,6 +71,27 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("migrate metadata db: %w", err)
 	}
 	return &Store{db: db}, nil
+}
+
+// incrementalVacuum makes the database give free pages back on request
+// (giveBackSpace). The mode is kept in the file; a database made before it
+// is rewritten once (VACUUM) to take it.
+func incrementalVacuum(ctx context.Context, db *sql.DB) error {
+	var mode int
+	if err := db.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+		return fmt.Errorf("metadata db: %w", err)
+	}
+	const incremental = 2
+	if mode == incremental {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `PRAGMA auto_vacuum = INCREMENTAL`); err != nil {
+		return fmt.Errorf("metadata db: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("metadata db: vacuum: %w", err)
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -402,25 +430,49 @@ func (s *Store) SaveStates(ctx context.Context, states map[string]engine.SavedSt
 	defer tx.Rollback()
 	ts := now()
 	for id, st := range states {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chart_states (chart_id, "offset", state, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT(chart_id) DO UPDATE SET "offset" = excluded."offset", state = excluded.state, updated_at = excluded.updated_at`,
-			id, int64(st.Offset), string(st.State), ts); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chart_states (chart_id, "offset", epoch, state, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(chart_id) DO UPDATE SET "offset" = excluded."offset", epoch = excluded.epoch, state = excluded.state, updated_at = excluded.updated_at`,
+			id, int64(st.Offset), st.Epoch, string(st.State), ts); err != nil {
 			return fmt.Errorf("save chart state %q: %w", id, err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save chart states: %w", err)
+	}
+	return s.giveBackSpace(ctx)
+}
+
+// freePagesKept is how many free pages (4 KiB each) the database keeps
+// before giving them back to the file system.
+const freePagesKept = 1024
+
+// giveBackSpace returns the database's free pages to the file system once
+// there are more than freePagesKept: a chart state that shrank, or data
+// replaced, does not keep the file at its largest size.
+func (s *Store) giveBackSpace(ctx context.Context) error {
+	var free int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
+		return fmt.Errorf("free pages: %w", err)
+	}
+	if free <= freePagesKept {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA incremental_vacuum`); err != nil {
+		return fmt.Errorf("give back free pages: %w", err)
+	}
+	return nil
 }
 
 // LoadState returns a chart's saved state; ok is false when there is none.
 func (s *Store) LoadState(ctx context.Context, chartID string) (st engine.SavedState, ok bool, err error) {
 	var off int64
-	var state string
-	err = s.db.QueryRowContext(ctx, `SELECT "offset", state FROM chart_states WHERE chart_id = ?`, chartID).Scan(&off, &state)
+	var epoch, state string
+	err = s.db.QueryRowContext(ctx, `SELECT "offset", epoch, state FROM chart_states WHERE chart_id = ?`, chartID).Scan(&off, &epoch, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, false, nil
 	}
 	if err != nil {
 		return st, false, fmt.Errorf("load chart state %q: %w", chartID, err)
 	}
-	return engine.SavedState{Offset: uint64(off), State: []byte(state)}, true, nil
+	return engine.SavedState{Offset: uint64(off), Epoch: epoch, State: []byte(state)}, true, nil
 }

@@ -27,6 +27,10 @@ type Metrics struct {
 	CompressOut   prometheus.Counter
 	QueryRuns     *prometheus.CounterVec
 	ActiveQueries prometheus.Gauge
+	// UpdatesRefused counts ops refused or left unstored by the engine, by
+	// reason: budget (the chart's byte budget), unsaved (too many updates
+	// not yet saved), unstored (broadcast, but the broker did not store it).
+	UpdatesRefused *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg.
@@ -69,10 +73,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "ashreports_query_runs_total", Help: "Chart query runs by result (changed, same, error)."}, []string{"result"}),
 		ActiveQueries: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ashreports_query_loops", Help: "Running chart query loops (one per stream with viewers)."}),
+		UpdatesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ashreports_updates_refused_total", Help: "Chart ops refused (budget, unsaved) or broadcast but not stored (unstored)."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.UpdatesIn, m.UpdatesOut, m.Messages, m.BytesOut,
 		m.Snapshots, m.Conflations, m.Resumes, m.Disconnects, m.QueueDepth, m.BatchFrames, m.Latency,
-		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries)
+		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries, m.UpdatesRefused)
 	return m
 }
 
