@@ -33,6 +33,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(serveChild())
+	}
 	leaktest.VerifyTestMain(m)
 }
 
@@ -107,7 +110,9 @@ type frame struct {
 	Offset uint64          `json:"offset"`
 	Op     json.RawMessage `json:"op"`
 	State  *chart.State    `json:"state"`
-	Error  *struct {
+	// Resumed is a subscribe reply's: the ops after the offset follow.
+	Resumed bool `json:"resumed"`
+	Error   *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		Field   string `json:"field"`
