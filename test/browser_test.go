@@ -15,6 +15,7 @@ import (
 
 	"github.com/ashreports/ashreports/internal/access"
 	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/wait"
 )
 
 var demoCharts = []string{"monthly-sales-trend", "sales-by-region", "product-performance", "live-order-rate"}
@@ -79,7 +80,7 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 	screenshot(t, ctx, "dashboard.png")
 
 	// The server goes away and comes back: the page says so, reconnects
-	// and resubscribes every chart, getting the new server's snapshots.
+	// and resubscribes every chart.
 	epochs := map[string]string{}
 	for _, id := range demoCharts {
 		e, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`window.ashreports.state(%q).epoch`, id)))
@@ -93,11 +94,20 @@ func TestBrowserDashboardDrawsAndUpdatesLive(t *testing.T) {
 		"the page did not show that it lost the connection")
 	s.Restart()
 	waitJS(t, ctx, 20*time.Second, `window.ashreports.connState() === "live"`, "the page did not reconnect")
+	// The new server holds the page's subscriptions again, and each
+	// chart kept its epoch: its stream survived the restart, so the page
+	// resumed it instead of starting over.
+	wait.For(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if n := metric(t, s.URL, "ashreports_subscriptions"); n != float64(len(demoCharts)) {
+			return fmt.Errorf("the restarted server holds %v subscriptions, want %d", n, len(demoCharts))
+		}
+		return nil
+	})
 	for _, id := range demoCharts {
 		waitJS(t, ctx, 20*time.Second, fmt.Sprintf(`(() => {
 			const st = window.ashreports.state(%q);
-			return !!st && st.epoch !== %q && st.data.rows.length > 0;
-		})()`, id, epochs[id]), "chart "+id+" was not resubscribed after the reconnect")
+			return !!st && st.epoch === %q && st.data.rows.length > 0;
+		})()`, id, epochs[id]), "chart "+id+" did not resume its stream after the restart")
 	}
 
 	// A pushed update reaches a page that shows the chart, and is drawn.

@@ -54,7 +54,7 @@ type testServer struct {
 
 // prepare makes a server's data directory (cfg's, else a new one) with
 // the test token in it, ready to start.
-func prepare(t *testing.T, cfg ashreports.Config) *testServer {
+func prepare(t testing.TB, cfg ashreports.Config) *testServer {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -65,7 +65,7 @@ func prepare(t *testing.T, cfg ashreports.Config) *testServer {
 
 // start starts the prepared server on a random loopback port; it stops
 // when the test ends.
-func (s *testServer) start(t *testing.T) *testServer {
+func (s *testServer) start(t testing.TB) *testServer {
 	t.Helper()
 	s.Server = ashreportstest.NewServer(t, s.cfg)
 	return s
@@ -250,7 +250,7 @@ const testToken = "ashr_integration-tests-token-with-every-permission"
 
 // grantTestToken stores testToken in the data directory dir (token
 // create makes secrets of its own; this one the tests know).
-func grantTestToken(t *testing.T, dir string) {
+func grantTestToken(t testing.TB, dir string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, store.Path(dir)) // closed at once, not at the test's end

@@ -24,8 +24,18 @@
 // generation counter keeps a query result of a definition Redefine
 // replaced from being applied.
 //
+// Durability: an op is acknowledged (Apply returns) once the broker has
+// stored it. The wait for the store happens after the stream's lock is
+// released, so that the ops of one stream, from concurrent publishers,
+// share the store's round trips (a group commit). A pushed chart's state
+// is saved every FlushInterval, and sooner when MaxUnsaved/2 of its ops
+// are unsaved; past MaxUnsaved, ops are refused until it is saved. After
+// a restart a stream takes its epoch, offset and recent frames from the
+// broker's history, and a pushed chart replays the ops after its saved
+// state: the epoch changes only when an op is missing.
+//
 // Lock order: Engine.mu, then stream.mu. Engine.mu is never held while
 // running a query or publishing; a stream's lock is held while publishing,
 // which waits at most for room among the broker's pending
-// acknowledgements.
+// acknowledgements, never for the store.
 package engine
