@@ -63,11 +63,16 @@ type Config struct {
 	// Retention is the most rows the table keeps; append drops the oldest
 	// rows past it. Zero means MaxRows.
 	Retention int `json:"retention,omitempty" yaml:"retention,omitempty"`
+	// MaxBytes is the byte budget of the chart's rows as JSON: an op that
+	// would take them past it is refused (BudgetError). Zero means
+	// DefaultMaxBytes; at most MaxMaxBytes.
+	MaxBytes int `json:"max_bytes,omitempty" yaml:"max_bytes,omitempty"`
 }
 
 var colorRE = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
 
-// Validate checks the config on its own: type, title, colours, retention.
+// Validate checks the config on its own: type, title, colours, retention,
+// budget.
 // Column references are checked against a table by ValidateFor.
 func (c *Config) Validate() error {
 	if !c.Type.valid() {
@@ -89,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention < 0 || c.Retention > MaxRows {
 		return fieldErrorf("retention", "must be between 0 and %d", MaxRows)
+	}
+	if c.MaxBytes < 0 || c.MaxBytes > MaxMaxBytes {
+		return fieldErrorf("max_bytes", "must be between 0 and %d (64 MiB)", MaxMaxBytes)
 	}
 	switch c.Type {
 	case Pie:

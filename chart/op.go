@@ -161,12 +161,16 @@ func (s *State) Validate() error {
 	if r := s.retention(); len(s.Data.Rows) > r {
 		return fieldErrorf("data.rows", "%d rows is more than the chart's retention of %d", len(s.Data.Rows), r)
 	}
+	if n, b := rowsBytes(s.Data.Rows), s.budget(); n > b {
+		return fieldErrorf("data.rows", "%d bytes is more than the chart's budget of %d bytes (max_bytes)", n, b)
+	}
 	return Under("config", s.Config.ValidateFor(s.Data.Columns))
 }
 
 // Check validates op against the state without changing the state. It
 // normalizes values inside op, as Apply does, so that the op encoded after
 // Check is the op Apply applies. The op must not be used concurrently.
+// The byte budget is Sized's to keep.
 func (s *State) Check(op Op) error {
 	if err := op.checkShape(); err != nil {
 		return err
@@ -215,14 +219,30 @@ func (s *State) Apply(op Op) error {
 	if err := s.Check(op); err != nil {
 		return err
 	}
+	s.apply(op, nil)
+	return nil
+}
+
+// apply applies op, which Check took. When size is not nil, it keeps
+// *size what the rows take as JSON (rowsBytes).
+func (s *State) apply(op Op, size *int) {
 	switch op.Kind {
 	case OpReplace:
 		s.Data = op.Data.Clone()
+		if size != nil {
+			*size = rowsBytes(s.Data.Rows)
+		}
 	case OpAppend:
-		s.Data.Rows = s.retain(append(s.Data.Rows, cloneRows(op.Rows)...))
+		if size != nil {
+			*size += rowsBytes(op.Rows)
+		}
+		s.Data.Rows = s.retain(append(s.Data.Rows, cloneRows(op.Rows)...), size)
 	case OpUpsert:
 		idx, _ := s.keyIndex("rows")
-		s.Data.Rows = s.retain(upsert(s.Data.Rows, cloneRows(op.Rows), idx))
+		if size != nil {
+			*size += rowsBytes(op.Rows)
+		}
+		s.Data.Rows = s.retain(upsert(s.Data.Rows, cloneRows(op.Rows), idx, size), size)
 	case OpRemove:
 		idx, _ := s.keyIndex("keys")
 		seq := make([]int, len(idx))
@@ -237,6 +257,8 @@ func (s *State) Apply(op Op) error {
 		for _, r := range s.Data.Rows {
 			if !drop[keyOf(r, idx)] {
 				kept = append(kept, r)
+			} else if size != nil {
+				*size -= rowBytes(r)
 			}
 		}
 		s.Data.Rows = kept
@@ -245,23 +267,32 @@ func (s *State) Apply(op Op) error {
 		c.Colors = append([]string(nil), c.Colors...)
 		c.Key = append([]string(nil), c.Key...)
 		if r := c.Retention; r > 0 && len(s.Data.Rows) > r {
+			if size != nil {
+				*size -= rowsBytes(s.Data.Rows[:len(s.Data.Rows)-r])
+			}
 			s.Data.Rows = append(s.Data.Rows[:0:0], s.Data.Rows[len(s.Data.Rows)-r:]...)
 		}
 		s.Config = c
 	}
-	return nil
 }
 
 // upsert puts each of add in rows, in place of the row with the same key
-// or at the end. A few rows are matched by scanning, which allocates
+// or at the end; it takes what each replaced row took from *size, when
+// size is not nil. A few rows are matched by scanning, which allocates
 // nothing; many through an index of the keys.
-func upsert(rows, add [][]any, idx []int) [][]any {
+func upsert(rows, add [][]any, idx []int, size *int) [][]any {
+	replace := func(i int, r []any) {
+		if size != nil {
+			*size -= rowBytes(rows[i])
+		}
+		rows[i] = r
+	}
 	if len(add) <= 4 {
 	next:
 		for _, r := range add {
 			for i := len(rows) - 1; i >= 0; i-- { // recent rows are likelier
 				if sameKey(rows[i], r, idx) {
-					rows[i] = r
+					replace(i, r)
 					continue next
 				}
 			}
@@ -276,7 +307,7 @@ func upsert(rows, add [][]any, idx []int) [][]any {
 	for _, r := range add {
 		k := keyOf(r, idx)
 		if p, ok := pos[k]; ok {
-			rows[p] = r
+			replace(p, r)
 			continue
 		}
 		pos[k] = len(rows)
@@ -298,14 +329,18 @@ func sameKey(a, b []any, idx []int) bool {
 }
 
 // Trim drops the oldest rows of the data past the config's retention.
-func (s *State) Trim() { s.Data.Rows = s.retain(s.Data.Rows) }
+func (s *State) Trim() { s.Data.Rows = s.retain(s.Data.Rows, nil) }
 
-// retain drops the oldest rows past the retention. It reslices rather
-// than copies: the array is replaced, with only the kept rows, the next
-// time append outgrows it, so a full chart's appends cost O(1) each and
-// hold at most a retention's worth of dropped rows.
-func (s *State) retain(rows [][]any) [][]any {
+// retain drops the oldest rows past the retention, and takes what they
+// took from *size when size is not nil. It reslices rather than copies:
+// the array is replaced, with only the kept rows, the next time append
+// outgrows it, so a full chart's appends cost O(1) each and hold at most a
+// retention's worth of dropped rows.
+func (s *State) retain(rows [][]any, size *int) [][]any {
 	if r := s.retention(); len(rows) > r {
+		if size != nil {
+			*size -= rowsBytes(rows[:len(rows)-r])
+		}
 		return rows[len(rows)-r:]
 	}
 	return rows

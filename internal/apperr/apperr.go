@@ -44,13 +44,18 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// From returns the user-facing form of err: an *Error found in its chain, a
-// chart.FieldError as Invalid, and anything else as Internal with a generic
-// message, so that internal error text never reaches a client.
+// From returns the user-facing form of err: an *Error found in its chain,
+// a chart.BudgetError as TooLarge, a chart.FieldError as Invalid, and
+// anything else as Internal with a generic message, so that internal
+// error text never reaches a client.
 func From(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var be *chart.BudgetError
+	if errors.As(err, &be) {
+		return &Error{Code: TooLarge, Message: be.Error()}
 	}
 	var fe *chart.FieldError
 	if errors.As(err, &fe) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -78,6 +79,9 @@ func (e *Engine) apply(ctx context.Context, s *stream, op chart.Op, pri Priority
 	// state never holds an op its viewers did not get.
 	if err := s.state.Check(op); err != nil {
 		s.mu.Unlock()
+		if be := (*chart.BudgetError)(nil); errors.As(err, &be) {
+			e.cfg.Metrics.UpdatesRefused.WithLabelValues("budget").Inc()
+		}
 		return 0, err
 	}
 	offset := s.offset + 1

@@ -85,7 +85,7 @@ func (e *Engine) restoreState(s *stream, saved SavedState) bool {
 		e.cfg.Logger.Warn("saved chart data does not fit the chart's definition; starting empty", "chart", s.ChartID, "err", err)
 		return false
 	}
-	s.state = restored
+	s.state = chart.NewSized(restored)
 	return true
 }
 
@@ -177,7 +177,7 @@ func (e *Engine) flush() {
 	for _, s := range changed {
 		s.mu.Lock()
 		if s.dirty {
-			b, err := json.Marshal(&s.state)
+			b, err := json.Marshal(&s.state.State)
 			if err == nil {
 				batch[s.ChartID] = SavedState{Offset: s.offset, Epoch: s.epoch, State: b}
 				s.dirty = false

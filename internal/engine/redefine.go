@@ -167,7 +167,7 @@ func (e *Engine) redefine(ctx context.Context, s *stream, def dashboard.Chart) e
 	}
 	s.bind.Store(b)
 	s.gen++
-	s.epoch, s.offset, s.state = epoch, offset, st
+	s.epoch, s.offset, s.state = epoch, offset, chart.NewSized(st)
 	s.lastQuery, s.lastErr = sum, ""
 	s.forgetRecent()
 	s.snap = nil

@@ -41,7 +41,7 @@ type stream struct {
 	// earlier generation is not applied.
 	gen       uint64
 	epoch     string
-	state     chart.State
+	state     chart.Sized
 	offset    uint64
 	lastQuery [sha256.Size]byte
 	lastErr   string
@@ -137,7 +137,7 @@ func (e *Engine) lookup(ctx context.Context, chartID string, filters map[string]
 	s = &stream{
 		Stream: Stream{ID: id, ChartID: chartID, Subject: subject(chartID, id)},
 		base:   len(eff) == 0,
-		state:  chart.State{Config: def.Config, Data: emptyTable()},
+		state:  chart.NewSized(chart.State{Config: def.Config, Data: emptyTable()}),
 	}
 	s.bind.Store(&binding{def: def, params: params, filters: eff})
 	if err := e.restore(ctx, s); err != nil {
@@ -231,7 +231,7 @@ func (e *Engine) Snapshot(streamID string) ([]byte, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.snap == nil || s.snapAt != s.offset {
-		b, err := encode(snapshotFrame{Type: "snapshot", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, State: &s.state})
+		b, err := encode(snapshotFrame{Type: "snapshot", Stream: s.ID, Chart: s.ChartID, Epoch: s.epoch, Offset: s.offset, State: &s.state.State})
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode snapshot: %w", err)
 		}

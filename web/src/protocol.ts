@@ -37,6 +37,8 @@ export interface ChartConfig {
   colors?: string[];
   key?: string[];
   retention?: number;
+  /** The byte budget of the rows as JSON; chart.DefaultMaxBytes when left out. */
+  max_bytes?: number;
 }
 
 export interface ChartState {
