@@ -20,6 +20,7 @@ import (
 	"github.com/ashreports/ashreports/internal/auth"
 	"github.com/ashreports/ashreports/internal/authz"
 	"github.com/ashreports/ashreports/internal/demo"
+	"github.com/ashreports/ashreports/internal/edge"
 	"github.com/ashreports/ashreports/internal/edit"
 	"github.com/ashreports/ashreports/internal/engine"
 	"github.com/ashreports/ashreports/internal/i18n"
@@ -71,7 +72,11 @@ type Config struct {
 	Admin *Admin
 	// RateLimits are the API's rate limits; zero fields take defaults.
 	RateLimits RateLimits
-	Logger     *slog.Logger
+	// Edge bounds what clients may hold of the server, signed in or not:
+	// connections, request deadlines and password hashes in flight
+	// (docs/security.md#limits); zero fields take defaults.
+	Edge   Edge
+	Logger *slog.Logger
 }
 
 // Admin is the first administrator, created at start when the server has
@@ -95,6 +100,58 @@ type RateLimits struct {
 	PerIP float64
 }
 
+// Edge bounds what a client may hold of the server before anyone knows
+// who it is. Zero fields take the defaults. Serve applies the connection
+// caps and deadlines; an embedder serving Handler on its own http.Server
+// sets its own.
+type Edge struct {
+	// MaxConns is the most open connections in all, HTTP and live
+	// sockets; past it a new connection is closed at accept. 19,000: below
+	// a common open-file limit of 20,000, with room for the metadata
+	// database, the broker's files and NATS.
+	MaxConns int
+	// MaxConnsPerAddr is the most open connections of one client address
+	// (IPv6 by its /64). 12,000: above the 10,000 viewers per source
+	// address of `ashreports bench` plus its publishers, and high enough
+	// for a proxy whose clients all share its address, while one address
+	// still leaves 7,000 to the others.
+	MaxConnsPerAddr int
+	// HeaderTimeout is how long a request's headers may take to arrive;
+	// 10s.
+	HeaderTimeout time.Duration
+	// BodyTimeout is how long a request's body may take to arrive once
+	// its headers have; 30s (a 1 MiB body at 35 KB/s).
+	BodyTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request; 120s.
+	IdleTimeout time.Duration
+	// PasswordHashes is how many password hashes (sign-ins) may run at
+	// once, 19 MiB each; the number of CPUs, at most 4.
+	PasswordHashes int
+	// PasswordHashWait is how long a sign-in waits for a hash to finish
+	// before it is refused with 429 and Retry-After; 1s.
+	PasswordHashWait time.Duration
+}
+
+// withDefaults returns e with its zero fields set to the defaults.
+func (e Edge) withDefaults() Edge {
+	orDefault(&e.MaxConns, 19000)
+	orDefault(&e.MaxConnsPerAddr, 12000)
+	orDefault(&e.PasswordHashes, auth.DefaultMaxHashes())
+	orDefault(&e.HeaderTimeout, 10*time.Second)
+	orDefault(&e.BodyTimeout, 30*time.Second)
+	orDefault(&e.IdleTimeout, 120*time.Second)
+	orDefault(&e.PasswordHashWait, auth.DefaultHashWait)
+	return e
+}
+
+// orDefault sets *v to d when it is zero or less.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 // Server is a running AshReports instance.
 type Server struct {
 	log     *slog.Logger
@@ -107,7 +164,9 @@ type Server struct {
 	hub     *live.Hub
 	rooms   *room.Rooms
 	handler http.Handler
-	notes   []string // see Notes
+	notes   []string               // see Notes
+	edge    Edge                   // with defaults
+	refused *prometheus.CounterVec // connections closed at accept
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -161,7 +220,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), cancel: cancel}
+	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), edge: cfg.Edge.withDefaults(), cancel: cancel}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -204,6 +263,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
+	edgeMetrics := telemetry.NewEdge(reg)
+	s.refused = edgeMetrics.ConnsRefused
 	if s.rooms, err = room.Start(ctx, room.Config{NC: s.broker.Conn(), JS: s.broker.JetStream(), Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
@@ -239,6 +300,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Guard:      s.guard,
 		Sessions:   sessions,
 		Users:      s.store,
+		Passwords:  auth.NewHasher(auth.HasherConfig{Max: s.edge.PasswordHashes, Wait: s.edge.PasswordHashWait, Refused: edgeMetrics.HashesRefused}),
 		Audit:      s.store,
 		Limits:     web.Limits(cfg.RateLimits),
 		Admin:      s.store,
@@ -283,12 +345,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Notes() []string { return s.notes }
 
 // Serve serves HTTP on ln until ctx ends, then shuts the HTTP server down
-// gracefully. It does not Close the Server.
+// gracefully. It does not Close the Server. Connections past the caps of
+// Config.Edge are closed at accept; requests get its deadlines.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = edge.Limit(ln, edge.Caps{Total: s.edge.MaxConns, PerAddr: s.edge.MaxConnsPerAddr}, s.refused)
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:           edge.BodyDeadline(s.handler, s.edge.BodyTimeout),
+		ReadHeaderTimeout: s.edge.HeaderTimeout,
+		IdleTimeout:       s.edge.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

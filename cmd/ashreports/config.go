@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -28,6 +29,15 @@ type fileConfig struct {
 	DebugAddr      string            `yaml:"debug_addr"`
 	Sources        map[string]string `yaml:"sources"`
 	OriginPatterns []string          `yaml:"origin_patterns"`
+
+	// The HTTP edge (ashreports.Edge); zero takes the default.
+	MaxConns         int           `yaml:"max_conns"`
+	MaxConnsPerAddr  int           `yaml:"max_conns_per_addr"`
+	HeaderTimeout    time.Duration `yaml:"header_timeout"`
+	BodyTimeout      time.Duration `yaml:"body_timeout"`
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+	PasswordHashes   int           `yaml:"password_hashes"`
+	PasswordHashWait time.Duration `yaml:"password_hash_wait"`
 }
 
 func defaults() fileConfig {
@@ -64,6 +74,18 @@ func (c fileConfig) validate() error {
 	case c.DemoRate <= 0 || c.DemoRate > 1000:
 		return errors.New("config: demo_rate: must be more than 0 and at most 1000 orders per second")
 	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"max_conns", int64(c.MaxConns)}, {"max_conns_per_addr", int64(c.MaxConnsPerAddr)}, {"password_hashes", int64(c.PasswordHashes)},
+		{"header_timeout", int64(c.HeaderTimeout)}, {"body_timeout", int64(c.BodyTimeout)}, {"idle_timeout", int64(c.IdleTimeout)},
+		{"password_hash_wait", int64(c.PasswordHashWait)},
+	} {
+		if n.v < 0 {
+			return fmt.Errorf("config: %s: must not be negative (0 takes the default)", n.name)
+		}
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
@@ -83,6 +105,13 @@ func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileC
 	gen := fs.String("demo-generator", "", "keep inserting demo orders (true|false, default true); env ASHREPORTS_DEMO_GENERATOR")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error; env ASHREPORTS_LOG_LEVEL")
 	debugAddr := fs.String("debug-addr", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060; env ASHREPORTS_DEBUG_ADDR")
+	maxConns := fs.String("max-conns", "", "most open connections in all (default 19000); env ASHREPORTS_MAX_CONNS")
+	maxConnsPerAddr := fs.String("max-conns-per-addr", "", "most open connections of one client address (default 12000); env ASHREPORTS_MAX_CONNS_PER_ADDR")
+	headerTimeout := fs.String("header-timeout", "", "time a request's headers may take (default 10s); env ASHREPORTS_HEADER_TIMEOUT")
+	bodyTimeout := fs.String("body-timeout", "", "time a request's body may take (default 30s); env ASHREPORTS_BODY_TIMEOUT")
+	idleTimeout := fs.String("idle-timeout", "", "time a kept-alive connection may wait for a request (default 120s); env ASHREPORTS_IDLE_TIMEOUT")
+	pwHashes := fs.String("password-hashes", "", "password hashes (sign-ins) at once (default: CPUs, at most 4); env ASHREPORTS_PASSWORD_HASHES")
+	pwHashWait := fs.String("password-hash-wait", "", "time a sign-in waits for a hash before 429 (default 1s); env ASHREPORTS_PASSWORD_HASH_WAIT")
 	if err := fs.Parse(args); err != nil {
 		return fileConfig{}, usageError{err}
 	}
@@ -117,6 +146,32 @@ func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileC
 		}
 		return nil
 	}
+	integer := func(dst *int, name, env, flagVal string) error {
+		for _, v := range []string{getenv(env), flagVal} {
+			if v == "" {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("config: %s: %q is not a whole number", name, v)
+			}
+			*dst = n
+		}
+		return nil
+	}
+	duration := func(dst *time.Duration, name, env, flagVal string) error {
+		for _, v := range []string{getenv(env), flagVal} {
+			if v == "" {
+				continue
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("config: %s: %q is not a duration such as 30s", name, v)
+			}
+			*dst = d
+		}
+		return nil
+	}
 	str(&cfg.Addr, "ASHREPORTS_ADDR", *addr)
 	str(&cfg.DataDir, "ASHREPORTS_DATA_DIR", *dataDir)
 	str(&cfg.DashboardsDir, "ASHREPORTS_DASHBOARDS_DIR", *dashDir)
@@ -127,6 +182,19 @@ func resolve(args []string, getenv func(string) string, stderr io.Writer) (fileC
 	}
 	if err := boolean(&cfg.DemoGenerator, "demo_generator", "ASHREPORTS_DEMO_GENERATOR", *gen); err != nil {
 		return cfg, err
+	}
+	for _, err := range []error{
+		integer(&cfg.MaxConns, "max_conns", "ASHREPORTS_MAX_CONNS", *maxConns),
+		integer(&cfg.MaxConnsPerAddr, "max_conns_per_addr", "ASHREPORTS_MAX_CONNS_PER_ADDR", *maxConnsPerAddr),
+		duration(&cfg.HeaderTimeout, "header_timeout", "ASHREPORTS_HEADER_TIMEOUT", *headerTimeout),
+		duration(&cfg.BodyTimeout, "body_timeout", "ASHREPORTS_BODY_TIMEOUT", *bodyTimeout),
+		duration(&cfg.IdleTimeout, "idle_timeout", "ASHREPORTS_IDLE_TIMEOUT", *idleTimeout),
+		integer(&cfg.PasswordHashes, "password_hashes", "ASHREPORTS_PASSWORD_HASHES", *pwHashes),
+		duration(&cfg.PasswordHashWait, "password_hash_wait", "ASHREPORTS_PASSWORD_HASH_WAIT", *pwHashWait),
+	} {
+		if err != nil {
+			return cfg, err
+		}
 	}
 	return cfg, cfg.validate()
 }

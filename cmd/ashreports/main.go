@@ -142,8 +142,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		DemoOrg:         cfg.DemoOrg,
 		Sources:         cfg.Sources,
 		OriginPatterns:  cfg.OriginPatterns,
-		Admin:           firstAdmin(getenv),
-		Logger:          log,
+		Edge: ashreports.Edge{
+			MaxConns: cfg.MaxConns, MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+			HeaderTimeout: cfg.HeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,
+			PasswordHashes: cfg.PasswordHashes, PasswordHashWait: cfg.PasswordHashWait,
+		},
+		Admin:  firstAdmin(getenv),
+		Logger: log,
 	})
 	if err != nil {
 		ln.Close()

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -50,6 +51,13 @@ func TestResolvePrecedence(t *testing.T) {
 				c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:3000", "d", false, "warn"
 				return c
 			}()},
+		{"edge settings", []string{"--config", writeConfig(t, "max_conns: 100\nbody_timeout: 5s\npassword_hashes: 3\n"), "--password-hashes", "2", "--idle-timeout", "1m"},
+			map[string]string{"ASHREPORTS_MAX_CONNS_PER_ADDR": "7", "ASHREPORTS_PASSWORD_HASHES": "9", "ASHREPORTS_HEADER_TIMEOUT": "2s", "ASHREPORTS_PASSWORD_HASH_WAIT": "500ms"}, func() fileConfig {
+				c := defaults()
+				c.MaxConns, c.MaxConnsPerAddr, c.PasswordHashes = 100, 7, 2
+				c.HeaderTimeout, c.BodyTimeout, c.IdleTimeout, c.PasswordHashWait = 2*time.Second, 5*time.Second, time.Minute, 500*time.Millisecond
+				return c
+			}()},
 		{"config file from env", nil, map[string]string{"ASHREPORTS_CONFIG": file}, func() fileConfig {
 			c := defaults()
 			c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:1000", "/from/file", false, "warn"
@@ -86,6 +94,9 @@ func TestResolveErrorsNameTheField(t *testing.T) {
 		{"empty addr", nil, nil, "addr: ''\n", "addr: must not be empty"},
 		{"missing file", []string{"--config", "/nonexistent/ashreports.yaml"}, nil, "", "config file"},
 		{"stray argument", []string{"extra"}, nil, "", `unexpected argument "extra"`},
+		{"bad count env", nil, map[string]string{"ASHREPORTS_MAX_CONNS": "lots"}, "", `max_conns: "lots" is not a whole number`},
+		{"bad duration flag", []string{"--body-timeout", "30"}, nil, "", `body_timeout: "30" is not a duration`},
+		{"negative cap in file", nil, nil, "max_conns_per_addr: -1\n", "max_conns_per_addr: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -273,7 +273,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Linux grows a socket's send buffer up to 4 MiB for a reader that
 	// lags: frames there are out of reach of conflation, and a viewer
 	// that reads again would first wade through seconds of stale ops.
-	if tc, ok := nc.(*net.TCPConn); ok && h.cfg.SendBuffer > 0 {
+	if tc, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && h.cfg.SendBuffer > 0 {
 		_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
 	}
 	// The connection runs on a new goroutine and the handler returns: the

@@ -31,7 +31,9 @@ type rawWriter struct {
 // not a plain TCP socket (TLS, a test pipe): its frames then always go
 // through the writer goroutine.
 func newRawWriter(nc net.Conn) *rawWriter {
-	tc, ok := nc.(*net.TCPConn)
+	// A TCP socket, or one that keeps its methods (the server's
+	// connection-counting wrapper).
+	tc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil
 	}

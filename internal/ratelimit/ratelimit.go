@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"container/list"
 	"math"
+	"net"
 	"sync"
 	"time"
 )
@@ -85,4 +86,15 @@ func (l *Limiter) Len() int {
 // value of a Retry-After header.
 func RetryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// AddrKey is the key of a client address (an IP address, without port):
+// IPv4 addresses as they are, IPv6 addresses by their /64, which one
+// client commonly holds whole. What does not parse is its own key.
+func AddrKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

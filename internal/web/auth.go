@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ashreports/ashreports/internal/access"
@@ -135,15 +135,8 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// addrKey is the rate-limit key of a client address: IPv6 addresses by
-// their /64, which one client commonly holds whole.
-func addrKey(r *http.Request) string {
-	ip := net.ParseIP(clientIP(r))
-	if ip == nil || ip.To4() != nil {
-		return clientIP(r)
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
+// addrKey is the rate-limit key of a client address (IPv6 by its /64).
+func addrKey(r *http.Request) string { return ratelimit.AddrKey(clientIP(r)) }
 
 // localPath returns next when it is a path on this site, else "/": the
 // sign-in form never redirects elsewhere.
@@ -223,6 +216,11 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.checkPassword(r.Context(), email, r.PostFormValue("password"))
+	if errors.Is(err, auth.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		s.renderLogin(w, r, http.StatusTooManyRequests, email, s.Catalog.T("login.busy"))
+		return
+	}
 	if err != nil {
 		if apperr.CodeOf(err) != apperr.Unauthorized {
 			s.errorPage(w, r, err)
@@ -261,26 +259,20 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
-// dummyHash is checked against when the email is unknown, so that a
-// wrong email takes as long as a wrong password.
-// It is made at the first sign-in, not when the package loads: an argon2id
-// hash costs 19 MiB and tens of milliseconds, which every command and
-// test binary would pay.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := auth.HashPassword("not the password of anybody")
-	return h
-})
+// Passwords checks passwords, a bounded number at once (auth.Hasher).
+type Passwords interface {
+	// Check reports whether password matches encoded; an empty encoded
+	// (an unknown email) costs as much and reports false. It returns
+	// auth.ErrBusy when too many checks are running.
+	Check(ctx context.Context, encoded, password string) (bool, error)
+}
 
 func (s *server) checkPassword(ctx context.Context, email, password string) (auth.User, error) {
 	u, err := s.Users.UserByEmail(ctx, email)
 	if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 		return u, err
 	}
-	hash := u.PasswordHash
-	if err != nil {
-		hash = dummyHash()
-	}
-	ok, herr := auth.CheckPassword(hash, password)
+	ok, herr := s.Passwords.Check(ctx, u.PasswordHash, password)
 	switch {
 	case herr != nil:
 		return u, herr

@@ -182,6 +182,9 @@ func testHandler(t *testing.T, cfg Config, rec *auditRecorder) http.Handler {
 	if cfg.Sessions == nil {
 		cfg.Sessions = &fakeSessions{t: t}
 	}
+	if cfg.Passwords == nil {
+		cfg.Passwords = auth.NewHasher(auth.HasherConfig{})
+	}
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,9 @@ type Config struct {
 	Sessions Sessions
 	// Users finds the users who sign in.
 	Users Users
+	// Passwords checks the passwords of sign-ins, a bounded number at
+	// once.
+	Passwords Passwords
 	// Audit keeps the audit log.
 	Audit AuditLog
 	// Limits are the API's rate limits.
