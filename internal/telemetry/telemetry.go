@@ -27,6 +27,11 @@ type Metrics struct {
 	CompressOut   prometheus.Counter
 	QueryRuns     *prometheus.CounterVec
 	ActiveQueries prometheus.Gauge
+	// QueriesRunning are the data source queries running now (charts'
+	// and previews'); QueryRefusals counts those refused, by the limit
+	// that refused them.
+	QueriesRunning prometheus.Gauge
+	QueryRefusals  *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg.
@@ -69,10 +74,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "ashreports_query_runs_total", Help: "Chart query runs by result (changed, same, error)."}, []string{"result"}),
 		ActiveQueries: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ashreports_query_loops", Help: "Running chart query loops (one per stream with viewers)."}),
+		QueriesRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ashreports_queries_running", Help: "Data source queries running now."}),
+		QueryRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ashreports_query_refusals_total", Help: "Data source queries refused, by limit (running, timeout, columns, rows, cell, value, bytes, denied)."}, []string{"limit"}),
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.UpdatesIn, m.UpdatesOut, m.Messages, m.BytesOut,
 		m.Snapshots, m.Conflations, m.Resumes, m.Disconnects, m.QueueDepth, m.BatchFrames, m.Latency,
-		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries)
+		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries, m.QueriesRunning, m.QueryRefusals)
 	return m
 }
 
