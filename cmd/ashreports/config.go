@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ashreports/ashreports/chart"
 )
 
 // fileConfig is the server configuration (docs/configuration.md). It is
@@ -28,6 +31,42 @@ type fileConfig struct {
 	DebugAddr      string            `yaml:"debug_addr"`
 	Sources        map[string]string `yaml:"sources"`
 	OriginPatterns []string          `yaml:"origin_patterns"`
+	Queries        queryConfig       `yaml:"queries"`
+}
+
+// queryConfig is the config file's queries section: ashreports.QueryLimits,
+// whose zero fields take the defaults.
+type queryConfig struct {
+	Timeout             time.Duration `yaml:"timeout"`
+	MaxRows             int           `yaml:"max_rows"`
+	MaxColumns          int           `yaml:"max_columns"`
+	MaxResultBytes      int           `yaml:"max_result_bytes"`
+	MaxValueBytes       int           `yaml:"max_value_bytes"`
+	MaxRunning          int           `yaml:"max_running"`
+	MaxRunningPerSource int           `yaml:"max_running_per_source"`
+	QueueWait           time.Duration `yaml:"queue_wait"`
+}
+
+func (q queryConfig) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"timeout", int64(q.Timeout)}, {"max_rows", int64(q.MaxRows)}, {"max_columns", int64(q.MaxColumns)},
+		{"max_result_bytes", int64(q.MaxResultBytes)}, {"max_value_bytes", int64(q.MaxValueBytes)},
+		{"max_running", int64(q.MaxRunning)}, {"max_running_per_source", int64(q.MaxRunningPerSource)}, {"queue_wait", int64(q.QueueWait)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("config: queries.%s: must not be negative (0 takes the default)", f.name)
+		}
+	}
+	switch {
+	case q.MaxRows > chart.MaxRows:
+		return fmt.Errorf("config: queries.max_rows: at most %d, a chart's rows", chart.MaxRows)
+	case q.MaxColumns > chart.MaxColumns:
+		return fmt.Errorf("config: queries.max_columns: at most %d, a chart's columns", chart.MaxColumns)
+	}
+	return nil
 }
 
 func defaults() fileConfig {
@@ -63,6 +102,9 @@ func (c fileConfig) validate() error {
 		return errors.New("config: data_dir: must not be empty")
 	case c.DemoRate <= 0 || c.DemoRate > 1000:
 		return errors.New("config: demo_rate: must be more than 0 and at most 1000 orders per second")
+	}
+	if err := c.Queries.validate(); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
