@@ -283,9 +283,10 @@ func (d *DB) run(ctx context.Context, q string, args []any) (chart.Table, error)
 	return t, nil
 }
 
-// acquire takes a slot of the source, then one of the server, waiting up
-// to QueueWait for both; the order is the same for every query, so that
-// a query holding the source's slot never waits for one another holds.
+// acquire takes a slot of the source, then one of the registry, waiting
+// up to QueueWait for both. Every query takes them in that order, and a
+// holder of the registry's slot waits for nothing, so no two queries wait
+// on each other.
 func (d *DB) acquire(ctx context.Context) (release func(), err error) {
 	wait := time.NewTimer(d.r.lim.QueueWait)
 	defer wait.Stop()
