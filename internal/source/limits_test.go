@@ -189,9 +189,9 @@ func TestQueryOnlyReads(t *testing.T) {
 		})
 	}
 	t.Run("named refusals", func(t *testing.T) {
-		for _, q := range []string{`ATTACH DATABASE '` + meta + `' AS m`, `PRAGMA query_only = 0`, `DETACH DATABASE main`, `SELECT load_extension('/tmp/x.so') AS x`} {
+		for _, q := range []string{`ATTACH DATABASE '` + meta + `' AS m`, `PRAGMA query_only = 0`, `DETACH DATABASE main`, `SELECT load_extension('/tmp/x.so') AS x`, `VACUUM INTO '` + copyTo + `'`, `WITH x AS (SELECT 1) DELETE FROM sales`} {
 			_, err := db.run(context.Background(), q, nil)
-			apperrtest.Want(t, err, apperr.Invalid, "a chart query may only read", "not authorized")
+			apperrtest.Want(t, err, apperr.Invalid, "a chart query may only read")
 		}
 	})
 	if _, err := os.Stat(copyTo); err == nil {

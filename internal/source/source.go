@@ -374,15 +374,13 @@ func (d *DB) queryError(err error) error {
 		d.r.metrics.QueryRefusals.WithLabelValues("timeout").Inc()
 		return apperr.Errorf(apperr.Unavailable, "source %q: query timed out after %s", d.Name, d.r.lim.Timeout)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_TOOBIG:
+	// SQLite's authorizer refuses a statement with SQLITE_AUTH, or a
+	// function with SQLITE_ERROR and "not authorized to use function".
+	if se, ok := errors.AsType[*sqlite.Error](err); ok {
+		switch code := se.Code() & 0xff; {
+		case code == sqlite3.SQLITE_TOOBIG:
 			return d.refuse("value", "a value is larger than the limit of %d bytes", d.r.lim.MaxValueBytes)
-		case sqlite3.SQLITE_AUTH, sqlite3.SQLITE_ERROR:
-			if !strings.Contains(se.Error(), "not authorized") {
-				break
-			}
+		case code == sqlite3.SQLITE_AUTH, code == sqlite3.SQLITE_ERROR && strings.Contains(se.Error(), "not authorized"):
 			d.r.metrics.QueryRefusals.WithLabelValues("denied").Inc()
 			return apperr.Errorf(apperr.Invalid, "source %q: a chart query may only read (SELECT, WITH or VALUES): %s", d.Name, strings.TrimSpace(err.Error()))
 		}
