@@ -75,8 +75,11 @@ type Config struct {
 	// Edge bounds what clients may hold of the server, signed in or not:
 	// connections, request deadlines and password hashes in flight
 	// (docs/security.md#limits); zero fields take defaults.
-	Edge   Edge
-	Logger *slog.Logger
+	Edge Edge
+	// Queries bound the data source queries of charts and of editors'
+	// previews; zero fields take defaults.
+	Queries QueryLimits
+	Logger  *slog.Logger
 }
 
 // Admin is the first administrator, created at start when the server has
@@ -152,6 +155,31 @@ func orDefault[T int | time.Duration](v *T, d T) {
 	}
 }
 
+// QueryLimits bound data source queries (docs/security.md#limits). Zero
+// fields take the defaults. A result past a size limit is refused with
+// too_large; a query that finds no free slot within QueueWait with
+// unavailable.
+type QueryLimits struct {
+	// Timeout is how long one query may run; 5s.
+	Timeout time.Duration
+	// MaxRows is the rows of one result; 10,000.
+	MaxRows int
+	// MaxColumns is the columns of one result; 64.
+	MaxColumns int
+	// MaxResultBytes is the bytes of one result's cells, counted as its
+	// rows are read; 4 MiB.
+	MaxResultBytes int
+	// MaxValueBytes is the longest string or blob SQLite may make while it
+	// runs a query; 1 MiB. A cell returned is at most 4 KiB.
+	MaxValueBytes int
+	// MaxRunning is the queries running at once on all sources; 4.
+	MaxRunning int
+	// MaxRunningPerSource is the queries running at once on one source; 2.
+	MaxRunningPerSource int
+	// QueueWait is how long a query waits for a slot; 2s.
+	QueueWait time.Duration
+}
+
 // Server is a running AshReports instance.
 type Server struct {
 	log     *slog.Logger
@@ -219,8 +247,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.New(reg)
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Server{log: cfg.Logger, sources: source.NewRegistry(), edge: cfg.Edge.withDefaults(), cancel: cancel}
+	s := &Server{log: cfg.Logger, sources: source.NewRegistry(source.Config{Limits: source.Limits(cfg.Queries), Metrics: metrics}), edge: cfg.Edge.withDefaults(), cancel: cancel}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -233,7 +264,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	for name, path := range cfg.Sources {
-		if err := s.addSource(name, path); err != nil {
+		if _, err := s.sources.OpenSQLite(name, path); err != nil {
 			return nil, err
 		}
 	}
@@ -248,7 +279,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.notes = prov.Notes
 	if prov.DemoDB != "" {
-		if err := s.addSource("demo", prov.DemoDB); err != nil {
+		if _, err := s.sources.OpenSQLite("demo", prov.DemoDB); err != nil {
 			return nil, err
 		}
 		if !cfg.NoDemoGenerator {
@@ -260,9 +291,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			})
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := telemetry.New(reg)
 	edgeMetrics := telemetry.NewEdge(reg)
 	s.refused = edgeMetrics.ConnsRefused
 	if s.rooms, err = room.Start(ctx, room.Config{NC: s.broker.Conn(), JS: s.broker.JetStream(), Logger: cfg.Logger}); err != nil {
@@ -314,19 +342,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	w := authz.NewWatcher(authz.WatchConfig{Dir: s.dir, Sessions: sessions, Conns: s.hub, Logger: cfg.Logger})
 	s.wg.Go(func() { w.Run(runCtx) })
 	return s, nil
-}
-
-// addSource opens the SQLite database at path as data source name.
-func (s *Server) addSource(name, path string) error {
-	db, err := source.OpenSQLite(name, path)
-	if err != nil {
-		return err
-	}
-	if err := s.sources.Add(db); err != nil {
-		db.Close()
-		return err
-	}
-	return nil
 }
 
 func (s *Server) ready(ctx context.Context) error {

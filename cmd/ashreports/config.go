@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ashreports/ashreports/chart"
 )
 
 // fileConfig is the server configuration (docs/configuration.md). It is
@@ -38,6 +40,43 @@ type fileConfig struct {
 	IdleTimeout      time.Duration `yaml:"idle_timeout"`
 	PasswordHashes   int           `yaml:"password_hashes"`
 	PasswordHashWait time.Duration `yaml:"password_hash_wait"`
+
+	Queries queryConfig `yaml:"queries"`
+}
+
+// queryConfig is the config file's queries section: ashreports.QueryLimits,
+// whose zero fields take the defaults.
+type queryConfig struct {
+	Timeout             time.Duration `yaml:"timeout"`
+	MaxRows             int           `yaml:"max_rows"`
+	MaxColumns          int           `yaml:"max_columns"`
+	MaxResultBytes      int           `yaml:"max_result_bytes"`
+	MaxValueBytes       int           `yaml:"max_value_bytes"`
+	MaxRunning          int           `yaml:"max_running"`
+	MaxRunningPerSource int           `yaml:"max_running_per_source"`
+	QueueWait           time.Duration `yaml:"queue_wait"`
+}
+
+func (q queryConfig) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"timeout", int64(q.Timeout)}, {"max_rows", int64(q.MaxRows)}, {"max_columns", int64(q.MaxColumns)},
+		{"max_result_bytes", int64(q.MaxResultBytes)}, {"max_value_bytes", int64(q.MaxValueBytes)},
+		{"max_running", int64(q.MaxRunning)}, {"max_running_per_source", int64(q.MaxRunningPerSource)}, {"queue_wait", int64(q.QueueWait)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("config: queries.%s: must not be negative (0 takes the default)", f.name)
+		}
+	}
+	switch {
+	case q.MaxRows > chart.MaxRows:
+		return fmt.Errorf("config: queries.max_rows: at most %d, a chart's rows", chart.MaxRows)
+	case q.MaxColumns > chart.MaxColumns:
+		return fmt.Errorf("config: queries.max_columns: at most %d, a chart's columns", chart.MaxColumns)
+	}
+	return nil
 }
 
 func defaults() fileConfig {
@@ -85,6 +124,9 @@ func (c fileConfig) validate() error {
 		if n.v < 0 {
 			return fmt.Errorf("config: %s: must not be negative (0 takes the default)", n.name)
 		}
+	}
+	if err := c.Queries.validate(); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {

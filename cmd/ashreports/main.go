@@ -142,6 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		DemoOrg:         cfg.DemoOrg,
 		Sources:         cfg.Sources,
 		OriginPatterns:  cfg.OriginPatterns,
+		Queries:         ashreports.QueryLimits(cfg.Queries),
 		Edge: ashreports.Edge{
 			MaxConns: cfg.MaxConns, MaxConnsPerAddr: cfg.MaxConnsPerAddr,
 			HeaderTimeout: cfg.HeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,

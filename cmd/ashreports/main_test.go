@@ -27,7 +27,8 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestResolvePrecedence(t *testing.T) {
-	file := writeConfig(t, "addr: 127.0.0.1:1000\ndata_dir: /from/file\ndemo_generator: false\nlog_level: warn\n")
+	file := writeConfig(t, "addr: 127.0.0.1:1000\ndata_dir: /from/file\ndemo_generator: false\nlog_level: warn\nqueries:\n  timeout: 2s\n  max_running: 8\n  queue_wait: 500ms\n")
+	fromFile := queryConfig{Timeout: 2 * time.Second, MaxRunning: 8, QueueWait: 500 * time.Millisecond}
 	tests := []struct {
 		name string
 		args []string
@@ -38,17 +39,20 @@ func TestResolvePrecedence(t *testing.T) {
 		{"file", []string{"--config", file}, nil, func() fileConfig {
 			c := defaults()
 			c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:1000", "/from/file", false, "warn"
+			c.Queries = fromFile
 			return c
 		}()},
 		{"env over file", []string{"--config", file}, map[string]string{"ASHREPORTS_ADDR": "127.0.0.1:2000", "ASHREPORTS_DEMO_GENERATOR": "true"}, func() fileConfig {
 			c := defaults()
 			c.Addr, c.DataDir, c.LogLevel = "127.0.0.1:2000", "/from/file", "warn"
+			c.Queries = fromFile
 			return c
 		}()},
 		{"flags over env", []string{"--config", file, "--addr", "127.0.0.1:3000", "--demo-generator=false", "--data-dir", "d"},
 			map[string]string{"ASHREPORTS_ADDR": "127.0.0.1:2000", "ASHREPORTS_DEMO_GENERATOR": "true"}, func() fileConfig {
 				c := defaults()
 				c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:3000", "d", false, "warn"
+				c.Queries = fromFile
 				return c
 			}()},
 		{"edge settings", []string{"--config", writeConfig(t, "max_conns: 100\nbody_timeout: 5s\npassword_hashes: 3\n"), "--password-hashes", "2", "--idle-timeout", "1m"},
@@ -61,6 +65,7 @@ func TestResolvePrecedence(t *testing.T) {
 		{"config file from env", nil, map[string]string{"ASHREPORTS_CONFIG": file}, func() fileConfig {
 			c := defaults()
 			c.Addr, c.DataDir, c.DemoGenerator, c.LogLevel = "127.0.0.1:1000", "/from/file", false, "warn"
+			c.Queries = fromFile
 			return c
 		}()},
 	}
@@ -92,6 +97,9 @@ func TestResolveErrorsNameTheField(t *testing.T) {
 		{"zero rate", nil, nil, "demo_rate: 0\n", "demo_rate"},
 		{"bad log level in file", nil, nil, "log_level: loud\n", `log_level: "loud"`},
 		{"empty addr", nil, nil, "addr: ''\n", "addr: must not be empty"},
+		{"negative query limit", nil, nil, "queries:\n  max_running: -1\n", "queries.max_running: must not be negative"},
+		{"more rows than a chart", nil, nil, "queries:\n  max_rows: 200000\n", "queries.max_rows: at most 100000"},
+		{"unknown query limit", nil, nil, "queries:\n  max_cells: 1\n", "field max_cells not found"},
 		{"missing file", []string{"--config", "/nonexistent/ashreports.yaml"}, nil, "", "config file"},
 		{"stray argument", []string{"extra"}, nil, "", `unexpected argument "extra"`},
 		{"bad count env", nil, map[string]string{"ASHREPORTS_MAX_CONNS": "lots"}, "", `max_conns: "lots" is not a whole number`},

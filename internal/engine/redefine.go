@@ -35,8 +35,11 @@ func (e *Engine) Try(ctx context.Context, def dashboard.Chart) (chart.State, err
 			if ctx.Err() != nil {
 				e = apperr.Errorf(apperr.Invalid, "the query did not answer within %s", timeout)
 			}
-			if e.Code == apperr.NotFound { // no such source
+			switch e.Code {
+			case apperr.NotFound: // no such source
 				return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "query.source", Message: e.Message}
+			case apperr.TooLarge, apperr.Unavailable: // a query limit, named by the message
+				return chart.State{}, &apperr.Error{Code: e.Code, Field: "query.sql", Message: e.Message}
 			}
 			return chart.State{}, &apperr.Error{Code: apperr.Invalid, Field: "query.sql", Message: e.Message}
 		}

@@ -54,15 +54,22 @@ func createDB(t *testing.T, stmts ...string) string {
 	return path
 }
 
-// openSource opens path as the data source "sales", closed when the test
-// ends.
+// openSource opens path as the data source "sales" of a registry with
+// the default limits, closed when the test ends.
 func openSource(t *testing.T, path string) *DB {
 	t.Helper()
-	db, err := OpenSQLite("sales", path)
+	return openLimited(t, path, Limits{})
+}
+
+// openLimited is openSource with limits.
+func openLimited(t *testing.T, path string, lim Limits) *DB {
+	t.Helper()
+	r := NewRegistry(Config{Limits: lim})
+	db, err := r.OpenSQLite("sales", path)
 	if err != nil {
 		t.Fatalf("OpenSQLite: %v", err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { r.Close() })
 	return db
 }
 
@@ -309,8 +316,7 @@ func TestQueryBindsFilterValuesAsData(t *testing.T) {
 }
 
 func TestQueryRowLimit(t *testing.T) {
-	db := openSource(t, createDB(t, salesSchema...))
-	db.maxRows = 2
+	db := openLimited(t, createDB(t, salesSchema...), Limits{MaxRows: 2})
 	ctx := context.Background()
 
 	got, err := db.Query(ctx, `SELECT id FROM sales WHERE id <= 2 ORDER BY id`, nil)
@@ -325,7 +331,7 @@ func TestQueryRowLimit(t *testing.T) {
 	if err == nil {
 		t.Fatalf("maxRows+1 rows: got %d rows, want an error", len(got.Rows))
 	}
-	apperrtest.Want(t, err, apperr.Invalid, `source "sales"`, "more than 2 rows")
+	apperrtest.Want(t, err, apperr.TooLarge, `source "sales"`, "more than 2 rows")
 }
 
 func TestQueryIsReadOnly(t *testing.T) {
@@ -393,8 +399,7 @@ func TestQueryCannotWriteThroughAttach(t *testing.T) {
 }
 
 func TestQueryTimeout(t *testing.T) {
-	db := openSource(t, createDB(t, `CREATE TABLE empty (x INTEGER)`))
-	db.timeout = 50 * time.Millisecond
+	db := openLimited(t, createDB(t, `CREATE TABLE empty (x INTEGER)`), Limits{Timeout: 50 * time.Millisecond})
 	// A query that never ends, so that only the timeout stops it.
 	_, err := db.Query(context.Background(), `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c`, nil)
 	apperrtest.Want(t, err, apperr.Unavailable, `source "sales"`, "timed out")
@@ -403,24 +408,16 @@ func TestQueryTimeout(t *testing.T) {
 func TestRegistry(t *testing.T) {
 	path := createDB(t, salesSchema...)
 	ctx := context.Background()
-	r := NewRegistry()
+	r := NewRegistry(Config{})
 	t.Cleanup(func() { r.Close() })
 
-	sales, err := OpenSQLite("sales", path)
+	sales, err := r.OpenSQLite("sales", path)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("OpenSQLite: %v", err)
 	}
-	if err := r.Add(sales); err != nil {
-		t.Fatalf("Add: %v", err)
-	}
-	again, err := OpenSQLite("sales", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	err = r.Add(again)
+	_, err = r.OpenSQLite("sales", path)
 	if err == nil || !strings.Contains(err.Error(), `"sales" is defined twice`) {
-		t.Fatalf("Add of a second source named sales: %v, want a duplicate error naming it", err)
+		t.Fatalf("OpenSQLite of a second source named sales: %v, want a duplicate error naming it", err)
 	}
 	if got, err := r.Get("sales"); err != nil || got != sales {
 		t.Fatalf("Get(sales) = %p, %v; want the first source %p", got, err, sales)

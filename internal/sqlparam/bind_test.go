@@ -165,10 +165,31 @@ func TestBind(t *testing.T) {
 		},
 		{
 			name:     "colon not followed by a name",
-			query:    "SELECT '12:30', a[1:2], x : y, :1 FROM t:",
+			query:    "SELECT '12:30', a[1:2], x : y FROM t:",
 			style:    Question,
-			want:     "SELECT '12:30', a[1:2], x : y, :1 FROM t:",
+			want:     "SELECT '12:30', a[1:2], x : y FROM t:",
 			wantArgs: nil,
+		},
+		{
+			name:     "colon and a digit in the dollar style",
+			query:    "SELECT a[1:2], :1",
+			style:    Dollar,
+			want:     "SELECT a[1:2], :1",
+			wantArgs: nil,
+		},
+		{
+			name:     "dollar signs and non-ASCII bytes inside SQLite identifiers",
+			query:    "SELECT a$b, été, x$:a FROM t WHERE c = :a",
+			style:    Question,
+			want:     "SELECT a$b, été, x$? FROM t WHERE c = ?",
+			wantArgs: []any{"va", "va"},
+		},
+		{
+			name:     "a parameter in parentheses",
+			query:    "SELECT coalesce(:a) AS x",
+			style:    Question,
+			want:     "SELECT coalesce(?) AS x",
+			wantArgs: []any{"va"},
 		},
 		{
 			name:     "names with underscore and digits, adjacent parameters",
@@ -228,6 +249,39 @@ func TestBindErrors(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBindRefusesSQLiteParameters: SQLite's own parameters are refused,
+// whole, as SQLite's tokenizer reads them; a tcl-style one hides a quote
+// or a semicolon that would make the scan see one statement where SQLite
+// runs two.
+func TestBindRefusesSQLiteParameters(t *testing.T) {
+	params := map[string]string{"a": "va"}
+	for _, tt := range []struct{ query, token string }{
+		{"SELECT ?", `"?"`},
+		{"SELECT ?12, :a", `"?12"`},
+		{"SELECT @a", `"@a"`},
+		{"SELECT $a", `"$a"`},
+		{"SELECT #a", `"#a"`},
+		{"SELECT :1", `":1"`},
+		{"SELECT :a$b", `":a$b"`},
+		{"SELECT :aé", `":aé"`},
+		{"SELECT :a::int", `":a::int"`},
+		{"SELECT $a::b::c(x) AS y", `"$a::b::c(x)"`},
+		{"SELECT $a(') ; ATTACH 'meta.db' AS m; SELECT (')", `"$a(')"`},
+		{"SELECT :a(;) ; PRAGMA query_only = 0", `":a(;)"`},
+		{`SELECT @a("x) AS y`, `"@a(\"x)"`},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			got, args, err := Bind(tt.query, Question, params)
+			if err == nil {
+				t.Fatalf("Bind(%q) = %q, %v; want an error", tt.query, got, args)
+			}
+			if !strings.Contains(err.Error(), tt.token+" at byte 7 is SQLite's own parameter syntax") {
+				t.Errorf("Bind(%q) error %q does not name %s at byte 7", tt.query, err, tt.token)
+			}
+		})
 	}
 }
 

@@ -31,6 +31,11 @@ type Metrics struct {
 	// reason: budget (the chart's byte budget), unsaved (too many updates
 	// not yet saved), unstored (broadcast, but the broker did not store it).
 	UpdatesRefused *prometheus.CounterVec
+	// QueriesRunning are the data source queries running now (charts'
+	// and previews'); QueryRefusals counts those refused, by the limit
+	// that refused them.
+	QueriesRunning prometheus.Gauge
+	QueryRefusals  *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg.
@@ -75,10 +80,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "ashreports_query_loops", Help: "Running chart query loops (one per stream with viewers)."}),
 		UpdatesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ashreports_updates_refused_total", Help: "Chart ops refused (budget, unsaved) or broadcast but not stored (unstored)."}, []string{"reason"}),
+		QueriesRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ashreports_queries_running", Help: "Data source queries running now."}),
+		QueryRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ashreports_query_refusals_total", Help: "Data source queries refused, by limit (running, timeout, columns, rows, cell, value, bytes, denied)."}, []string{"limit"}),
 	}
 	reg.MustRegister(m.Connections, m.Subscriptions, m.UpdatesIn, m.UpdatesOut, m.Messages, m.BytesOut,
 		m.Snapshots, m.Conflations, m.Resumes, m.Disconnects, m.QueueDepth, m.BatchFrames, m.Latency,
-		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries, m.UpdatesRefused)
+		m.CompressIn, m.CompressOut, m.QueryRuns, m.ActiveQueries, m.UpdatesRefused, m.QueriesRunning, m.QueryRefusals)
 	return m
 }
 
