@@ -120,6 +120,19 @@ func parseRoleBody(w http.ResponseWriter, r *http.Request, allowEmpty bool) (acc
 	return access.ParseRole(b.Role)
 }
 
+// member refuses, not_found, a user who is not a member of organization
+// orgID: whether they exist elsewhere is not told.
+func (s *server) member(ctx context.Context, orgID, userID string) error {
+	ms, err := s.Admin.Members(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ms, func(m auth.Member) bool { return m.UserID == userID }) {
+		return apperr.Errorf(apperr.NotFound, "no member %q in this organization", userID)
+	}
+	return nil
+}
+
 // apiSetMember changes a member's role on the organization: PUT
 // /api/v1/members/{user} {"role": "editor"|""}. It does not add users:
 // an organization's admin must not pull in (and learn about) users of
@@ -136,13 +149,8 @@ func (s *server) apiSetMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("user")
-	ms, err := s.Admin.Members(r.Context(), res.OrgID)
-	if err != nil {
+	if err := s.member(r.Context(), res.OrgID, userID); err != nil {
 		writeError(w, err)
-		return
-	}
-	if !slices.ContainsFunc(ms, func(m auth.Member) bool { return m.UserID == userID }) {
-		writeError(w, apperr.Errorf(apperr.NotFound, "no member %q in this organization", userID))
 		return
 	}
 	if err := s.Admin.SetMembership(r.Context(), res.OrgID, userID, role); err != nil {
@@ -162,6 +170,10 @@ func (s *server) apiRemoveMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("user")
+	if err := s.member(r.Context(), res.OrgID, userID); err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := s.Admin.RemoveMembership(r.Context(), res.OrgID, userID); err != nil {
 		writeError(w, err)
 		return
@@ -201,6 +213,11 @@ func (s *server) apiRemoveDashboardRole(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	userID := r.PathValue("user")
+	// The dashboard is in the subject's organization: the check passed.
+	if err := s.member(r.Context(), who(r.Context()).OrgID, userID); err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := s.Admin.RemoveDashboardRole(r.Context(), dash, userID); err != nil {
 		writeError(w, err)
 		return
