@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"html"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -316,6 +317,93 @@ func TestRemovingANonMemberIsNotFound(t *testing.T) {
 		st, b := ada.send(t, "DELETE", s.URL+path, "")
 		if st != http.StatusNotFound || !bytes.Equal(b, put) {
 			t.Errorf("DELETE %s of a non-member: %d %s, want 404 %s as PUT", path, st, b, put)
+		}
+	}
+}
+
+// TestViewersSeeNoQueries: a viewer (no edit_charts) gets no chart's SQL
+// from any route the router registers that reads (GET), for the demo
+// dashboard of SQL charts and each of its charts, nor from the socket's
+// frames; an editor still gets the queries with the definition.
+func TestViewersSeeNoQueries(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	const pw = "a long enough password"
+	addUser(t, s, "vera@example.com", pw, access.Viewer)
+	addUser(t, s, "ed@example.com", pw, access.Editor)
+	viewer := signedIn(t, s, "viewer", "vera@example.com", pw)
+	editor := signedIn(t, s, "editor", "ed@example.com", pw)
+	const dash = "sales-analytics"
+	d, err := s.db(t).Dashboard(ctx, dash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each query's SQL as it could appear: as is, in JSON and in HTML.
+	var sqls []string
+	for _, c := range d.Charts {
+		if c.Query == nil {
+			continue
+		}
+		j, _ := json.Marshal(c.Query.SQL)
+		sqls = append(sqls, c.Query.SQL, strings.Trim(string(j), `"`), html.EscapeString(c.Query.SQL))
+	}
+	if len(sqls) == 0 {
+		t.Fatalf("dashboard %s has no SQL chart", dash)
+	}
+	leaks := func(b []byte) bool {
+		return slices.ContainsFunc(sqls, func(q string) bool { return bytes.Contains(b, []byte(q)) })
+	}
+
+	var urls []string
+	for _, pattern := range routePatterns(t) {
+		path, ok := strings.CutPrefix(pattern, "GET ")
+		if !ok {
+			continue
+		}
+		path = strings.TrimSuffix(path, "{$}")
+		switch params := routeParams(t, path); {
+		case len(params) == 0:
+			urls = append(urls, path)
+		case params["id"] == "dashboard":
+			urls = append(urls, strings.ReplaceAll(path, "{id}", dash))
+		case params["id"] == "chart":
+			for _, c := range d.Charts {
+				urls = append(urls, strings.ReplaceAll(path, "{id}", c.ID))
+			}
+		}
+	}
+	for _, u := range urls {
+		if st, b := viewer.send(t, "GET", s.URL+u, ""); leaks(b) {
+			t.Errorf("a viewer's GET %s (%d) shows a chart's SQL:\n%s", u, st, b)
+		}
+	}
+	c, _, err := dialAs(t, s, viewer.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.request("j", map[string]any{"type": "join", "dashboard": dash}); !r.OK {
+		t.Fatalf("join: %+v", r)
+	}
+	for _, ch := range d.Charts {
+		c.send(`{"type":"subscribe","ref":"s","chart":"` + ch.ID + `"}`)
+		for {
+			line := c.readLine()
+			if leaks(line) {
+				t.Errorf("a viewer's socket frame shows a chart's SQL: %s", line)
+			}
+			var f frame
+			if err := json.Unmarshal(line, &f); err != nil {
+				t.Fatal(err)
+			}
+			if f.Type == "reply" && f.Ref == "s" {
+				break
+			}
+		}
+	}
+
+	for _, u := range []string{"/api/v1/dashboards/" + dash, "/api/v1/charts/" + d.Charts[0].ID + "/definition"} {
+		if st, b := editor.send(t, "GET", s.URL+u, ""); st != http.StatusOK || !leaks(b) {
+			t.Errorf("an editor's GET %s: %d, without the query:\n%s", u, st, b)
 		}
 	}
 }
