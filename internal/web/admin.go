@@ -15,6 +15,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
 // Admin is what the administration API needs of the metadata store.
@@ -26,6 +27,12 @@ type Admin interface {
 	RemoveDashboardRole(ctx context.Context, dashboardID, userID string) error
 	Tokens(ctx context.Context, orgID string) ([]auth.Token, error)
 	RevokeToken(ctx context.Context, orgID, id string) error
+}
+
+// Provisioning tells what the start could not provision into an
+// organization (package provision).
+type Provisioning interface {
+	Conflicts(orgID string) []dashboard.ChartIDTaken
 }
 
 // Accounts creates API tokens (package accounts), checked and audited as
@@ -323,6 +330,8 @@ type adminPageData struct {
 	Tokens      []auth.Token
 	Roles       []access.Role
 	Permissions []access.Permission
+	// Conflicts are the charts of dashboard files the start left out.
+	Conflicts []dashboard.ChartIDTaken
 }
 
 // adminPage shows an organization's members and API tokens to its admins,
@@ -344,5 +353,14 @@ func (s *server) adminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "admin", pageData{Title: s.Catalog.T("admin.title"),
-		AdminPage: &adminPageData{Members: ms, Tokens: ts, Roles: access.Roles, Permissions: access.Permissions}})
+		AdminPage: &adminPageData{Members: ms, Tokens: ts, Roles: access.Roles, Permissions: access.Permissions, Conflicts: s.conflicts(res.OrgID)}})
+}
+
+// conflicts are organization orgID's provisioning conflicts, none when
+// the server was wired without provisioning.
+func (s *server) conflicts(orgID string) []dashboard.ChartIDTaken {
+	if s.Provisioning == nil {
+		return nil
+	}
+	return s.Provisioning.Conflicts(orgID)
 }

@@ -79,6 +79,8 @@ type Config struct {
 	Editor Editor
 	// Layouts adds, removes, moves and resizes a dashboard's charts.
 	Layouts Layouts
+	// Provisioning tells the admin page what the start left out.
+	Provisioning Provisioning
 }
 
 type server struct {
