@@ -233,6 +233,7 @@ var (
 	_ provision.Store    = (*store.Store)(nil)
 	_ provision.Accounts = (*accounts.Service)(nil)
 	_ accounts.Store     = (*store.Store)(nil)
+	_ web.Provisioning   = provision.Result{}
 )
 
 // New opens the data directory, starts the embedded broker, provisions the
@@ -335,6 +336,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Accounts:   accts,
 		Editor:     editor,
 		Layouts:    editor,
+		// What the start left out, for the admin pages.
+		Provisioning: prov,
 	})
 	if err != nil {
 		return nil, err

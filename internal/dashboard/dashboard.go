@@ -332,3 +332,22 @@ func Changes(old, cur Chart) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// ChartIDTaken is the error of storing a chart whose id a chart of
+// another dashboard has: chart ids are the server's, not a dashboard's
+// nor an organization's. Its chain holds an apperr conflict.
+type ChartIDTaken struct {
+	// Chart is the chart stored, of dashboard Dashboard, from Origin
+	// ("file" for the dashboards directory, "demo") into organization
+	// OrgID; UsedBy is the dashboard that has a chart with its id, in
+	// organization UsedByOrg.
+	Chart, Dashboard, Origin, OrgID string
+	UsedBy, UsedByOrg               string
+}
+
+func (e *ChartIDTaken) Error() string {
+	return fmt.Sprintf("chart id %q is already used by dashboard %q", e.Chart, e.UsedBy)
+}
+
+// Unwrap is the conflict, as clients see it.
+func (e *ChartIDTaken) Unwrap() error { return apperr.Errorf(apperr.Conflict, "%s", e.Error()) }

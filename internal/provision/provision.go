@@ -72,6 +72,58 @@ type Result struct {
 	// Notes are lines for the person who started the server: how to sign
 	// in (the demo users), or how to create the first admin.
 	Notes []string
+	// conflicts are the charts left out (see put).
+	conflicts []dashboard.ChartIDTaken
+}
+
+// Conflicts returns the charts of dashboard files, or of the demo, that
+// this start left out of organization orgID, for its admins: another
+// dashboard has a chart with the id (one an editor added, say). The rest
+// was provisioned; each is tried again at the next start.
+func (res Result) Conflicts(orgID string) []dashboard.ChartIDTaken {
+	var out []dashboard.ChartIDTaken
+	for _, c := range res.conflicts {
+		if c.OrgID == orgID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// put provisions ds from origin into organization orgID, leaving out each
+// chart whose id another dashboard's chart has, which it logs and keeps
+// in res: such a conflict never stops the start. The dashboard is then
+// stored without the chart, so that it differs from its file and the
+// next start tries the chart again.
+func (res *Result) put(ctx context.Context, cfg Config, origin, orgID string, ds []dashboard.Dashboard) error {
+	for {
+		err := cfg.Store.ProvisionDashboards(ctx, origin, orgID, ds)
+		var taken *dashboard.ChartIDTaken
+		if !errors.As(err, &taken) {
+			return err
+		}
+		if !leaveOut(ds, taken.Dashboard, taken.Chart) {
+			return err // not one of ds: nothing to leave out
+		}
+		res.conflicts = append(res.conflicts, *taken)
+		cfg.Logger.Warn("provisioning conflict: chart left out", "origin", origin, "org", orgID, "dashboard", taken.Dashboard,
+			"chart", taken.Chart, "used_by", taken.UsedBy, "used_by_org", taken.UsedByOrg)
+	}
+}
+
+// leaveOut removes chart chartID from dashboard dashID of ds, reporting
+// whether it was there. Each removal takes a chart out, so put's loop
+// ends.
+func leaveOut(ds []dashboard.Dashboard, dashID, chartID string) bool {
+	for i := range ds {
+		if ds[i].ID != dashID {
+			continue
+		}
+		n := len(ds[i].Charts)
+		ds[i].Charts = slices.DeleteFunc(slices.Clone(ds[i].Charts), func(c dashboard.Chart) bool { return c.ID == chartID })
+		return len(ds[i].Charts) < n
+	}
+	return false
 }
 
 // Run provisions what cfg says, in order: the demo's database, dashboard
@@ -88,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	if cfg.DashboardsDir != "" {
-		if err := dashboards(ctx, cfg); err != nil {
+		if err := res.dashboards(ctx, cfg); err != nil {
 			return res, err
 		}
 	}
@@ -117,13 +169,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 // dashboards makes the file-provisioned dashboards those of the directory:
 // new and changed ones are stored, those whose file is gone are deleted.
-func dashboards(ctx context.Context, cfg Config) error {
+func (res *Result) dashboards(ctx context.Context, cfg Config) error {
 	dir := cfg.DashboardsDir
 	ds, err := dashboard.LoadDir(os.DirFS(dir))
 	if err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
-	if err := cfg.Store.ProvisionDashboards(ctx, "file", auth.DefaultOrg, ds); err != nil {
+	if err := res.put(ctx, cfg, "file", auth.DefaultOrg, ds); err != nil {
 		return fmt.Errorf("dashboards dir %s: %w", dir, err)
 	}
 	for _, d := range ds {
@@ -161,7 +213,7 @@ func (res *Result) demo(ctx context.Context, cfg Config) error {
 	if res.DemoOrg, err = demoOrg(ctx, cfg, d.ID); err != nil {
 		return fmt.Errorf("demo organization: %w", err)
 	}
-	if err := cfg.Store.ProvisionDashboards(ctx, "demo", res.DemoOrg, []dashboard.Dashboard{d}); err != nil {
+	if err := res.put(ctx, cfg, "demo", res.DemoOrg, []dashboard.Dashboard{d}); err != nil {
 		return fmt.Errorf("demo dashboard: %w", err)
 	}
 	return nil

@@ -215,10 +215,11 @@ func (s *Store) put(ctx context.Context, origin, orgID string, ds []dashboard.Da
 			return fmt.Errorf("put dashboard %q: %w", d.ID, err)
 		}
 		for i, c := range d.Charts {
-			var owner string
-			err := tx.QueryRowContext(ctx, `SELECT dashboard_id FROM charts WHERE id = ?`, c.ID).Scan(&owner)
+			taken := &dashboard.ChartIDTaken{Chart: c.ID, Dashboard: d.ID, Origin: origin, OrgID: orgID}
+			err := tx.QueryRowContext(ctx, `SELECT c.dashboard_id, d.org_id FROM charts c JOIN dashboards d ON d.id = c.dashboard_id WHERE c.id = ?`,
+				c.ID).Scan(&taken.UsedBy, &taken.UsedByOrg)
 			if err == nil {
-				return apperr.Errorf(apperr.Conflict, "chart id %q is already used by dashboard %q", c.ID, owner)
+				return taken
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("put dashboard %q: %w", d.ID, err)

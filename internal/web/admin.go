@@ -15,6 +15,7 @@ import (
 	"github.com/ashreports/ashreports/internal/apperr"
 	"github.com/ashreports/ashreports/internal/audit"
 	"github.com/ashreports/ashreports/internal/auth"
+	"github.com/ashreports/ashreports/internal/dashboard"
 )
 
 // Admin is what the administration API needs of the metadata store.
@@ -26,6 +27,12 @@ type Admin interface {
 	RemoveDashboardRole(ctx context.Context, dashboardID, userID string) error
 	Tokens(ctx context.Context, orgID string) ([]auth.Token, error)
 	RevokeToken(ctx context.Context, orgID, id string) error
+}
+
+// Provisioning tells what the start could not provision into an
+// organization (package provision).
+type Provisioning interface {
+	Conflicts(orgID string) []dashboard.ChartIDTaken
 }
 
 // Accounts creates API tokens (package accounts), checked and audited as
@@ -120,6 +127,19 @@ func parseRoleBody(w http.ResponseWriter, r *http.Request, allowEmpty bool) (acc
 	return access.ParseRole(b.Role)
 }
 
+// member refuses, not_found, a user who is not a member of organization
+// orgID: whether they exist elsewhere is not told.
+func (s *server) member(ctx context.Context, orgID, userID string) error {
+	ms, err := s.Admin.Members(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ms, func(m auth.Member) bool { return m.UserID == userID }) {
+		return apperr.Errorf(apperr.NotFound, "no member %q in this organization", userID)
+	}
+	return nil
+}
+
 // apiSetMember changes a member's role on the organization: PUT
 // /api/v1/members/{user} {"role": "editor"|""}. It does not add users:
 // an organization's admin must not pull in (and learn about) users of
@@ -136,13 +156,8 @@ func (s *server) apiSetMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("user")
-	ms, err := s.Admin.Members(r.Context(), res.OrgID)
-	if err != nil {
+	if err := s.member(r.Context(), res.OrgID, userID); err != nil {
 		writeError(w, err)
-		return
-	}
-	if !slices.ContainsFunc(ms, func(m auth.Member) bool { return m.UserID == userID }) {
-		writeError(w, apperr.Errorf(apperr.NotFound, "no member %q in this organization", userID))
 		return
 	}
 	if err := s.Admin.SetMembership(r.Context(), res.OrgID, userID, role); err != nil {
@@ -162,6 +177,10 @@ func (s *server) apiRemoveMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := r.PathValue("user")
+	if err := s.member(r.Context(), res.OrgID, userID); err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := s.Admin.RemoveMembership(r.Context(), res.OrgID, userID); err != nil {
 		writeError(w, err)
 		return
@@ -201,6 +220,11 @@ func (s *server) apiRemoveDashboardRole(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	userID := r.PathValue("user")
+	// The dashboard is in the subject's organization: the check passed.
+	if err := s.member(r.Context(), who(r.Context()).OrgID, userID); err != nil {
+		writeError(w, err)
+		return
+	}
 	if err := s.Admin.RemoveDashboardRole(r.Context(), dash, userID); err != nil {
 		writeError(w, err)
 		return
@@ -306,6 +330,8 @@ type adminPageData struct {
 	Tokens      []auth.Token
 	Roles       []access.Role
 	Permissions []access.Permission
+	// Conflicts are the charts of dashboard files the start left out.
+	Conflicts []dashboard.ChartIDTaken
 }
 
 // adminPage shows an organization's members and API tokens to its admins,
@@ -327,5 +353,14 @@ func (s *server) adminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "admin", pageData{Title: s.Catalog.T("admin.title"),
-		AdminPage: &adminPageData{Members: ms, Tokens: ts, Roles: access.Roles, Permissions: access.Permissions}})
+		AdminPage: &adminPageData{Members: ms, Tokens: ts, Roles: access.Roles, Permissions: access.Permissions, Conflicts: s.conflicts(res.OrgID)}})
+}
+
+// conflicts are organization orgID's provisioning conflicts, none when
+// the server was wired without provisioning.
+func (s *server) conflicts(orgID string) []dashboard.ChartIDTaken {
+	if s.Provisioning == nil {
+		return nil
+	}
+	return s.Provisioning.Conflicts(orgID)
 }

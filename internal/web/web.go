@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,6 +82,8 @@ type Config struct {
 	Editor Editor
 	// Layouts adds, removes, moves and resizes a dashboard's charts.
 	Layouts Layouts
+	// Provisioning tells the admin page what the start left out.
+	Provisioning Provisioning
 }
 
 type server struct {
@@ -356,10 +359,23 @@ func (s *server) apiDashboard(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	d, err := s.Dashboards.Dashboard(r.Context(), r.PathValue("id"))
+	res, err := s.Guard.DashboardResource(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	d, err := s.Dashboards.Dashboard(r.Context(), res.DashboardID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// A chart's query is for those who may edit it: its SQL tells of the
+	// data source behind it, tables and columns no chart shows.
+	if !s.Guard.Allowed(who(r.Context()), access.EditCharts, res) {
+		d.Charts = slices.Clone(d.Charts)
+		for i := range d.Charts {
+			d.Charts[i].Query = nil
+		}
 	}
 	writeJSON(w, http.StatusOK, d)
 }
