@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,32 +30,6 @@ func fromAddr(t *testing.T, ip string) *http.Client {
 	tr := &http.Transport{DialContext: d.DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Jar: jar, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// peakRSS returns the process's resident memory high-water mark (VmHWM);
-// reset first sets it to the memory resident now.
-func peakRSS(t *testing.T, reset bool) int64 {
-	t.Helper()
-	if reset {
-		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-			t.Skipf("cannot reset the peak RSS (Linux /proc/self/clear_refs): %v", err)
-		}
-	}
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc/self/status: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Skip("no VmHWM in /proc/self/status")
-	return 0
 }
 
 // TestSignInFloodIsBounded: 60 sign-ins at once with unknown emails, from
@@ -88,7 +60,8 @@ func TestSignInFloodIsBounded(t *testing.T) {
 	}
 	// 60 hashes at once would hold 60 × 19 MiB = 1,140 MiB.
 	const ceiling = 256 << 20
-	before := peakRSS(t, true)
+	resetPeakMemory(t)
+	before := procMemory(t, "self", "VmHWM")
 	start := make(chan struct{})
 	type result struct {
 		status     int
@@ -119,7 +92,7 @@ func TestSignInFloodIsBounded(t *testing.T) {
 	}
 	wg.Wait()
 	close(results)
-	grown := peakRSS(t, false) - before
+	grown := procMemory(t, "self", "VmHWM") - before
 
 	var wrong, busy int
 	for r := range results {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -613,4 +614,36 @@ func evalJS(stmt string) chromedp.Action[chromedp.Void] {
 		_, err := chromedp.Evaluate[bool]("("+stmt+", true)")(ctx, t)
 		return err
 	})
+}
+
+// procMemory returns a memory figure of the process pid ("self": the
+// tests', where test servers run) in bytes, from /proc/PID/status: VmRSS,
+// resident now, or VmHWM, the peak. Without /proc (not Linux) the test is
+// skipped.
+func procMemory(t *testing.T, pid, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Skipf("no /proc/%s/status: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("%s %q: %v", field, v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%s/status", field, pid)
+	return 0
+}
+
+// resetPeakMemory sets the tests' process's peak (VmHWM) to what is
+// resident now.
+func resetPeakMemory(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("cannot reset the peak resident size (/proc/self/clear_refs): %v", err)
+	}
 }

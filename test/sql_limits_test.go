@@ -1,11 +1,8 @@
 package test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,28 +25,6 @@ func previewSQL(t *testing.T, s *testServer, a actor, sql string) (int, apiError
 	return status, e
 }
 
-// procStatus returns a field of /proc/self/status in bytes (VmRSS, VmHWM).
-func procStatus(t *testing.T, field string) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no %s in /proc/self/status", field)
-	return 0
-}
-
 // TestPreviewOfAHugeValue: an editor's preview of a query making a
 // 999 MB blob is refused with too_large naming the limit, and the
 // process's peak memory (the server runs in it) grows by less than 64 MiB:
@@ -58,12 +33,10 @@ func TestPreviewOfAHugeValue(t *testing.T) {
 	s := startServer(t)
 	ed := editor(t, s)
 	definition(t, s, ed, "product-performance") // warm up what a preview uses
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		t.Skipf("cannot reset the peak resident size: %v", err)
-	}
-	before := procStatus(t, "VmRSS")
+	resetPeakMemory(t)
+	before := procMemory(t, "self", "VmRSS")
 	status, e := previewSQL(t, s, ed, `SELECT zeroblob(999000000) AS a, 1 AS b`)
-	grew := procStatus(t, "VmHWM") - before
+	grew := procMemory(t, "self", "VmHWM") - before
 	if status != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" || !strings.Contains(e.Error.Message, "larger than the limit of 1048576 bytes") {
 		t.Errorf("preview of a 999 MB blob: %d %+v, want 413 too_large naming the 1 MiB value limit", status, e)
 	}
