@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -386,13 +387,13 @@ func TestSaveAndLoadStates(t *testing.T) {
 		t.Fatalf("LoadState of a chart never saved = ok %v, %v; want ok false and no error", ok, err)
 	}
 	first := map[string]engine.SavedState{
-		"orders": {Offset: 7, State: []byte(`{"config":{},"data":{"columns":[],"rows":[]}}`)},
-		"errors": {Offset: math.MaxUint64, State: []byte(`{"a":1}`)},
+		"orders": {Offset: 7, Epoch: "e1", State: []byte(`{"config":{},"data":{"columns":[],"rows":[]}}`)},
+		"errors": {Offset: math.MaxUint64, Epoch: "e2", State: []byte(`{"a":1}`)},
 	}
 	if err := s.SaveStates(ctx, first); err != nil {
 		t.Fatalf("SaveStates: %v", err)
 	}
-	second := map[string]engine.SavedState{"orders": {Offset: 9, State: []byte(`{"b":2}`)}}
+	second := map[string]engine.SavedState{"orders": {Offset: 9, Epoch: "e3", State: []byte(`{"b":2}`)}}
 	if err := s.SaveStates(ctx, second); err != nil {
 		t.Fatalf("SaveStates again: %v", err)
 	}
@@ -408,6 +409,32 @@ func TestSaveAndLoadStates(t *testing.T) {
 	}
 	if err := s.SaveStates(ctx, nil); err != nil {
 		t.Errorf("SaveStates of nothing: %v", err)
+	}
+}
+
+// A chart state that shrinks gives its pages back to the file system: the
+// database does not stay at its largest size.
+func TestSaveStatesGiveBackSpace(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	pages := func() int64 {
+		t.Helper()
+		var n int64
+		if err := s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	big := bytes.Repeat([]byte("x"), 32<<20)
+	if err := s.SaveStates(ctx, map[string]engine.SavedState{"orders": {Offset: 1, State: big}}); err != nil {
+		t.Fatal(err)
+	}
+	large := pages()
+	if err := s.SaveStates(ctx, map[string]engine.SavedState{"orders": {Offset: 2, State: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if small := pages(); small > freePagesKept+large/8 {
+		t.Errorf("the database holds %d pages after its 32 MiB state shrank, %d before: the space was not given back", small, large)
 	}
 }
 
